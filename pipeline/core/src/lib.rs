@@ -1,0 +1,37 @@
+//! xlfeed-core: the domain types every stage of the flow shares.
+//!
+//! # Layout
+//!
+//! - [`error`]: [`ErrorKind`], the one failure classification, and [`ParseError`].
+//! - [`symbol`]: [`Symbol`], a validated ticker.
+//! - [`day`]: [`TradingDay`], the session date that partitions every store.
+//! - [`calendar`]: [`Nyse`], the NYSE trading calendar: which days have a [`Session`], its
+//!   hours in New York time and in UTC, and the New York ↔ UTC conversion.
+//! - [`option_symbol`]: [`OptionSymbol`], one option contract in IQFeed (`AAPL2417A190`) or
+//!   OCC (`AAPL  240117C00190000`) form.
+//! - [`range`]: [`TimeRange`] (half-open UTC nanoseconds) and [`DayRange`] (inclusive days),
+//!   validated once so no stage sees a reversed range.
+//! - [`excel`]: [`DateSystem`], Excel serial dates in the 1900 and 1904 systems.
+//! - [`records`]: the rows the stores hold (trades, bars, quotes, option chains, dividends,
+//!   rate curves, and post-processed option analytics).
+//!
+//! No I/O and no async here: the crate is pure so that the pipeline, the store and the
+//! server can all depend on it.
+
+pub mod calendar;
+pub mod day;
+pub mod error;
+pub mod excel;
+pub mod option_symbol;
+pub mod range;
+pub mod records;
+pub mod symbol;
+
+pub use calendar::{Nyse, Session};
+pub use day::TradingDay;
+pub use error::{ErrorKind, ParseError};
+pub use excel::DateSystem;
+pub use option_symbol::{OptionSymbol, Right};
+pub use range::{DayRange, TimeRange};
+pub use records::Conditions;
+pub use symbol::Symbol;

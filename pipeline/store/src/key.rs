@@ -1,0 +1,286 @@
+//! The key layout shared by every backend: datasets, kinds, chunk keys and index keys.
+//!
+//! ```text
+//! {dataset}:{kind}:{symbol}:{yyyymmdd}   string  one chunk (one symbol-day of one kind)
+//! idx:{dataset}:{kind}:{symbol}          zset    member and score yyyymmdd: the days present
+//! sym:{dataset}:{kind}                   zset    member symbol, score 0: the symbols of a kind
+//! kinds:{dataset}                        zset    member kind, score 0: the kinds present
+//! ```
+//!
+//! The chunk is written first and its index entry last: the index entry is the commit marker,
+//! and readers reach chunks only through the index. Scores are `yyyymmdd` integers, exact on
+//! every backend (SSDB casts scores to int64, Redis keeps doubles), always queried with
+//! inclusive bounds (shared/reference/storage.md §2.2).
+
+use std::fmt;
+use std::str::FromStr;
+
+use xlfeed_core::{ParseError, Symbol, TradingDay};
+
+use crate::codec::Columnar;
+use crate::codec::Schema;
+use xlfeed_core::records::{
+    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm,
+    OptionContract, OptionTrade, Quote, RatePoint, Trade,
+};
+
+/// Which logical store: raw market data (SSDB-FEED) or post-processed (SSDB-POST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dataset {
+    /// SSDB-FEED: what fetch and the importers write.
+    Feed,
+    /// SSDB-POST: what postprocess writes.
+    Post,
+}
+
+impl Dataset {
+    /// `feed` or `post`, the key prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dataset::Feed => "feed",
+            Dataset::Post => "post",
+        }
+    }
+}
+
+impl fmt::Display for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dataset {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "feed" => Ok(Dataset::Feed),
+            "post" => Ok(Dataset::Post),
+            _ => Err(ParseError::new(format!(
+                "dataset \"{s}\" is not one of feed, post"
+            ))),
+        }
+    }
+}
+
+/// What a series holds. Each kind stores one record type (its [`Schema`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Trades (ticks): [`Trade`].
+    Trade,
+    /// Interval bars of this many seconds: [`Bar`].
+    Bar(u32),
+    /// Daily bars: [`DailyBar`].
+    Daily,
+    /// Level 1 quote snapshots: [`Quote`].
+    Quote,
+    /// The option chain listed for an underlying on a day: [`OptionContract`].
+    Chain,
+    /// Option trades of an underlying's contracts: [`OptionTrade`].
+    OptionTrade,
+    /// Dividends: [`Dividend`].
+    Dividend,
+    /// Fundamentals snapshots: [`Fundamentals`].
+    Fundamental,
+    /// A rate curve (the symbol is the curve name): [`RatePoint`].
+    Rate,
+    /// Post-processed option trades: [`EnrichedOptionTrade`].
+    EnrichedTrade,
+    /// Per-contract daily aggregates: [`ContractDaily`].
+    ContractDaily,
+    /// Per-underlying daily IV summary: [`IvTerm`].
+    IvSummary,
+}
+
+/// The fixed kind names, for parsing and help texts.
+pub const KIND_NAMES: &[&str] = &[
+    "trade",
+    "bar<seconds>",
+    "daily",
+    "quote",
+    "chain",
+    "otrade",
+    "dividend",
+    "fundamental",
+    "rate",
+    "etrade",
+    "cdaily",
+    "ivsummary",
+];
+
+impl Kind {
+    /// The record schema this kind stores.
+    pub fn schema(self) -> Schema {
+        match self {
+            Kind::Trade => Trade::SCHEMA,
+            Kind::Bar(_) => Bar::SCHEMA,
+            Kind::Daily => DailyBar::SCHEMA,
+            Kind::Quote => Quote::SCHEMA,
+            Kind::Chain => OptionContract::SCHEMA,
+            Kind::OptionTrade => OptionTrade::SCHEMA,
+            Kind::Dividend => Dividend::SCHEMA,
+            Kind::Fundamental => Fundamentals::SCHEMA,
+            Kind::Rate => RatePoint::SCHEMA,
+            Kind::EnrichedTrade => EnrichedOptionTrade::SCHEMA,
+            Kind::ContractDaily => ContractDaily::SCHEMA,
+            Kind::IvSummary => IvTerm::SCHEMA,
+        }
+    }
+
+    /// Parses a kind name (`trade`, `bar60`, `daily`, ...); the error names the value.
+    pub fn parse(s: &str) -> Result<Kind, ParseError> {
+        Ok(match s {
+            "trade" => Kind::Trade,
+            "daily" => Kind::Daily,
+            "quote" => Kind::Quote,
+            "chain" => Kind::Chain,
+            "otrade" => Kind::OptionTrade,
+            "dividend" => Kind::Dividend,
+            "fundamental" => Kind::Fundamental,
+            "rate" => Kind::Rate,
+            "etrade" => Kind::EnrichedTrade,
+            "cdaily" => Kind::ContractDaily,
+            "ivsummary" => Kind::IvSummary,
+            _ => match s.strip_prefix("bar").map(str::parse::<u32>) {
+                Some(Ok(secs)) if secs > 0 && secs <= 86_400 && !s[3..].starts_with('0') => {
+                    Kind::Bar(secs)
+                }
+                _ => {
+                    return Err(ParseError::new(format!(
+                        "kind \"{s}\" is not one of {}",
+                        KIND_NAMES.join(", ")
+                    )));
+                }
+            },
+        })
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kind::Trade => f.write_str("trade"),
+            Kind::Bar(secs) => write!(f, "bar{secs}"),
+            Kind::Daily => f.write_str("daily"),
+            Kind::Quote => f.write_str("quote"),
+            Kind::Chain => f.write_str("chain"),
+            Kind::OptionTrade => f.write_str("otrade"),
+            Kind::Dividend => f.write_str("dividend"),
+            Kind::Fundamental => f.write_str("fundamental"),
+            Kind::Rate => f.write_str("rate"),
+            Kind::EnrichedTrade => f.write_str("etrade"),
+            Kind::ContractDaily => f.write_str("cdaily"),
+            Kind::IvSummary => f.write_str("ivsummary"),
+        }
+    }
+}
+
+impl FromStr for Kind {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::parse(s)
+    }
+}
+
+/// The address of one chunk: (dataset, kind, symbol, day).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkKey {
+    /// FEED or POST.
+    pub dataset: Dataset,
+    /// What the chunk holds.
+    pub kind: Kind,
+    /// Whose data it is (an underlying for option kinds, a curve name for rates).
+    pub symbol: Symbol,
+    /// The session date.
+    pub day: TradingDay,
+}
+
+impl ChunkKey {
+    /// A chunk key.
+    pub fn new(dataset: Dataset, kind: Kind, symbol: Symbol, day: TradingDay) -> Self {
+        ChunkKey {
+            dataset,
+            kind,
+            symbol,
+            day,
+        }
+    }
+
+    /// The key of the chunk's blob: `feed:trade:AAPL:20240102`.
+    pub fn chunk_key(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.dataset,
+            self.kind,
+            self.symbol,
+            self.day.yyyymmdd()
+        )
+    }
+
+    /// The index zset of the chunk's series: `idx:feed:trade:AAPL`.
+    pub fn index_key(&self) -> String {
+        index_key(self.dataset, self.kind, &self.symbol)
+    }
+}
+
+impl fmt::Display for ChunkKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.chunk_key())
+    }
+}
+
+/// The index zset of a series.
+pub(crate) fn index_key(ds: Dataset, kind: Kind, symbol: &Symbol) -> String {
+    format!("idx:{ds}:{kind}:{symbol}")
+}
+
+/// The zset of the symbols of a kind.
+pub(crate) fn symbols_key(ds: Dataset, kind: Kind) -> String {
+    format!("sym:{ds}:{kind}")
+}
+
+/// The zset of the kinds of a dataset.
+pub(crate) fn kinds_key(ds: Dataset) -> String {
+    format!("kinds:{ds}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_bad_kinds_are_named() {
+        for k in [
+            Kind::Trade,
+            Kind::Bar(60),
+            Kind::Bar(86_400),
+            Kind::Daily,
+            Kind::Quote,
+            Kind::Chain,
+            Kind::OptionTrade,
+            Kind::Dividend,
+            Kind::Fundamental,
+            Kind::Rate,
+            Kind::EnrichedTrade,
+            Kind::ContractDaily,
+            Kind::IvSummary,
+        ] {
+            assert_eq!(Kind::parse(&k.to_string()).unwrap(), k);
+        }
+        for bad in ["bar0", "bar060", "bar", "bar-5", "ticks", "bar86401", ""] {
+            let e = Kind::parse(bad).unwrap_err();
+            assert!(e.to_string().contains(&format!("\"{bad}\"")), "{e}");
+        }
+    }
+
+    #[test]
+    fn key_layout() {
+        let k = ChunkKey::new(
+            Dataset::Feed,
+            Kind::Bar(60),
+            Symbol::parse("AAPL").unwrap(),
+            TradingDay::parse("2024-01-02").unwrap(),
+        );
+        assert_eq!(k.chunk_key(), "feed:bar60:AAPL:20240102");
+        assert_eq!(k.index_key(), "idx:feed:bar60:AAPL");
+    }
+}
