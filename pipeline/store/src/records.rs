@@ -12,8 +12,8 @@ use xlfeed_core::records::{
 
 use crate::codec::bitpack::BLOCK;
 use crate::codec::column::{
-    FloatDecoder, FloatField, IntDecoder, IntField, TextDecoder, encode_floats, encode_ints,
-    encode_texts,
+    FloatDecoder, FloatEncoder, FloatField, IntDecoder, IntEncoder, IntField, TextDecoder,
+    TextEncoder,
 };
 use crate::codec::{self, BodyReader, BodyWriter, CodecError, Columnar, Schema};
 
@@ -27,7 +27,11 @@ macro_rules! columnar {
             const SCHEMA: Schema = Schema { code: $code, name: $name };
 
             fn write_columns(rows: &[Self], body: &mut BodyWriter) {
-                $( body.column(|out| columnar!(@enc $class, rows, $f, out)); )*
+                $( let mut $f = columnar!(@encoder $class); )*
+                for block in rows.chunks(BLOCK) {
+                    $( columnar!(@push $class, $f, block); )*
+                }
+                $( body.column(|out| $f.finish(out)); )*
             }
 
             fn read_columns(body: &mut BodyReader<'_>, n: usize) -> Result<Vec<Self>, CodecError> {
@@ -52,14 +56,25 @@ macro_rules! columnar {
     };
     (@time $s:ident, none) => { 0 };
     (@time $s:ident, $field:ident) => { IntField::to_int(&$s.$field) };
-    (@enc int, $rows:ident, $f:ident, $out:ident) => {
-        encode_ints(&$rows.iter().map(|r| IntField::to_int(&r.$f)).collect::<Vec<_>>(), $out)
-    };
-    (@enc float, $rows:ident, $f:ident, $out:ident) => {
-        encode_floats(&$rows.iter().map(|r| FloatField::to_float(&r.$f)).collect::<Vec<_>>(), $out)
-    };
-    (@enc text, $rows:ident, $f:ident, $out:ident) => {
-        encode_texts($rows.iter().map(|r| r.$f.as_str()), $out)
+    (@encoder int) => { IntEncoder::default() };
+    (@encoder float) => { FloatEncoder::default() };
+    (@encoder text) => { TextEncoder::default() };
+    (@push int, $f:ident, $block:ident) => {{
+        let mut buf = [0i64; BLOCK];
+        for (b, r) in buf.iter_mut().zip($block) {
+            *b = IntField::to_int(&r.$f);
+        }
+        $f.push(&buf[..$block.len()]);
+    }};
+    (@push float, $f:ident, $block:ident) => {{
+        let mut buf = [0f64; BLOCK];
+        for (b, r) in buf.iter_mut().zip($block) {
+            *b = FloatField::to_float(&r.$f);
+        }
+        $f.push(&buf[..$block.len()]);
+    }};
+    (@push text, $f:ident, $block:ident) => {
+        $f.push($block.iter().map(|r| r.$f.as_str()))
     };
     (@dec int, $col:expr, $n:ident) => { IntDecoder::new($col, $n)? };
     (@dec float, $col:expr, $n:ident) => { FloatDecoder::new($col, $n)? };

@@ -18,53 +18,97 @@ pub(crate) fn bits_needed(v: u64) -> u32 {
     64 - v.leading_zeros()
 }
 
-/// Appends `values`, each below `2^width`, packed at `width` bits.
+/// Appends `values` (at most [`BLOCK`]), each below `2^width`, packed at `width` bits.
 pub(crate) fn pack(values: &[u64], width: u32, out: &mut Vec<u8>) {
+    debug_assert!(values.len() <= BLOCK && width <= 64);
     if width == 0 {
         return;
     }
     let start = out.len();
-    out.resize(start + packed_len(values.len(), width), 0);
+    let end = start + packed_len(values.len(), width);
+    // Zeroed room for the packed bytes and the 16 a wide word may reach past them.
+    out.resize(end + 16, 0);
     let dst = &mut out[start..];
-    let mut acc: u128 = 0;
-    let mut bits: u32 = 0;
-    let mut pos = 0;
-    for &v in values {
-        acc |= u128::from(v) << bits;
-        bits += width;
-        while bits >= 8 {
-            dst[pos] = acc as u8;
-            pos += 1;
-            acc >>= 8;
-            bits -= 8;
-        }
+    macro_rules! dispatch {
+        ($($w:literal)*) => {
+            match width {
+                $($w => pack_w::<$w>(values, dst),)*
+                _ => pack_wide(values, width, dst),
+            }
+        };
     }
-    if bits > 0 {
-        dst[pos] = acc as u8;
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
+        30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+    out.truncate(end);
+}
+
+/// Packs at a width of at most 56 bits: every value then lies within one unaligned 8-byte
+/// word, OR-ed into place.
+#[inline(always)]
+fn pack_w<const W: usize>(values: &[u64], dst: &mut [u8]) {
+    for (i, &v) in values.iter().enumerate() {
+        let bit = i * W;
+        let off = bit / 8;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&dst[off..off + 8]);
+        let merged = u64::from_le_bytes(word) | (v << (bit % 8));
+        dst[off..off + 8].copy_from_slice(&merged.to_le_bytes());
     }
 }
 
-/// Padded scratch space one block is copied into before unpacking, so that the unrolled
-/// reads never run off the end of the input.
-const SCRATCH: usize = BLOCK * 8 + 16;
+/// Packs widths 57..=64 with 16-byte words.
+fn pack_wide(values: &[u64], width: u32, dst: &mut [u8]) {
+    let w = width as usize;
+    for (i, &v) in values.iter().enumerate() {
+        let bit = i * w;
+        let off = bit / 8;
+        let mut word = [0u8; 16];
+        word.copy_from_slice(&dst[off..off + 16]);
+        let merged = u128::from_le_bytes(word) | (u128::from(v) << (bit % 8));
+        dst[off..off + 16].copy_from_slice(&merged.to_le_bytes());
+    }
+}
 
-/// Unpacks `out.len()` (at most [`BLOCK`]) values of `width` bits from `src`.
+/// Bytes of the padded scratch space a block is copied into before unpacking, so that the
+/// unrolled reads never run off the end of the input.
+pub(crate) const SCRATCH: usize = BLOCK * 8 + 16;
+
+/// Scratch space for [`unpack`], reused from block to block. What a previous block left past
+/// the current block's bytes is only ever read into the masked-off high bits or into values
+/// past `n`, which the caller ignores, so it is never cleared.
+pub(crate) struct Scratch(Box<[u8; SCRATCH]>);
+
+impl Scratch {
+    /// Zeroed scratch space.
+    pub(crate) fn new() -> Scratch {
+        Scratch(Box::new([0u8; SCRATCH]))
+    }
+}
+
+/// Unpacks `n` (at most [`BLOCK`]) values of `width` bits from `src` into `out[..n]`
+/// (`out[n..]` receives garbage).
 ///
-/// `src` must hold at least `packed_len(out.len(), width)` bytes (the caller checks).
-pub(crate) fn unpack(src: &[u8], width: u32, out: &mut [u64; BLOCK], n: usize) {
+/// `src` must hold at least `packed_len(n, width)` bytes (the caller checks).
+pub(crate) fn unpack(
+    src: &[u8],
+    width: u32,
+    out: &mut [u64; BLOCK],
+    n: usize,
+    scratch: &mut Scratch,
+) {
     debug_assert!(n <= BLOCK && width <= 64);
     if width == 0 {
         out[..n].fill(0);
         return;
     }
     let len = packed_len(n, width).min(src.len());
-    let mut scratch = [0u8; SCRATCH];
+    let scratch = &mut *scratch.0;
     scratch[..len].copy_from_slice(&src[..len]);
     macro_rules! dispatch {
         ($($w:literal)*) => {
             match width {
-                $($w => unpack_w::<$w>(&scratch, out),)*
-                _ => unpack_wide(&scratch, width, out),
+                $($w => unpack_w::<$w>(scratch, out),)*
+                _ => unpack_wide(scratch, width, out),
             }
         };
     }
@@ -120,7 +164,10 @@ mod tests {
             pack(&values, width, &mut buf);
             prop_assert_eq!(buf.len(), packed_len(n, width));
             let mut out = [0u64; BLOCK];
-            unpack(&buf, width, &mut out, n);
+            let mut scratch = Scratch::new();
+            // Dirty scratch space must not change the result.
+            scratch.0.fill(0xa5);
+            unpack(&buf, width, &mut out, n, &mut scratch);
             prop_assert_eq!(&out[..n], &values[..]);
         }
     }

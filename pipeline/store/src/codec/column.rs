@@ -1,18 +1,21 @@
 //! Column encodings: integers, floats and text, each as blocks of bit-packed integers.
 //!
-//! The middle layer of the chunk codec. Every column ends as one or more *integer columns*:
+//! The middle layer of the chunk codec. Columns are written and read one block of [`BLOCK`]
+//! rows at a time, so encoding streams over the rows once, in cache, with no column-sized
+//! buffers. Every column ends as blocks of integers:
 //!
-//! - **int**: a column-wide factor `g` (the greatest common divisor of the deltas, so that
-//!   timestamps a millisecond apart cost bits for milliseconds, not nanoseconds), then blocks of
-//!   [`BLOCK`] values. Each block picks the narrower of two modes: *plain* (value minus the
-//!   block minimum) or *delta* (difference from the previous value, divided by `g`, minus the
-//!   block's smallest difference), and bit-packs the result at the width its range needs.
-//! - **float**: the smallest decimal scale `k` in 0..=9 at which every value is an integer
-//!   number of `10^-k` that converts back bit for bit (prices on a cent grid take `k = 2`),
-//!   stored as an int column; otherwise the raw IEEE bits as an int column.
-//! - **text**: a dictionary of the distinct strings, then the codes as an int column.
+//! - **int block**: a head byte (bit 7: delta mode; bits 0-6: bit width). *Plain* mode stores
+//!   the block minimum and each value minus it. *Delta* mode stores a factor code (the largest
+//!   of 10^9, 10^6, 10^3 or 1 dividing every difference, so timestamps a millisecond apart cost
+//!   bits for milliseconds, not nanoseconds), the first value, the smallest difference over the
+//!   factor, and each difference over the factor minus that smallest one. The encoder picks the
+//!   narrower mode per block, then bit-packs at the width the block's range needs.
+//! - **float block**: a scale byte `k`, the smallest in 0..=9 at which every value of the block
+//!   is an integer number of `10^-k` that converts back bit for bit (prices on a cent grid take
+//!   `k = 2`), then those integers as an int block; or 255 and the raw IEEE bits.
+//! - **text column**: a dictionary of the distinct strings, then the codes as int blocks.
 //!
-//! All arithmetic wraps, so any `i64` sequence round-trips exactly.
+//! All integer arithmetic wraps, so any `i64` sequence round-trips exactly.
 
 use super::bitpack::{self, BLOCK};
 use super::{CodecError, Reader};
@@ -24,8 +27,6 @@ const DELTA: u8 = 0x80;
 const RAW_FLOAT: u8 = 0xff;
 /// Largest decimal scale tried for floats.
 const MAX_SCALE: u8 = 9;
-/// Floats are scaled only while the scaled integer is exact in an `f64`.
-const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
 /// The bit pattern that stands for `None` in an optional float column: a quiet NaN with a
 /// payload no arithmetic produces.
 const NONE_BITS: u64 = 0x7ff8_dead_0000_0001;
@@ -44,88 +45,120 @@ pub(crate) fn put_svarint(out: &mut Vec<u8>, v: i64) {
     put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
+/// The factors a delta block can be divided by, by code.
+const FACTORS: [i64; 4] = [1, 1_000, 1_000_000, 1_000_000_000];
+
+/// The code of the largest factor that divides every difference of the block. (Constant
+/// divisors compile to multiplications, which keeps this pass cheap.)
+fn factor_code(block: &[i64]) -> u8 {
+    let mut code = 3u8;
+    for w in block.windows(2) {
+        let d = w[1].wrapping_sub(w[0]);
+        loop {
+            let divides = match code {
+                3 => d % 1_000_000_000 == 0,
+                2 => d % 1_000_000 == 0,
+                1 => d % 1_000 == 0,
+                _ => return 0,
+            };
+            if divides {
+                break;
+            }
+            code -= 1;
+        }
     }
-    a
+    code
 }
 
-/// Encodes an int column.
-pub(crate) fn encode_ints(values: &[i64], out: &mut Vec<u8>) {
-    let mut g: u64 = 0;
-    for w in values.windows(2) {
-        g = gcd(g, w[1].wrapping_sub(w[0]).unsigned_abs());
-        if g == 1 {
-            break;
-        }
+/// One pass over a block: the differences over `G` into `deltas[1..]`, and the ranges of the
+/// values and of those differences.
+#[inline(always)]
+fn analyze<const G: i64>(block: &[i64], deltas: &mut [i64; BLOCK]) -> (i64, i64, i64, i64) {
+    let (mut lo, mut hi) = (block[0], block[0]);
+    let (mut dlo, mut dhi) = (i64::MAX, i64::MIN);
+    for (w, d) in block.windows(2).zip(deltas[1..].iter_mut()) {
+        let v = w[1];
+        *d = v.wrapping_sub(w[0]) / G;
+        lo = lo.min(v);
+        hi = hi.max(v);
+        dlo = dlo.min(*d);
+        dhi = dhi.max(*d);
     }
-    if g == 0 || g > i64::MAX as u64 {
-        g = 1;
-    }
-    put_uvarint(out, g);
-    let g = g as i64;
-    let mut packed = [0u64; BLOCK];
-    for block in values.chunks(BLOCK) {
-        let (mut lo, mut hi) = (block[0], block[0]);
-        let (mut dlo, mut dhi) = (i64::MAX, i64::MIN);
-        for i in 1..block.len() {
-            let v = block[i];
-            lo = lo.min(v);
-            hi = hi.max(v);
-            let d = v.wrapping_sub(block[i - 1]) / g;
-            dlo = dlo.min(d);
-            dhi = dhi.max(d);
+    (lo, hi, dlo, dhi)
+}
+
+/// Writes int columns block by block.
+#[derive(Default)]
+pub(crate) struct IntEncoder {
+    out: Vec<u8>,
+    packed: Vec<u64>,
+}
+
+impl IntEncoder {
+    /// Encodes one block of at most [`BLOCK`] values.
+    pub(crate) fn push(&mut self, block: &[i64]) {
+        let n = block.len();
+        if n == 0 {
+            return;
         }
+        let code = factor_code(block);
+        let mut deltas = [0i64; BLOCK];
+        let (lo, hi, dlo, dhi) = match code {
+            3 => analyze::<1_000_000_000>(block, &mut deltas),
+            2 => analyze::<1_000_000>(block, &mut deltas),
+            1 => analyze::<1_000>(block, &mut deltas),
+            _ => analyze::<1>(block, &mut deltas),
+        };
         let plain_w = bitpack::bits_needed(hi.wrapping_sub(lo) as u64);
-        let delta_w = if block.len() > 1 {
+        let delta_w = if n > 1 {
             bitpack::bits_needed(dhi.wrapping_sub(dlo) as u64)
         } else {
             u32::MAX
         };
+        self.packed.clear();
+        let out = &mut self.out;
         if delta_w < plain_w {
             out.push(DELTA | delta_w as u8);
+            out.push(code);
             put_svarint(out, block[0]);
             put_svarint(out, dlo);
-            packed[0] = 0;
-            for i in 1..block.len() {
-                let d = block[i].wrapping_sub(block[i - 1]) / g;
-                packed[i] = d.wrapping_sub(dlo) as u64;
-            }
-            bitpack::pack(&packed[..block.len()], delta_w, out);
+            self.packed.push(0);
+            self.packed
+                .extend(deltas[1..n].iter().map(|&d| d.wrapping_sub(dlo) as u64));
+            bitpack::pack(&self.packed, delta_w, out);
         } else {
             out.push(plain_w as u8);
             put_svarint(out, lo);
-            for (p, &v) in packed.iter_mut().zip(block) {
-                *p = v.wrapping_sub(lo) as u64;
-            }
-            bitpack::pack(&packed[..block.len()], plain_w, out);
+            self.packed
+                .extend(block.iter().map(|&v| v.wrapping_sub(lo) as u64));
+            bitpack::pack(&self.packed, plain_w, out);
         }
+    }
+
+    /// The encoded column.
+    pub(crate) fn finish(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.out);
     }
 }
 
 /// Decodes an int column block by block.
 pub(crate) struct IntDecoder<'a> {
     r: Reader<'a>,
-    g: i64,
     left: usize,
     raw: [u64; BLOCK],
+    scratch: bitpack::Scratch,
     /// The values of the current block.
     pub(crate) buf: [i64; BLOCK],
 }
 
 impl<'a> IntDecoder<'a> {
     /// Starts decoding an int column of `rows` values at the reader's position.
-    pub(crate) fn new(mut r: Reader<'a>, rows: usize) -> Result<Self, CodecError> {
-        let g = r.uvarint()?;
-        if g == 0 || g > i64::MAX as u64 {
-            return Err(CodecError::Malformed(format!("int column factor {g}")));
-        }
+    pub(crate) fn new(r: Reader<'a>, rows: usize) -> Result<Self, CodecError> {
         Ok(IntDecoder {
             r,
-            g: g as i64,
             left: rows,
             raw: [0; BLOCK],
+            scratch: bitpack::Scratch::new(),
             buf: [0; BLOCK],
         })
     }
@@ -144,12 +177,15 @@ impl<'a> IntDecoder<'a> {
             return Err(CodecError::Malformed(format!("bit width {width}")));
         }
         if head & DELTA != 0 {
+            let code = self.r.u8()?;
+            let g = *FACTORS
+                .get(usize::from(code))
+                .ok_or_else(|| CodecError::Malformed(format!("delta factor code {code}")))?;
             let first = self.r.svarint()?;
             let dlo = self.r.svarint()?;
             let src = self.r.take(bitpack::packed_len(m, width))?;
-            bitpack::unpack(src, width, &mut self.raw, m);
-            let step = dlo.wrapping_mul(self.g);
-            let g = self.g;
+            bitpack::unpack(src, width, &mut self.raw, m, &mut self.scratch);
+            let step = dlo.wrapping_mul(g);
             let mut v = first;
             self.buf[0] = first;
             for i in 1..m {
@@ -159,7 +195,7 @@ impl<'a> IntDecoder<'a> {
         } else {
             let lo = self.r.svarint()?;
             let src = self.r.take(bitpack::packed_len(m, width))?;
-            bitpack::unpack(src, width, &mut self.raw, m);
+            bitpack::unpack(src, width, &mut self.raw, m, &mut self.scratch);
             for (b, &u) in self.buf[..m].iter_mut().zip(&self.raw[..m]) {
                 *b = lo.wrapping_add(u as i64);
             }
@@ -172,98 +208,139 @@ fn pow10(k: u8) -> f64 {
     10f64.powi(i32::from(k))
 }
 
-fn scaled_exact(v: f64, p: f64) -> bool {
-    let s = (v * p).round();
-    s.abs() < EXACT_LIMIT && (s / p).to_bits() == v.to_bits()
+/// Adding and subtracting 1.5 * 2^52 rounds a double below 2^51 in magnitude to the nearest
+/// integer, in plain float arithmetic (no libm call, and the loop below vectorises).
+const ROUNDER: f64 = 6_755_399_441_055_744.0;
+/// Magnitude below which [`ROUNDER`] rounds exactly.
+const ROUND_LIMIT: f64 = 2_251_799_813_685_248.0; // 2^51
+
+/// Whether every value of the block is stored exactly as an integer number of `1/p`.
+fn block_exact(block: &[f64], p: f64) -> bool {
+    block.iter().fold(true, |ok, &v| {
+        let s = v * p;
+        let r = (s + ROUNDER) - ROUNDER;
+        ok & (r.abs() < ROUND_LIMIT) & ((r / p).to_bits() == v.to_bits())
+    })
 }
 
-/// Encodes a float column (decimal-scaled when lossless, else raw bits).
-pub(crate) fn encode_floats(values: &[f64], out: &mut Vec<u8>) {
-    let mut k: u8 = 0;
-    let mut p = 1.0;
-    'scan: for &v in values {
-        while !scaled_exact(v, p) {
-            k += 1;
-            if k > MAX_SCALE {
-                break 'scan;
+/// `v * p` rounded as [`block_exact`] rounds it.
+#[inline(always)]
+fn scaled(v: f64, p: f64) -> i64 {
+    ((v * p + ROUNDER) - ROUNDER) as i64
+}
+
+/// Writes float columns block by block.
+#[derive(Default)]
+pub(crate) struct FloatEncoder {
+    ints: IntEncoder,
+    /// The scale the previous block used: tried first, since a column's scale rarely changes.
+    last_k: u8,
+}
+
+impl FloatEncoder {
+    /// Encodes one block of at most [`BLOCK`] values.
+    pub(crate) fn push(&mut self, block: &[f64]) {
+        let mut k = self.last_k;
+        if k > MAX_SCALE || !block_exact(block, pow10(k)) {
+            k = 0;
+            while k <= MAX_SCALE && !block_exact(block, pow10(k)) {
+                k += 1;
             }
-            p = pow10(k);
         }
+        self.last_k = k;
+        let p = pow10(k.min(MAX_SCALE));
+        let mut ints = [0i64; BLOCK];
+        if k > MAX_SCALE {
+            self.ints.out.push(RAW_FLOAT);
+            for (i, v) in ints.iter_mut().zip(block) {
+                *i = v.to_bits() as i64;
+            }
+        } else {
+            self.ints.out.push(k);
+            for (i, &v) in ints.iter_mut().zip(block) {
+                *i = scaled(v, p);
+            }
+        }
+        self.ints.push(&ints[..block.len()]);
     }
-    if k > MAX_SCALE {
-        out.push(RAW_FLOAT);
-        let bits: Vec<i64> = values.iter().map(|v| v.to_bits() as i64).collect();
-        encode_ints(&bits, out);
-    } else {
-        out.push(k);
-        let ints: Vec<i64> = values.iter().map(|v| (v * p).round() as i64).collect();
-        encode_ints(&ints, out);
+
+    /// The encoded column.
+    pub(crate) fn finish(self, out: &mut Vec<u8>) {
+        self.ints.finish(out);
     }
 }
 
 /// Decodes a float column block by block.
 pub(crate) struct FloatDecoder<'a> {
     ints: IntDecoder<'a>,
-    /// `None` for raw bits, else the divisor `10^k`.
-    scale: Option<f64>,
     /// The values of the current block.
     pub(crate) buf: [f64; BLOCK],
 }
 
 impl<'a> FloatDecoder<'a> {
     /// Starts decoding a float column of `rows` values.
-    pub(crate) fn new(mut r: Reader<'a>, rows: usize) -> Result<Self, CodecError> {
-        let k = r.u8()?;
-        let scale = match k {
-            RAW_FLOAT => None,
-            0..=MAX_SCALE => Some(pow10(k)),
-            _ => return Err(CodecError::Malformed(format!("float scale {k}"))),
-        };
+    pub(crate) fn new(r: Reader<'a>, rows: usize) -> Result<Self, CodecError> {
         Ok(FloatDecoder {
             ints: IntDecoder::new(r, rows)?,
-            scale,
             buf: [0.0; BLOCK],
         })
     }
 
     /// Decodes the next `m` values.
     pub(crate) fn next_block(&mut self, m: usize) -> Result<(), CodecError> {
+        let k = self.ints.r.u8()?;
         self.ints.next_block(m)?;
         let src = &self.ints.buf[..m];
-        match self.scale {
-            Some(p) => {
-                for (b, &s) in self.buf[..m].iter_mut().zip(src) {
-                    *b = s as f64 / p;
-                }
-            }
-            None => {
+        match k {
+            RAW_FLOAT => {
                 for (b, &s) in self.buf[..m].iter_mut().zip(src) {
                     *b = f64::from_bits(s as u64);
                 }
             }
+            0..=MAX_SCALE => {
+                let p = pow10(k);
+                for (b, &s) in self.buf[..m].iter_mut().zip(src) {
+                    *b = s as f64 / p;
+                }
+            }
+            _ => return Err(CodecError::Malformed(format!("float scale {k}"))),
         }
         Ok(())
     }
 }
 
-/// Encodes a text column as a dictionary plus codes.
-pub(crate) fn encode_texts<'s>(values: impl Iterator<Item = &'s str>, out: &mut Vec<u8>) {
-    let mut dict: Vec<&str> = Vec::new();
-    let mut index: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-    let codes: Vec<i64> = values
-        .map(|s| {
-            *index.entry(s).or_insert_with(|| {
-                dict.push(s);
-                dict.len() as i64 - 1
-            })
-        })
-        .collect();
-    put_uvarint(out, dict.len() as u64);
-    for s in &dict {
-        put_uvarint(out, s.len() as u64);
-        out.extend_from_slice(s.as_bytes());
+/// Writes text columns block by block: codes as they come, the dictionary at the end.
+#[derive(Default)]
+pub(crate) struct TextEncoder<'s> {
+    dict: Vec<&'s str>,
+    index: std::collections::HashMap<&'s str, i64>,
+    codes: IntEncoder,
+}
+
+impl<'s> TextEncoder<'s> {
+    /// Encodes one block of at most [`BLOCK`] strings.
+    pub(crate) fn push(&mut self, block: impl Iterator<Item = &'s str>) {
+        let mut codes = [0i64; BLOCK];
+        let mut n = 0;
+        for (c, s) in codes.iter_mut().zip(block) {
+            *c = *self.index.entry(s).or_insert_with(|| {
+                self.dict.push(s);
+                self.dict.len() as i64 - 1
+            });
+            n += 1;
+        }
+        self.codes.push(&codes[..n]);
     }
-    encode_ints(&codes, out);
+
+    /// The encoded column: the dictionary, then the codes.
+    pub(crate) fn finish(self, out: &mut Vec<u8>) {
+        put_uvarint(out, self.dict.len() as u64);
+        for s in &self.dict {
+            put_uvarint(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        self.codes.finish(out);
+    }
 }
 
 /// Decodes a text column block by block.
@@ -399,6 +476,18 @@ impl FloatField for Option<f64> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn encode_ints(values: &[i64], out: &mut Vec<u8>) {
+        let mut e = IntEncoder::default();
+        values.chunks(BLOCK).for_each(|b| e.push(b));
+        e.finish(out);
+    }
+
+    fn encode_floats(values: &[f64], out: &mut Vec<u8>) {
+        let mut e = FloatEncoder::default();
+        values.chunks(BLOCK).for_each(|b| e.push(b));
+        e.finish(out);
+    }
 
     fn ints_round_trip(values: &[i64]) -> Vec<i64> {
         let mut buf = Vec::new();
