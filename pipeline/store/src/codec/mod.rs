@@ -368,3 +368,78 @@ pub fn decode<R: Columnar>(chunk: &[u8]) -> Result<Vec<R>, CodecError> {
     let mut reader = BodyReader::new(body)?;
     R::read_columns(&mut reader, rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::Records;
+    use crate::synth;
+    use proptest::prelude::*;
+    use xlfeed_core::records::Trade;
+
+    /// A chunk with a valid header and checksum around an arbitrary body, as a bug or a
+    /// forger could produce.
+    fn forge(schema: u8, rows: u32, body: &[u8], compressed: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&[VERSION, schema, u8::from(compressed), 0]);
+        out.extend_from_slice(&rows.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u32 * 2).to_le_bytes());
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&[0; 16]);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&out);
+        crc.update(body);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn header_records_rows_and_times() {
+        let rows = synth::trades(1000, 50.0, 3);
+        let chunk = encode(&rows);
+        let h = verify(&chunk).unwrap();
+        assert_eq!(h.rows, 1000);
+        assert_eq!(h.t_first, rows[0].time);
+        assert_eq!(h.t_last, rows[999].time);
+        assert_eq!(h.schema, Trade::SCHEMA.code);
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_caught() {
+        let chunk = encode(&synth::trades(300, 50.0, 4));
+        for i in (0..chunk.len()).step_by(7) {
+            for bit in [0, 3, 7] {
+                let mut bad = chunk.clone();
+                bad[i] ^= 1 << bit;
+                assert!(decode::<Trade>(&bad).is_err(), "flip at byte {i} bit {bit}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Records::decode(&bytes);
+            let _ = decode::<Trade>(&bytes);
+        }
+
+        #[test]
+        fn forged_bodies_never_panic(
+            schema in 0u8..14,
+            rows in prop_oneof![0u32..600, any::<u32>()],
+            body in proptest::collection::vec(any::<u8>(), 0..800),
+            compressed in any::<bool>(),
+        ) {
+            let _ = Records::decode(&forge(schema, rows, &body, compressed));
+        }
+
+        #[test]
+        fn every_kind_round_trips(kind_index in 0usize..12, n in 0usize..700, seed in any::<u64>()) {
+            let kind = synth::EVERY_KIND[kind_index];
+            let rows = synth::records(kind, n, seed);
+            prop_assert_eq!(Records::decode(&rows.encode()).unwrap(), rows);
+        }
+    }
+}
