@@ -529,6 +529,29 @@ async fn redis_server_death_after_open_is_an_error_not_a_hang() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
 }
 
+async fn data_on_closed_days_is_kept(b: Backend) {
+    // The calendar says these were closed; data that exists for them is still stored.
+    let store = b.open().await;
+    let closed = ["2025-01-09", "2024-12-25", "2024-06-15"];
+    for d in closed {
+        assert!(!xlfeed_core::Nyse.is_trading_day(day(d)), "{d}");
+        let rows = synth::records(Kind::Trade, 20, 1);
+        store.put(&key(Kind::Trade, "SPY", d), &rows).await.unwrap();
+        assert_eq!(
+            store.get(&key(Kind::Trade, "SPY", d)).await.unwrap(),
+            Some(rows)
+        );
+    }
+    let days = store
+        .all_days(Dataset::Feed, Kind::Trade, &sym("SPY"))
+        .await
+        .unwrap();
+    assert_eq!(
+        days,
+        vec![day("2024-06-15"), day("2024-12-25"), day("2025-01-09")]
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -558,4 +581,5 @@ conformance!(
     corrupt_chunk_is_reported_with_its_key,
     reopen_keeps_every_committed_day,
     killed_writer_leaves_a_decodable_store,
+    data_on_closed_days_is_kept,
 );
