@@ -10,7 +10,9 @@
 //! separated by `,` with no quoting (free text may contain commas), lines end in `\r\n`
 //! (a bare `\n` is accepted), most data lines end with a trailing `,`.
 
+pub mod chain;
 pub mod history;
+pub mod level1;
 pub mod lookup;
 pub mod num;
 pub mod request;
