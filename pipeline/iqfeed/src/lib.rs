@@ -5,7 +5,16 @@
 //! - [`wire`]: the line format of every port, parsed and formatted without allocation per
 //!   field: [`wire::LineSplitter`] (framing), [`wire::lookup`] (reply lines of port 9100),
 //!   [`wire::history`] (ticks, bars, daily data), [`wire::num`] (numbers, dates, Eastern time).
+//! - [`connection`]: line framing over a socket and the `S,SET PROTOCOL` handshake.
+//! - [`client`]: the lookup, Level 1 and admin clients, with request ids, a rate limit, a
+//!   bound on requests in flight, timeouts and reconnection.
+//! - [`error`]: [`IqError`], with `kind()`.
 //!
 //! The reference for every format is `shared/reference/iqfeed-protocol.md`.
 
+pub mod client;
+pub mod connection;
+pub mod error;
 pub mod wire;
+
+pub use error::IqError;

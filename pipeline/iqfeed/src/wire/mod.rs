@@ -98,6 +98,11 @@ impl LineSplitter {
         Some(line)
     }
 
+    /// Whether a complete line is waiting.
+    pub fn has_line(&self) -> bool {
+        memchr::memchr(b'\n', &self.buf[self.start..]).is_some()
+    }
+
     /// Bytes held that do not yet form a line.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.start

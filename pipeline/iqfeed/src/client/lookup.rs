@@ -1,0 +1,442 @@
+//! `LookupClient`: history, chains and symbol search on port 9100.
+//!
+//! One socket carries many requests at once: every request gets a unique id, and a reader
+//! task routes each reply line to its request by that id (lines for ids nobody waits for —
+//! a request that timed out or was dropped — are discarded). A token bucket paces requests
+//! (default 50 a second), a semaphore bounds the requests in flight, each reply must make
+//! progress within the request timeout, and a dropped socket is reopened on the next request
+//! with capped exponential backoff.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::limiter::RateLimiter;
+use crate::connection::{self, LineWriter};
+use crate::error::IqError;
+use crate::wire::chain::{Chain, SymbolMatch, parse_option_chain, parse_symbol_match};
+use crate::wire::history::{DailyLine, IntervalBar, Tick, parse_bar, parse_daily, parse_tick};
+use crate::wire::lookup::{self, Reply, parse_line};
+use crate::wire::num::Eastern;
+use crate::wire::request::Request;
+use crate::wire::{LineSplitter, Protocol};
+
+/// How the lookup client behaves.
+#[derive(Debug, Clone)]
+pub struct LookupConfig {
+    /// `host:port` of IQConnect's lookup port (default `127.0.0.1:9100`).
+    pub addr: String,
+    /// Protocol to ask for.
+    pub protocol: Protocol,
+    /// History requests a second.
+    pub rate_per_sec: f64,
+    /// Requests the bucket lets through at once after a pause.
+    pub burst: u32,
+    /// Requests in flight at most.
+    pub max_in_flight: usize,
+    /// Longest wait for the next line of a reply.
+    pub request_timeout: Duration,
+    /// Longest wait to connect and hand-shake.
+    pub connect_timeout: Duration,
+    /// Connection attempts per request before giving up.
+    pub connect_attempts: u32,
+    /// Longest pause between connection attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for LookupConfig {
+    fn default() -> Self {
+        LookupConfig {
+            addr: "127.0.0.1:9100".into(),
+            protocol: Protocol::V62,
+            rate_per_sec: 50.0,
+            burst: 50,
+            max_in_flight: 15,
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+            connect_attempts: 5,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the reader task hands a request: lines, or the reason there will be no more.
+enum Chunk {
+    Lines(Vec<u8>),
+    Closed(IqError),
+}
+
+type Routes = Arc<StdMutex<HashMap<String, mpsc::Sender<Chunk>>>>;
+
+/// One open socket: its writer, its routing table, and whether its reader still runs.
+struct Link {
+    writer: Mutex<LineWriter>,
+    routes: Routes,
+    alive: Arc<AtomicBool>,
+}
+
+/// A client of the lookup port; cheap to clone and share.
+#[derive(Clone)]
+pub struct LookupClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: LookupConfig,
+    link: Mutex<Option<Arc<Link>>>,
+    limiter: RateLimiter,
+    in_flight: Arc<Semaphore>,
+    next_id: AtomicU64,
+}
+
+impl LookupClient {
+    /// A client for `cfg`; connects now, so a wrong address fails here with a clear error.
+    pub async fn connect(cfg: LookupConfig) -> Result<LookupClient, IqError> {
+        let client = LookupClient {
+            inner: Arc::new(Inner {
+                limiter: RateLimiter::new(cfg.rate_per_sec, cfg.burst),
+                in_flight: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
+                next_id: AtomicU64::new(1),
+                link: Mutex::new(None),
+                cfg,
+            }),
+        };
+        client.link().await?;
+        Ok(client)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LookupConfig {
+        &self.inner.cfg
+    }
+
+    async fn open(cfg: &LookupConfig) -> Result<Arc<Link>, IqError> {
+        let (mut reader, writer) =
+            connection::connect(&cfg.addr, cfg.protocol, cfg.connect_timeout).await?;
+        let routes: Routes = Arc::default();
+        let alive = Arc::new(AtomicBool::new(true));
+        let link = Arc::new(Link {
+            writer: Mutex::new(writer),
+            routes: routes.clone(),
+            alive: alive.clone(),
+        });
+        let protocol = cfg.protocol;
+        let addr = cfg.addr.clone();
+        tokio::spawn(async move {
+            let mut batches: HashMap<String, Vec<u8>> = HashMap::new();
+            let reason = loop {
+                match reader.fill().await {
+                    Ok(true) => {}
+                    Ok(false) => break "iqfeed closed the connection".to_string(),
+                    Err(e) => break e.to_string(),
+                }
+                route_lines(reader.splitter(), protocol, &mut batches);
+                for (id, lines) in batches.drain() {
+                    let tx = routes.lock().ok().and_then(|r| r.get(&id).cloned());
+                    if let Some(tx) = tx {
+                        // A request whose consumer has gone away simply misses its lines.
+                        let _ = tx.send(Chunk::Lines(lines)).await;
+                    }
+                }
+            };
+            alive.store(false, Ordering::SeqCst);
+            let senders: Vec<_> = routes
+                .lock()
+                .map(|mut r| r.drain().map(|(_, tx)| tx).collect())
+                .unwrap_or_default();
+            for tx in senders {
+                let _ = tx
+                    .send(Chunk::Closed(IqError::Unavailable {
+                        addr: addr.clone(),
+                        reason: reason.clone(),
+                    }))
+                    .await;
+            }
+        });
+        Ok(link)
+    }
+
+    /// The open link, reconnecting with capped exponential backoff if it dropped.
+    async fn link(&self) -> Result<Arc<Link>, IqError> {
+        let mut guard = self.inner.link.lock().await;
+        if let Some(l) = guard.as_ref()
+            && l.alive.load(Ordering::SeqCst)
+        {
+            return Ok(l.clone());
+        }
+        let cfg = &self.inner.cfg;
+        let mut delay = Duration::from_millis(100);
+        let mut last = None;
+        for attempt in 0..cfg.connect_attempts.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(cfg.max_backoff);
+            }
+            match Self::open(cfg).await {
+                Ok(l) => {
+                    *guard = Some(l.clone());
+                    return Ok(l);
+                }
+                Err(e @ IqError::Protocol { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(addr = %cfg.addr, attempt, error = %e, "iqfeed lookup connect failed");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| IqError::Unavailable {
+            addr: cfg.addr.clone(),
+            reason: "no connection attempt was made".into(),
+        }))
+    }
+
+    /// Sends a request and returns its reply as a stream of lines.
+    pub async fn request(&self, req: &Request) -> Result<ReplyLines, IqError> {
+        let permit = self
+            .inner
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| IqError::Unavailable {
+                addr: self.inner.cfg.addr.clone(),
+                reason: "client is shutting down".into(),
+            })?;
+        if req.is_history() {
+            self.inner.limiter.acquire().await;
+        }
+        let link = self.link().await?;
+        let id = format!("X{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let line = req.format(&id);
+        let (tx, rx) = mpsc::channel(64);
+        if let Ok(mut r) = link.routes.lock() {
+            r.insert(id.clone(), tx);
+        }
+        link.writer.lock().await.send(&line).await?;
+        Ok(ReplyLines {
+            rx,
+            split: LineSplitter::new(),
+            id,
+            line,
+            symbol: req.symbol().to_owned(),
+            protocol: self.inner.cfg.protocol,
+            timeout: self.inner.cfg.request_timeout,
+            routes: link.routes.clone(),
+            done: false,
+            _permit: permit,
+        })
+    }
+
+    /// Ticks (`HTX`, `HTD`, `HTT`).
+    pub async fn ticks(&self, req: &Request) -> Result<Records<Tick>, IqError> {
+        Ok(Records::new(self.request(req).await?, |f, clock| {
+            parse_tick(f, clock)
+        }))
+    }
+
+    /// Interval bars (`HIX`, `HID`, `HIT`).
+    pub async fn bars(&self, req: &Request) -> Result<Records<IntervalBar>, IqError> {
+        Ok(Records::new(self.request(req).await?, |f, clock| {
+            parse_bar(f, clock)
+        }))
+    }
+
+    /// Daily, weekly or monthly bars (`HDX`, `HDT`, `HWX`, `HMX`).
+    pub async fn daily(&self, req: &Request) -> Result<Records<DailyLine>, IqError> {
+        Ok(Records::new(self.request(req).await?, |f, _| {
+            parse_daily(f)
+        }))
+    }
+
+    /// An option chain (`CEO`, `CFO`), collected.
+    pub async fn chain(&self, req: &Request) -> Result<Chain, IqError> {
+        let mut lines = self.request(req).await?;
+        let mut chain = Chain::default();
+        while let Some(fields) = lines.next_data().await? {
+            let part = parse_option_chain(&fields)?;
+            chain.calls.extend(part.calls);
+            chain.puts.extend(part.puts);
+        }
+        Ok(chain)
+    }
+
+    /// Symbol search results (`SBF`), collected.
+    pub async fn search(&self, req: &Request) -> Result<Vec<SymbolMatch>, IqError> {
+        let mut lines = self.request(req).await?;
+        let mut out = Vec::new();
+        while let Some(fields) = lines.next_data().await? {
+            out.push(parse_symbol_match(&fields)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Splits what the socket delivered into per-request batches of lines.
+fn route_lines(
+    split: &mut LineSplitter,
+    protocol: Protocol,
+    batches: &mut HashMap<String, Vec<u8>>,
+) {
+    while let Some(line) = split.next_line() {
+        // Lines without an id (there should be none on a socket where every request carries
+        // one) and lines that do not parse are not anybody's: they are dropped here.
+        let Ok(parsed) = parse_line(line, true, protocol) else {
+            continue;
+        };
+        let Some(id) = parsed.id else { continue };
+        let id = String::from_utf8_lossy(id);
+        let batch = match batches.get_mut(id.as_ref()) {
+            Some(b) => b,
+            None => batches.entry(id.into_owned()).or_default(),
+        };
+        batch.extend_from_slice(line);
+        batch.push(b'\n');
+    }
+}
+
+/// The lines of one reply, in order, until its end.
+pub struct ReplyLines {
+    rx: mpsc::Receiver<Chunk>,
+    split: LineSplitter,
+    id: String,
+    line: String,
+    symbol: String,
+    protocol: Protocol,
+    timeout: Duration,
+    routes: Routes,
+    done: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ReplyLines {
+    /// The request line as sent.
+    pub fn request_line(&self) -> &str {
+        &self.line
+    }
+
+    /// The fields of the next data line (after the id and record type); `None` at the end
+    /// of the reply, including an empty (`!NO_DATA!`) one. An error reply is an error.
+    pub async fn next_data(&mut self) -> Result<Option<Vec<u8>>, IqError> {
+        let mut out = Vec::new();
+        Ok(self.next_into(&mut out).await?.then_some(out))
+    }
+
+    /// Like [`ReplyLines::next_data`], into a reused buffer; `false` at the end.
+    pub async fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool, IqError> {
+        loop {
+            if self.done {
+                return Ok(false);
+            }
+            if let Some(line) = self.split.next_line() {
+                let parsed = parse_line(line, true, self.protocol)?;
+                match parsed.reply {
+                    Reply::Data { fields, .. } => {
+                        out.clear();
+                        out.extend_from_slice(fields);
+                        return Ok(true);
+                    }
+                    Reply::End => {
+                        self.finish();
+                        return Ok(false);
+                    }
+                    Reply::Error(text) => {
+                        let text = String::from_utf8_lossy(text).into_owned();
+                        self.finish();
+                        return match text.as_str() {
+                            lookup::NO_DATA => Ok(false),
+                            t if t.starts_with("Invalid symbol") => Err(IqError::InvalidSymbol {
+                                symbol: self.symbol.clone(),
+                                text,
+                            }),
+                            t if t.starts_with(lookup::TOO_MANY) => Err(IqError::RateLimited {
+                                request: self.line.clone(),
+                            }),
+                            _ => Err(IqError::Rejected {
+                                request: self.line.clone(),
+                                text,
+                            }),
+                        };
+                    }
+                }
+            }
+            let chunk = tokio::time::timeout(self.timeout, self.rx.recv()).await;
+            match chunk {
+                Ok(Some(Chunk::Lines(bytes))) => self.split.push(&bytes),
+                Ok(Some(Chunk::Closed(e))) => {
+                    self.finish();
+                    return Err(e);
+                }
+                Ok(None) => {
+                    self.finish();
+                    return Err(IqError::Unavailable {
+                        addr: String::new(),
+                        reason: "the connection's reader stopped".into(),
+                    });
+                }
+                Err(_) => {
+                    self.finish();
+                    return Err(IqError::Timeout {
+                        request: self.line.clone(),
+                        seconds: self.timeout.as_secs(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        if let Ok(mut r) = self.routes.lock() {
+            r.remove(&self.id);
+        }
+    }
+}
+
+impl Drop for ReplyLines {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A reply parsed record by record.
+pub struct Records<T> {
+    lines: ReplyLines,
+    parse: fn(&[u8], &mut Eastern) -> Result<T, crate::wire::WireError>,
+    clock: Eastern,
+    buf: Vec<u8>,
+}
+
+impl<T> Records<T> {
+    fn new(
+        lines: ReplyLines,
+        parse: fn(&[u8], &mut Eastern) -> Result<T, crate::wire::WireError>,
+    ) -> Self {
+        Records {
+            lines,
+            parse,
+            clock: Eastern::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next record, or `None` at the end of the reply.
+    pub async fn next(&mut self) -> Option<Result<T, IqError>> {
+        match self.lines.next_into(&mut self.buf).await {
+            Ok(true) => Some((self.parse)(&self.buf, &mut self.clock).map_err(IqError::from)),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Every remaining record.
+    pub async fn collect(mut self) -> Result<Vec<T>, IqError> {
+        let mut out = Vec::new();
+        while let Some(r) = self.next().await {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+}
