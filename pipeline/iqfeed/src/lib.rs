@@ -9,12 +9,15 @@
 //! - [`client`]: the lookup, Level 1 and admin clients, with request ids, a rate limit, a
 //!   bound on requests in flight, timeouts and reconnection.
 //! - [`error`]: [`IqError`], with `kind()`.
+//! - [`sim`]: the simulator's synthetic market ([`sim::Market`]): deterministic ticks, bars,
+//!   daily data, option chains and trades, dividends and fundamentals, with no networking.
 //!
 //! The reference for every format is `shared/reference/iqfeed-protocol.md`.
 
 pub mod client;
 pub mod connection;
 pub mod error;
+pub mod sim;
 pub mod wire;
 
 pub use error::IqError;

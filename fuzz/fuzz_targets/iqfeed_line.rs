@@ -1,0 +1,37 @@
+//! Feeds arbitrary bytes through every IQFeed line parser: framing, lookup replies, history
+//! records, chains, symbol search, Level 1 messages and request lines. None may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use xlfeed_iqfeed::wire::level1::{UpdateFields, parse_message};
+use xlfeed_iqfeed::wire::num::Eastern;
+use xlfeed_iqfeed::wire::{LineSplitter, Protocol, chain, history, lookup, request};
+
+fuzz_target!(|data: &[u8]| {
+    let mut split = LineSplitter::new();
+    // Feed in two pieces so lines also cross a read boundary.
+    let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    split.push(&data[..cut]);
+    split.push(&data[cut..]);
+    let fields = UpdateFields::default();
+    let mut clock = Eastern::new();
+    while let Some(line) = split.next_line() {
+        for p in [Protocol::V61, Protocol::V62] {
+            for with_id in [false, true] {
+                if let Ok(l) = lookup::parse_line(line, with_id, p)
+                    && let lookup::Reply::Data { fields: f, .. } = l.reply
+                {
+                    let _ = history::parse_tick(f, &mut clock);
+                    let _ = history::parse_bar(f, &mut clock);
+                    let _ = history::parse_daily(f);
+                    let _ = chain::parse_option_chain(f);
+                    let _ = chain::parse_symbol_match(f);
+                }
+            }
+        }
+        let _ = parse_message(line, &fields);
+        if let Ok(text) = std::str::from_utf8(line) {
+            let _ = request::parse(text);
+        }
+    }
+});
