@@ -85,64 +85,90 @@ impl Scratch {
     }
 }
 
-/// Unpacks `n` (at most [`BLOCK`]) values of `width` bits from `src` into `out[..n]`
-/// (`out[n..]` receives garbage).
+/// How the unpacked unsigned values become the block's integers (all arithmetic wraps).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Finish {
+    /// Value `i` is `base + u[i]`.
+    Plain {
+        /// The block minimum.
+        base: i64,
+    },
+    /// A running sum: value 0 is `first` (its `u` is 0), value `i` is value `i - 1` plus
+    /// `step + u[i] * g`.
+    Delta {
+        /// The first value.
+        first: i64,
+        /// The smallest difference times the factor.
+        step: i64,
+        /// The factor.
+        g: i64,
+    },
+}
+
+/// Unpacks `n` (at most [`BLOCK`]) values of `width` bits from `src` and finishes them into
+/// `out[..n]` in the same pass (`out[n..]` receives garbage).
 ///
 /// `src` must hold at least `packed_len(n, width)` bytes (the caller checks).
 pub(crate) fn unpack(
     src: &[u8],
     width: u32,
-    out: &mut [u64; BLOCK],
     n: usize,
     scratch: &mut Scratch,
+    finish: Finish,
+    out: &mut [i64; BLOCK],
 ) {
     debug_assert!(n <= BLOCK && width <= 64);
-    if width == 0 {
-        out[..n].fill(0);
-        return;
-    }
     let len = packed_len(n, width).min(src.len());
     let scratch = &mut *scratch.0;
     scratch[..len].copy_from_slice(&src[..len]);
     macro_rules! dispatch {
         ($($w:literal)*) => {
             match width {
-                $($w => unpack_w::<$w>(scratch, out),)*
-                _ => unpack_wide(scratch, width, out),
+                $($w => finish_block(out, finish, |i| extract::<$w>(scratch, i)),)*
+                _ => finish_block(out, finish, |i| extract_wide(scratch, width as usize, i)),
             }
         };
     }
-    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
-        30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+    dispatch!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
 }
 
-/// Unpacks a whole block at a width of at most 56 bits: every value then lies within one
-/// unaligned 8-byte read.
+/// Value `i` of a block packed at a width of at most 56 bits: it lies within one unaligned
+/// 8-byte read, and with `W` a constant the shifts and masks are constants too.
 #[inline(always)]
-fn unpack_w<const W: usize>(src: &[u8; SCRATCH], out: &mut [u64; BLOCK]) {
-    let mask: u64 = (1u64 << W) - 1;
-    for g in 0..BLOCK / 8 {
-        let base = g * W;
-        for j in 0..8 {
-            let bit = j * W;
-            let off = base + bit / 8;
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&src[off..off + 8]);
-            out[g * 8 + j] = (u64::from_le_bytes(word) >> (bit % 8)) & mask;
-        }
-    }
+fn extract<const W: usize>(src: &[u8; SCRATCH], i: usize) -> u64 {
+    let bit = i * W;
+    let off = bit / 8;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&src[off..off + 8]);
+    (u64::from_le_bytes(word) >> (bit % 8)) & ((1u64 << W) - 1)
 }
 
-/// Unpacks widths 57..=64 with 16-byte reads.
-fn unpack_wide(src: &[u8; SCRATCH], width: u32, out: &mut [u64; BLOCK]) {
-    let w = width as usize;
-    let mask: u128 = (1u128 << w) - 1;
-    for (i, o) in out.iter_mut().enumerate() {
-        let bit = i * w;
-        let off = bit / 8;
-        let mut word = [0u8; 16];
-        word.copy_from_slice(&src[off..off + 16]);
-        *o = ((u128::from_le_bytes(word) >> (bit % 8)) & mask) as u64;
+/// Value `i` of a block packed at a width of 57..=64 bits, with a 16-byte read.
+#[inline(always)]
+fn extract_wide(src: &[u8; SCRATCH], w: usize, i: usize) -> u64 {
+    let bit = i * w;
+    let off = bit / 8;
+    let mut word = [0u8; 16];
+    word.copy_from_slice(&src[off..off + 16]);
+    ((u128::from_le_bytes(word) >> (bit % 8)) & ((1u128 << w) - 1)) as u64
+}
+
+#[inline(always)]
+fn finish_block(out: &mut [i64; BLOCK], finish: Finish, get: impl Fn(usize) -> u64) {
+    match finish {
+        Finish::Plain { base } => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = base.wrapping_add(get(i) as i64);
+            }
+        }
+        Finish::Delta { first, step, g } => {
+            let mut acc = first.wrapping_sub(step);
+            for (i, o) in out.iter_mut().enumerate() {
+                acc = acc.wrapping_add(step.wrapping_add((get(i) as i64).wrapping_mul(g)));
+                *o = acc;
+            }
+        }
     }
 }
 
@@ -163,12 +189,13 @@ mod tests {
             let mut buf = Vec::new();
             pack(&values, width, &mut buf);
             prop_assert_eq!(buf.len(), packed_len(n, width));
-            let mut out = [0u64; BLOCK];
+            let mut out = [0i64; BLOCK];
             let mut scratch = Scratch::new();
             // Dirty scratch space must not change the result.
             scratch.0.fill(0xa5);
-            unpack(&buf, width, &mut out, n, &mut scratch);
-            prop_assert_eq!(&out[..n], &values[..]);
+            unpack(&buf, width, n, &mut scratch, Finish::Plain { base: 0 }, &mut out);
+            let got: Vec<u64> = out[..n].iter().map(|&v| v as u64).collect();
+            prop_assert_eq!(&got[..], &values[..]);
         }
     }
 

@@ -145,7 +145,6 @@ impl IntEncoder {
 pub(crate) struct IntDecoder<'a> {
     r: Reader<'a>,
     left: usize,
-    raw: [u64; BLOCK],
     scratch: bitpack::Scratch,
     /// The values of the current block.
     pub(crate) buf: [i64; BLOCK],
@@ -157,7 +156,6 @@ impl<'a> IntDecoder<'a> {
         Ok(IntDecoder {
             r,
             left: rows,
-            raw: [0; BLOCK],
             scratch: bitpack::Scratch::new(),
             buf: [0; BLOCK],
         })
@@ -184,21 +182,14 @@ impl<'a> IntDecoder<'a> {
             let first = self.r.svarint()?;
             let dlo = self.r.svarint()?;
             let src = self.r.take(bitpack::packed_len(m, width))?;
-            bitpack::unpack(src, width, &mut self.raw, m, &mut self.scratch);
             let step = dlo.wrapping_mul(g);
-            let mut v = first;
-            self.buf[0] = first;
-            for i in 1..m {
-                v = v.wrapping_add(step.wrapping_add((self.raw[i] as i64).wrapping_mul(g)));
-                self.buf[i] = v;
-            }
+            let finish = bitpack::Finish::Delta { first, step, g };
+            bitpack::unpack(src, width, m, &mut self.scratch, finish, &mut self.buf);
         } else {
-            let lo = self.r.svarint()?;
+            let base = self.r.svarint()?;
             let src = self.r.take(bitpack::packed_len(m, width))?;
-            bitpack::unpack(src, width, &mut self.raw, m, &mut self.scratch);
-            for (b, &u) in self.buf[..m].iter_mut().zip(&self.raw[..m]) {
-                *b = lo.wrapping_add(u as i64);
-            }
+            let finish = bitpack::Finish::Plain { base };
+            bitpack::unpack(src, width, m, &mut self.scratch, finish, &mut self.buf);
         }
         Ok(())
     }
