@@ -39,6 +39,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("decode_100k_ticks", |b| {
         b.iter(|| codec::decode::<Trade>(black_box(&chunk)))
     });
+    let mut reused: Vec<Trade> = Vec::new();
+    g.bench_function("decode_100k_ticks_into_reused_vec", |b| {
+        b.iter(|| codec::decode_into::<Trade>(black_box(&chunk), &mut reused))
+    });
     g.finish();
 }
 

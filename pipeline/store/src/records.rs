@@ -34,9 +34,12 @@ macro_rules! columnar {
                 $( body.column(|out| $f.finish(out)); )*
             }
 
-            fn read_columns(body: &mut BodyReader<'_>, n: usize) -> Result<Vec<Self>, CodecError> {
+            fn read_columns(
+                body: &mut BodyReader<'_>,
+                n: usize,
+                out: &mut Vec<Self>,
+            ) -> Result<(), CodecError> {
                 $( let mut $f = columnar!(@dec $class, body.column()?, n); )*
-                let mut out = Vec::with_capacity(n);
                 let mut left = n;
                 while left > 0 {
                     let m = left.min(BLOCK);
@@ -46,7 +49,7 @@ macro_rules! columnar {
                     }
                     left -= m;
                 }
-                Ok(out)
+                Ok(())
             }
 
             fn time_of(&self) -> i64 {

@@ -18,55 +18,29 @@ pub(crate) fn bits_needed(v: u64) -> u32 {
     64 - v.leading_zeros()
 }
 
-/// Appends `values` (at most [`BLOCK`]), each below `2^width`, packed at `width` bits.
+/// Appends `values`, each below `2^width`, packed at `width` bits.
+///
+/// Bits gather in a 128-bit accumulator and leave it eight bytes at a time, so every output
+/// byte is written once (a read-modify-write per value would stall on store forwarding).
 pub(crate) fn pack(values: &[u64], width: u32, out: &mut Vec<u8>) {
-    debug_assert!(values.len() <= BLOCK && width <= 64);
     if width == 0 {
         return;
     }
-    let start = out.len();
-    let end = start + packed_len(values.len(), width);
-    // Zeroed room for the packed bytes and the 16 a wide word may reach past them.
-    out.resize(end + 16, 0);
-    let dst = &mut out[start..];
-    macro_rules! dispatch {
-        ($($w:literal)*) => {
-            match width {
-                $($w => pack_w::<$w>(values, dst),)*
-                _ => pack_wide(values, width, dst),
-            }
-        };
+    let end = out.len() + packed_len(values.len(), width);
+    out.reserve(end - out.len() + 8);
+    let mut acc: u128 = 0;
+    let mut bits: u32 = 0;
+    for &v in values {
+        acc |= u128::from(v) << bits;
+        bits += width;
+        if bits >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            bits -= 64;
+        }
     }
-    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
-        30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+    out.extend_from_slice(&(acc as u64).to_le_bytes());
     out.truncate(end);
-}
-
-/// Packs at a width of at most 56 bits: every value then lies within one unaligned 8-byte
-/// word, OR-ed into place.
-#[inline(always)]
-fn pack_w<const W: usize>(values: &[u64], dst: &mut [u8]) {
-    for (i, &v) in values.iter().enumerate() {
-        let bit = i * W;
-        let off = bit / 8;
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&dst[off..off + 8]);
-        let merged = u64::from_le_bytes(word) | (v << (bit % 8));
-        dst[off..off + 8].copy_from_slice(&merged.to_le_bytes());
-    }
-}
-
-/// Packs widths 57..=64 with 16-byte words.
-fn pack_wide(values: &[u64], width: u32, dst: &mut [u8]) {
-    let w = width as usize;
-    for (i, &v) in values.iter().enumerate() {
-        let bit = i * w;
-        let off = bit / 8;
-        let mut word = [0u8; 16];
-        word.copy_from_slice(&dst[off..off + 16]);
-        let merged = u128::from_le_bytes(word) | (u128::from(v) << (bit % 8));
-        dst[off..off + 16].copy_from_slice(&merged.to_le_bytes());
-    }
 }
 
 /// Bytes of the padded scratch space a block is copied into before unpacking, so that the

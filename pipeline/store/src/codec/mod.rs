@@ -245,8 +245,12 @@ pub trait Columnar: Sized {
     const SCHEMA: Schema;
     /// Writes the rows' columns.
     fn write_columns(rows: &[Self], body: &mut BodyWriter);
-    /// Reads `n` rows back.
-    fn read_columns(body: &mut BodyReader<'_>, n: usize) -> Result<Vec<Self>, CodecError>;
+    /// Reads `n` rows back, appending them to `out`.
+    fn read_columns(
+        body: &mut BodyReader<'_>,
+        n: usize,
+        out: &mut Vec<Self>,
+    ) -> Result<(), CodecError>;
     /// The time of a row, for the header's first/last time (0 for kinds without times).
     fn time_of(&self) -> i64;
 }
@@ -334,6 +338,16 @@ pub fn verify(chunk: &[u8]) -> Result<Header, CodecError> {
 
 /// Decodes a chunk of `R` rows, checking checksum, schema and structure.
 pub fn decode<R: Columnar>(chunk: &[u8]) -> Result<Vec<R>, CodecError> {
+    let mut out = Vec::new();
+    decode_into(chunk, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes a chunk into `out`, replacing what it held but keeping its allocation: the way to
+/// read many chunks without allocating (and page-faulting) a new buffer for each. On error,
+/// `out` is left empty.
+pub fn decode_into<R: Columnar>(chunk: &[u8], out: &mut Vec<R>) -> Result<(), CodecError> {
+    out.clear();
     let h = verify(chunk)?;
     if h.schema != R::SCHEMA.code {
         return Err(CodecError::WrongSchema {
@@ -366,7 +380,12 @@ pub fn decode<R: Columnar>(chunk: &[u8]) -> Result<Vec<R>, CodecError> {
         )));
     }
     let mut reader = BodyReader::new(body)?;
-    R::read_columns(&mut reader, rows)
+    out.reserve(rows);
+    let read = R::read_columns(&mut reader, rows, out);
+    if read.is_err() {
+        out.clear();
+    }
+    read
 }
 
 #[cfg(test)]
