@@ -9,8 +9,9 @@
 //! - [`client`]: the lookup, Level 1 and admin clients, with request ids, a rate limit, a
 //!   bound on requests in flight, timeouts and reconnection.
 //! - [`error`]: [`IqError`], with `kind()`.
-//! - [`sim`]: the simulator's synthetic market ([`sim::Market`]): deterministic ticks, bars,
-//!   daily data, option chains and trades, dividends and fundamentals, with no networking.
+//! - [`sim`]: the simulator: its synthetic market ([`sim::Market`]: deterministic ticks, bars,
+//!   daily data, option chains and trades, dividends and fundamentals) and its network side
+//!   ([`sim::Simulator`]: IQConnect's lookup, Level 1 and admin ports, with fault injection).
 //!
 //! The reference for every format is `shared/reference/iqfeed-protocol.md`.
 

@@ -32,6 +32,14 @@ pub enum SimError {
     /// A bar interval of zero seconds.
     #[error("bar interval of {0} seconds is not positive")]
     BadInterval(u32),
+    /// The simulator could not listen on an address.
+    #[error("simulator cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address, `host:port`.
+        addr: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 impl SimError {
@@ -43,6 +51,7 @@ impl SimError {
             | SimError::BadSymbolList { .. }
             | SimError::DuplicateSymbol(_)
             | SimError::BadInterval(_) => ErrorKind::InvalidArgument,
+            SimError::Listen { .. } => ErrorKind::Unavailable,
         }
     }
 }

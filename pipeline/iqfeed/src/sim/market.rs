@@ -405,7 +405,10 @@ pub(crate) fn to_cents(price: f64) -> i64 {
 
 /// Merges consecutive daily lines with the same `key(date)` into one bar stamped with the
 /// last date.
-fn group(lines: Vec<DailyLine>, key: impl Fn(chrono::NaiveDate) -> i32) -> Vec<DailyLine> {
+pub(crate) fn group(
+    lines: Vec<DailyLine>,
+    key: impl Fn(chrono::NaiveDate) -> i32,
+) -> Vec<DailyLine> {
     let key_of = |l: &DailyLine| {
         TradingDay::from_yyyymmdd(l.date)
             .map(|d| key(d.date()))

@@ -2,8 +2,8 @@
 //! option chains, option trades, dividends and fundamentals for a universe of US stocks,
 //! ETFs and an index.
 //!
-//! The simulator's server answers IQFeed requests from a [`Market`]; this module is the pure
-//! part, with no sockets and no async. Same seed, same market: every number is drawn from a
+//! The simulator's server answers IQFeed requests from a [`Market`], the pure part, with no
+//! sockets and no async. Same seed, same market: every number is drawn from a
 //! random stream keyed by (seed, symbol, day, quantity), so any day of any symbol can be
 //! generated alone, in any order, and comes out the same.
 //!
@@ -24,22 +24,34 @@
 //!   option trades priced with [`bsm`].
 //! - [`bsm`]: Black–Scholes–Merton prices and an accurate normal CDF.
 //!
+//! The network side sits on top: [`server`] ([`Simulator::start`], [`SimConfig`]) listens on
+//! the lookup, Level 1 and admin ports and hands each connection to its port's handler
+//! (`lookup_port`, `level1_port`, `admin_port`, one file each, the same shape); [`faults`]
+//! holds the fault knobs ([`Faults`]) and the writer that applies them.
+//!
 //! Units everywhere: times are UTC nanoseconds (on whole microseconds, IQFeed's precision),
 //! dates `yyyymmdd` or [`TradingDay`](xlfeed_core::TradingDay), prices in dollars on a cent
 //! grid, rates and volatilities as annual decimal fractions (0.053 is 5.3%).
 
+mod admin_port;
 pub mod bsm;
 mod error;
+pub mod faults;
 pub mod fundamentals;
+mod level1_port;
+mod lookup_port;
 pub mod market;
 pub mod options;
 mod path;
 mod rng;
+pub mod server;
 mod tape;
 pub mod universe;
 
 pub use error::SimError;
+pub use faults::Faults;
 pub use fundamentals::FundamentalsSnapshot;
 pub use market::Market;
 pub use options::{listed_expiries, option_tick, strike_increment};
+pub use server::{RunningSimulator, ShutdownHandle, SimConfig, Simulator, default_today};
 pub use universe::{DividendHabit, Instrument, SecurityKind, Universe, parse_symbol_list};

@@ -183,13 +183,26 @@ pub fn write_tick(out: &mut Vec<u8>, tick: &Tick, date: u32, micros: i64, extend
     out.push(b',');
     write_i64(out, i64::from(t.market_center));
     out.push(b',');
-    out.extend_from_slice(t.conditions.to_string().as_bytes());
+    write_conditions(out, t.conditions);
     out.push(b',');
     if extended {
         write_u64(out, u64::from(tick.aggressor));
         out.push(b',');
-        out.extend_from_slice(format!("{:02}", tick.day_code).as_bytes());
+        if tick.day_code < 10 {
+            out.push(b'0');
+        }
+        write_u64(out, u64::from(tick.day_code));
         out.push(b',');
+    }
+}
+
+/// Appends trade conditions as IQFeed writes them (`3D`, `0117`, nothing for none), without
+/// allocating: the same text as `Conditions`' `Display`.
+pub fn write_conditions(out: &mut Vec<u8>, conditions: Conditions) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for c in conditions.codes() {
+        out.push(HEX[usize::from(c >> 4)]);
+        out.push(HEX[usize::from(c & 0xF)]);
     }
 }
 

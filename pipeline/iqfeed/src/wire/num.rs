@@ -102,22 +102,28 @@ pub fn write_decimal(out: &mut Vec<u8>, v: f64, decimals: usize) {
         return;
     }
     let scaled = scaled as i64;
-    if scaled < 0 {
-        out.push(b'-');
-    }
-    let mut buf = [0u8; 24];
-    let digits = digits_of(scaled.unsigned_abs(), &mut buf);
-    let n = digits.len();
-    if n <= decimals {
-        out.push(b'0');
-    } else {
-        out.extend_from_slice(&digits[..n - decimals]);
-    }
+    // Composed right to left in one buffer, then appended at once.
+    let mut buf = [0u8; 32];
+    let mut i = buf.len();
+    let mut rest = scaled.unsigned_abs();
     if decimals > 0 {
-        out.push(b'.');
-        out.extend(std::iter::repeat_n(b'0', decimals.saturating_sub(n)));
-        out.extend_from_slice(&digits[n.saturating_sub(decimals)..]);
+        for _ in 0..decimals {
+            i -= 1;
+            buf[i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        i -= 1;
+        buf[i] = b'.';
     }
+    let mut int = [0u8; 24];
+    let digits = digits_of(rest, &mut int);
+    i -= digits.len();
+    buf[i..i + digits.len()].copy_from_slice(digits);
+    if scaled < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Appends an integer.
@@ -134,16 +140,30 @@ pub fn write_i64(out: &mut Vec<u8>, v: i64) {
     write_u64(out, v.unsigned_abs());
 }
 
+/// `00` to `99`, two bytes each: integers are written two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// The decimal digits of `v`, written at the end of `buf`.
+#[inline]
 fn digits_of(mut v: u64, buf: &mut [u8; 24]) -> &[u8] {
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     &buf[i..]
 }
@@ -192,28 +212,53 @@ pub fn parse_datetime(f: &[u8]) -> Option<(u32, i64)> {
     Some((date, micros))
 }
 
+/// `YYYY-MM-DD` of a `yyyymmdd` date.
+#[inline]
+fn date_bytes(yyyymmdd: u32) -> [u8; 10] {
+    let (y, m, d) = (yyyymmdd / 10_000, (yyyymmdd / 100) % 100, yyyymmdd % 100);
+    let digit = |v: u32| b'0' + (v % 10) as u8;
+    [
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(d / 10),
+        digit(d),
+    ]
+}
+
 /// Appends `YYYY-MM-DD`.
 pub fn write_date(out: &mut Vec<u8>, yyyymmdd: u32) {
-    let (y, m, d) = (yyyymmdd / 10_000, (yyyymmdd / 100) % 100, yyyymmdd % 100);
-    out.extend_from_slice(format!("{y:04}-{m:02}-{d:02}").as_bytes());
+    out.extend_from_slice(&date_bytes(yyyymmdd));
 }
 
 /// Appends `YYYY-MM-DD HH:MM:SS` and, when `fraction`, `.ffffff`.
+#[inline]
 pub fn write_datetime(out: &mut Vec<u8>, yyyymmdd: u32, micros: i64, fraction: bool) {
-    write_date(out, yyyymmdd);
+    let mut t = [0u8; 26];
+    t[..10].copy_from_slice(&date_bytes(yyyymmdd));
     let secs = micros.div_euclid(1_000_000);
     let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let mut t = [b' ', 0, 0, b':', 0, 0, b':', 0, 0];
-    for (i, v) in [(1, h), (4, m), (7, s)] {
+    t[10..19].copy_from_slice(b" 00:00:00");
+    for (i, v) in [(11, h), (14, m), (17, s)] {
         t[i] = b'0' + (v / 10 % 10) as u8;
         t[i + 1] = b'0' + (v % 10) as u8;
     }
-    out.extend_from_slice(&t);
-    if fraction {
-        out.push(b'.');
-        let f = micros.rem_euclid(1_000_000);
-        out.extend_from_slice(format!("{f:06}").as_bytes());
+    if !fraction {
+        out.extend_from_slice(&t[..19]);
+        return;
     }
+    t[19] = b'.';
+    let mut f = micros.rem_euclid(1_000_000);
+    for slot in t[20..].iter_mut().rev() {
+        *slot = b'0' + (f % 10) as u8;
+        f /= 10;
+    }
+    out.extend_from_slice(&t);
 }
 
 /// US Eastern wall-clock times to UTC nanoseconds, caching each day's offset.

@@ -628,14 +628,9 @@ impl<'a> Args<'a> {
     }
 }
 
-/// Parses a request line (without its terminator), as the simulator receives it.
-pub fn parse(line: &str) -> Result<Parsed, RequestError> {
-    let fields: Vec<&str> = line.split(',').collect();
-    let a = Args { line, fields };
-    let n = a.fields.len();
-    let cmd = a.get(0);
-    // (fewest fields, most fields, index of the request id) per command.
-    let (lo, hi, id_at) = match cmd {
+/// (fewest fields, most fields, index of the request id) of each command.
+fn layout(cmd: &str) -> Option<(usize, usize, usize)> {
+    Some(match cmd {
         "HTX" => (3, 6, 4),
         "HTD" => (3, 9, 7),
         "HTT" => (3, 10, 8),
@@ -647,7 +642,30 @@ pub fn parse(line: &str) -> Result<Parsed, RequestError> {
         "CEO" => (3, 10, 8),
         "CFO" => (3, 7, 6),
         "SBF" => (3, 6, 5),
-        _ => return Err(a.syntax()),
+        _ => return None,
+    })
+}
+
+/// The request id of a request line, found at the position [`parse`] reads it from, even
+/// when the rest of the line does not parse (so an error reply can echo it); `None` for an
+/// unknown command, a line too short to hold an id, or an empty id.
+pub fn id_of(line: &str) -> Option<&str> {
+    let cmd = line.split(',').next()?.trim();
+    let (_, _, id_at) = layout(cmd)?;
+    line.split(',')
+        .nth(id_at)
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+}
+
+/// Parses a request line (without its terminator), as the simulator receives it.
+pub fn parse(line: &str) -> Result<Parsed, RequestError> {
+    let fields: Vec<&str> = line.split(',').collect();
+    let a = Args { line, fields };
+    let n = a.fields.len();
+    let cmd = a.get(0);
+    let Some((lo, hi, id_at)) = layout(cmd) else {
+        return Err(a.syntax());
     };
     if n < lo || n > hi {
         return Err(RequestError::Parameters(line.to_owned()));
@@ -832,6 +850,19 @@ mod tests {
             parse("HIX,AAPL,0,10"),
             Err(RequestError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn finds_the_id_of_a_bad_request() {
+        assert_eq!(id_of("HTX,AAPL,abc,1,R9,100"), Some("R9"));
+        assert_eq!(id_of("HTX,AAPL,1,1,R9,100,7,8"), Some("R9"));
+        assert_eq!(id_of("HTX,AAPL,1"), None);
+        assert_eq!(id_of("HTX,AAPL,1,1,,100"), None);
+        assert_eq!(id_of("XYZ,1,2,3,4,5"), None);
+        for line in ["HDT,SPY,20240101,20240131,,1,D7,100", "SBF,s,AA,,,S1"] {
+            let (_, id) = parse(line).unwrap();
+            assert_eq!(id.as_deref(), id_of(line));
+        }
     }
 
     fn arb_request() -> impl Strategy<Value = Request> {
