@@ -26,12 +26,12 @@ pub enum IqError {
         reason: String,
     },
     /// No reply (or no further line of a reply) within the request timeout.
-    #[error("iqfeed request {request:?} timed out after {seconds} s")]
+    #[error("iqfeed request {request:?} timed out after {millis} ms")]
     Timeout {
         /// The request line.
         request: String,
-        /// The timeout.
-        seconds: u64,
+        /// The timeout, milliseconds.
+        millis: u128,
     },
     /// The symbol is unknown to IQFeed (`E,Invalid symbol.`).
     #[error("unknown symbol \"{symbol}\" (iqfeed: {text})")]

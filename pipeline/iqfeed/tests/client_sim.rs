@@ -759,6 +759,15 @@ async fn sbf_searches_symbols_and_descriptions() {
         assert_eq!(symbols, ["SPX.XO"]);
         let got = c.search(&search(false, "ZZZZ", None)).await.unwrap();
         assert!(got.is_empty());
+        // A comma would shift the request id out of its field: refused before sending, and
+        // the connection still serves the next request.
+        let err = c
+            .search(&search(true, "EXXON, CORP", None))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, IqError::Rejected { .. }), "{err}");
+        assert!(err.to_string().contains("EXXON, CORP"), "{err}");
+        assert_eq!(c.search(&search(false, "MS", None)).await.unwrap().len(), 1);
     }
 }
 

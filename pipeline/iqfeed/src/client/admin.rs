@@ -63,7 +63,7 @@ impl AdminClient {
             .await
             .map_err(|_| IqError::Timeout {
                 request: "S,STATS".into(),
-                seconds: timeout.as_secs(),
+                millis: timeout.as_millis(),
             })?
     }
 }

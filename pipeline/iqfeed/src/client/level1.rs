@@ -164,7 +164,7 @@ impl Level1Client {
             .await
             .map_err(|_| IqError::Timeout {
                 request: "level 1 message".into(),
-                seconds: timeout.as_secs(),
+                millis: timeout.as_millis(),
             })?
     }
 }

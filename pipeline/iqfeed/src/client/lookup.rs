@@ -195,6 +195,14 @@ impl LookupClient {
 
     /// Sends a request and returns its reply as a stream of lines.
     pub async fn request(&self, req: &Request) -> Result<ReplyLines, IqError> {
+        // IQFeed fields cannot hold a comma or a line break: one would shift the request id
+        // out of its field and the reply could never be matched.
+        if req.symbol().contains([',', '\r', '\n']) {
+            return Err(IqError::Rejected {
+                request: req.format("X"),
+                text: format!("{:?} contains a comma or a line break", req.symbol()),
+            });
+        }
         let permit = self
             .inner
             .in_flight
@@ -380,7 +388,7 @@ impl ReplyLines {
                     self.finish();
                     return Err(IqError::Timeout {
                         request: self.line.clone(),
-                        seconds: self.timeout.as_secs(),
+                        millis: self.timeout.as_millis(),
                     });
                 }
             }
