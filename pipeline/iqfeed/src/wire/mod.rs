@@ -133,7 +133,15 @@ impl<'a> Iterator for Fields<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
-        match memchr::memchr(b',', rest) {
+        // Fields are short (a price, a size, a code): a plain scan of the first bytes beats
+        // a call into memchr; long ones (chain lines, descriptions) fall through to it.
+        let short = rest.len().min(24);
+        let found = match rest[..short].iter().position(|&b| b == b',') {
+            Some(i) => Some(i),
+            None if rest.len() > short => memchr::memchr(b',', &rest[short..]).map(|i| i + short),
+            None => None,
+        };
+        match found {
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(&rest[..i])

@@ -267,12 +267,47 @@ pub struct Eastern {
     /// The cached day and the UTC nanoseconds of its local midnight, when the day has one
     /// offset all day (not a DST change day).
     cached: Option<(u32, i64)>,
+    /// The text of the last `YYYY-MM-DD` parsed by [`Eastern::parse_datetime`] and its day.
+    last_date: Option<([u8; 10], u32)>,
 }
 
 impl Eastern {
     /// A converter with an empty cache.
     pub fn new() -> Eastern {
         Eastern::default()
+    }
+
+    /// Parses `YYYY-MM-DD HH:MM:SS[.ffffff]` like [`parse_datetime`], validating the date
+    /// part only when it differs from the previous call's (consecutive ticks share a day).
+    #[inline]
+    pub fn parse_datetime(&mut self, f: &[u8]) -> Option<(u32, i64)> {
+        if f.len() < 19 || f[10] != b' ' || f[13] != b':' || f[16] != b':' {
+            return None;
+        }
+        let date = match self.last_date {
+            Some((text, day)) if f[..10] == text => day,
+            _ => {
+                let day = parse_date(&f[..10])?;
+                let mut text = [0u8; 10];
+                text.copy_from_slice(&f[..10]);
+                self.last_date = Some((text, day));
+                day
+            }
+        };
+        let (h, m, s) = (two(&f[11..13])?, two(&f[14..16])?, two(&f[17..19])?);
+        if h > 23 || m > 59 || s > 59 {
+            return None;
+        }
+        let mut micros = i64::from((h * 60 + m) * 60 + s) * 1_000_000;
+        match &f[19..] {
+            [] => {}
+            [b'.', frac @ ..] if !frac.is_empty() && frac.len() <= 6 => {
+                let v = parse_u64(frac)? as i64;
+                micros += v * [0, 100_000, 10_000, 1_000, 100, 10, 1][frac.len()];
+            }
+            _ => return None,
+        }
+        Some((date, micros))
     }
 
     /// UTC nanoseconds of `micros` after midnight New York time on `yyyymmdd`; `None` for a
