@@ -192,24 +192,7 @@ pub fn parse_date(f: &[u8]) -> Option<u32> {
 /// `YYYY-MM-DD HH:MM:SS[.ffffff]` as (`yyyymmdd`, microseconds since midnight).
 #[inline]
 pub fn parse_datetime(f: &[u8]) -> Option<(u32, i64)> {
-    if f.len() < 19 || f[10] != b' ' || f[13] != b':' || f[16] != b':' {
-        return None;
-    }
-    let date = parse_date(&f[..10])?;
-    let (h, m, s) = (two(&f[11..13])?, two(&f[14..16])?, two(&f[17..19])?);
-    if h > 23 || m > 59 || s > 59 {
-        return None;
-    }
-    let mut micros = i64::from((h * 60 + m) * 60 + s) * 1_000_000;
-    match &f[19..] {
-        [] => {}
-        [b'.', frac @ ..] if !frac.is_empty() && frac.len() <= 6 => {
-            let v = parse_u64(frac)? as i64;
-            micros += v * [0, 100_000, 10_000, 1_000, 100, 10, 1][frac.len()];
-        }
-        _ => return None,
-    }
-    Some((date, micros))
+    Eastern::new().parse_datetime(f)
 }
 
 /// `YYYY-MM-DD` of a `yyyymmdd` date.
