@@ -641,23 +641,13 @@ fn event_bars(
     let mut out = Vec::new();
     let mut current: Option<IntervalBar> = None;
     for t in ticks {
-        let p = t.trade.price;
-        let bar = current.get_or_insert(IntervalBar {
-            time: t.trade.time,
-            high: p,
-            low: p,
-            open: p,
-            close: p,
-            total_volume: 0,
-            period_volume: 0,
-            trades: 0,
-        });
-        bar.high = bar.high.max(p);
-        bar.low = bar.low.min(p);
-        bar.close = p;
-        bar.total_volume = t.total_volume;
-        bar.period_volume += t.trade.size;
-        bar.trades += 1;
+        let bar = match &mut current {
+            Some(bar) => {
+                bar.add(t);
+                bar
+            }
+            None => current.insert(IntervalBar::opened_by(t, t.trade.time)),
+        };
         if !label_at_beginning {
             bar.time = t.trade.time;
         }

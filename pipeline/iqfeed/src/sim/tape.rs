@@ -397,16 +397,8 @@ pub(crate) fn bars(
     let mut current: Option<(i64, IntervalBar)> = None;
     for t in ticks {
         let k = (t.trade.time - origin_ns).div_euclid(interval_ns);
-        let p = t.trade.price;
         match &mut current {
-            Some((ck, bar)) if *ck == k => {
-                bar.high = bar.high.max(p);
-                bar.low = bar.low.min(p);
-                bar.close = p;
-                bar.total_volume = t.total_volume;
-                bar.period_volume += t.trade.size;
-                bar.trades += 1;
-            }
+            Some((ck, bar)) if *ck == k => bar.add(t),
             _ => {
                 if let Some((_, done)) = current.take() {
                     out.push(done);
@@ -414,16 +406,7 @@ pub(crate) fn bars(
                 let stamp = k + i64::from(!label_at_beginning);
                 current = Some((
                     k,
-                    IntervalBar {
-                        time: origin_ns + stamp * interval_ns,
-                        high: p,
-                        low: p,
-                        open: p,
-                        close: p,
-                        total_volume: t.total_volume,
-                        period_volume: t.trade.size,
-                        trades: 1,
-                    },
+                    IntervalBar::opened_by(t, origin_ns + stamp * interval_ns),
                 ));
             }
         }

@@ -58,6 +58,34 @@ pub struct IntervalBar {
     pub trades: i64,
 }
 
+impl IntervalBar {
+    /// A bar holding one trade, stamped at `time`.
+    pub fn opened_by(tick: &Tick, time: i64) -> IntervalBar {
+        let p = tick.trade.price;
+        IntervalBar {
+            time,
+            high: p,
+            low: p,
+            open: p,
+            close: p,
+            total_volume: tick.total_volume,
+            period_volume: tick.trade.size,
+            trades: 1,
+        }
+    }
+
+    /// Adds a later trade of the same bar.
+    pub fn add(&mut self, tick: &Tick) {
+        let p = tick.trade.price;
+        self.high = self.high.max(p);
+        self.low = self.low.min(p);
+        self.close = p;
+        self.total_volume = tick.total_volume;
+        self.period_volume += tick.trade.size;
+        self.trades += 1;
+    }
+}
+
 /// One daily, weekly or monthly bar.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DailyLine {
