@@ -1,58 +1,36 @@
 //! Criterion benchmark of the tick-line parser: a block of `HTX` reply lines, as IQConnect
-//! sends them in protocol 6.2 with a request id, cut into lines and parsed into ticks.
+//! sends them in protocol 6.2 with a request id, parsed into ticks by the one-pass scan and,
+//! for comparison, line by line. The file-based figure with `cat` alongside is
+//! `examples/parse_file.rs`.
 //!
 //! Run: `cargo bench -p xlfeed-iqfeed --bench parse`
 
 #![allow(clippy::expect_used)] // a benchmark: a failure to set up should stop it loudly
 
+mod support {
+    pub(crate) mod tick_lines;
+}
+use support::tick_lines;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use xlfeed_core::Conditions;
-use xlfeed_core::records::Trade;
-use xlfeed_iqfeed::wire::history::{Tick, parse_tick, write_tick};
-use xlfeed_iqfeed::wire::lookup::{Reply, parse_line, write_data_prefix};
+use xlfeed_iqfeed::wire::history::{Tick, parse_tick};
+use xlfeed_iqfeed::wire::lookup::{Reply, parse_line};
 use xlfeed_iqfeed::wire::num::Eastern;
+use xlfeed_iqfeed::wire::scan::parse_tick_lines;
 use xlfeed_iqfeed::wire::{LineSplitter, Protocol};
 
 const LINES: usize = 100_000;
 
-/// `LINES` realistic tick lines: a session of a liquid stock, milliseconds apart.
+/// `LINES` realistic tick lines.
 fn lines() -> Vec<u8> {
     let mut out = Vec::new();
-    let mut micros = 34_200_000_000i64;
-    let mut cents = 19_012i64;
-    for i in 0..LINES as i64 {
-        micros += 1_000 * (1 + (i * 7919) % 400);
-        cents += (i * 31) % 5 - 2;
-        let p = cents as f64 / 100.0;
-        let tick = Tick {
-            trade: Trade {
-                time: 0,
-                price: p,
-                size: 100 * (1 + i % 3),
-                bid: p - 0.01,
-                ask: p + 0.01,
-                tick_id: 4_012_345_678 + i,
-                basis: 'C',
-                market_center: [5, 11, 19, 26][(i % 4) as usize],
-                conditions: if i % 10 == 0 {
-                    Conditions::parse("3D").expect("valid")
-                } else {
-                    Conditions::NONE
-                },
-            },
-            total_volume: 1_000_000 + i * 150,
-            aggressor: (i % 3) as u8,
-            day_code: 2,
-        };
-        write_data_prefix(&mut out, Some(b"H42"), b"LH", Protocol::V62);
-        write_tick(&mut out, &tick, 20240102, micros, true);
-        out.extend_from_slice(b"\r\n");
-    }
+    tick_lines::tick_lines(LINES, |block| out.extend_from_slice(block));
     out
 }
 
-fn parse_all(bytes: &[u8]) -> usize {
+/// Line by line: the splitter, the id and record type, then the tick parser.
+fn parse_by_line(bytes: &[u8]) -> usize {
     let mut split = LineSplitter::new();
     split.push(bytes);
     let mut clock = Eastern::new();
@@ -67,6 +45,15 @@ fn parse_all(bytes: &[u8]) -> usize {
     n
 }
 
+/// The one-pass scan of the whole buffer, as the client and the file benchmark use it.
+fn parse_scan(bytes: &[u8], out: &mut Vec<Tick>) -> usize {
+    out.clear();
+    let mut clock = Eastern::new();
+    let used = parse_tick_lines(bytes, tick_lines::PREFIX, &mut clock, out);
+    // The last line (within a word of the end) goes line by line.
+    out.len() + parse_by_line(&bytes[used..])
+}
+
 fn bench(c: &mut Criterion) {
     let bytes = lines();
     println!(
@@ -76,12 +63,16 @@ fn bench(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("iqfeed");
     g.throughput(Throughput::Elements(LINES as u64));
-    g.bench_function("parse_100k_tick_lines", |b| {
-        b.iter(|| parse_all(black_box(&bytes)))
+    let mut out = Vec::with_capacity(LINES);
+    g.bench_function("scan_100k_tick_lines", |b| {
+        b.iter(|| parse_scan(black_box(&bytes), &mut out))
+    });
+    g.bench_function("parse_100k_tick_lines_by_line", |b| {
+        b.iter(|| parse_by_line(black_box(&bytes)))
     });
     g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function("parse_100k_tick_lines_bytes", |b| {
-        b.iter(|| parse_all(black_box(&bytes)))
+    g.bench_function("scan_100k_tick_lines_bytes", |b| {
+        b.iter(|| parse_scan(black_box(&bytes), &mut out))
     });
     g.finish();
 }

@@ -1095,6 +1095,49 @@ async fn late_lines_of_an_abandoned_request_do_not_disturb_the_next() {
     assert_eq!(got, all[all.len() - 7..].to_vec());
 }
 
+#[tokio::test]
+async fn a_reply_nobody_reads_is_cut_off_and_does_not_hold_up_the_others() {
+    let sim = spawn_sim(|c| c.tick_scale = 0.5).await;
+    let mut cfg = lookup_config(&sim, Protocol::V62);
+    cfg.request_timeout = Duration::from_secs(2);
+    let c = LookupClient::connect(cfg).await.unwrap();
+    // Millions of bytes of ticks, never read: the socket's routing must not wait on them.
+    let mut stalled = c
+        .ticks(&Request::TicksDays {
+            symbol: "SPY".into(),
+            days: 5,
+            window: window(Direction::OldestFirst),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let got = c
+        .daily(&Request::DailyLast {
+            symbol: "MSFT".into(),
+            max_points: 3,
+            direction: Direction::OldestFirst,
+        })
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The unread reply was dropped; its reader learns why once it reads what it was given.
+    let mut read = 0usize;
+    let err = loop {
+        match stalled.next().await {
+            Some(Ok(_)) => read += 1,
+            Some(Err(e)) => break e,
+            None => panic!("the cut-off reply ended normally after {read} ticks"),
+        }
+    };
+    assert!(err.to_string().contains("was dropped"), "{err}");
+    assert!(read > 0);
+}
+
 // ---------------------------------------------------------------- determinism
 
 const SCRIPT: &str = "S,SET PROTOCOL,6.2\r\n\

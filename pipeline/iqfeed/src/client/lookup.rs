@@ -7,7 +7,7 @@
 //! progress within the request timeout, and a dropped socket is reopened on the next request
 //! with capped exponential backoff.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -22,6 +22,7 @@ use crate::wire::history::{DailyLine, IntervalBar, Tick, parse_bar, parse_daily,
 use crate::wire::lookup::{self, Reply, parse_line};
 use crate::wire::num::Eastern;
 use crate::wire::request::Request;
+use crate::wire::scan::parse_tick_lines;
 use crate::wire::{LineSplitter, Protocol};
 
 /// How the lookup client behaves.
@@ -123,22 +124,31 @@ impl LookupClient {
             routes: routes.clone(),
             alive: alive.clone(),
         });
-        let protocol = cfg.protocol;
         let addr = cfg.addr.clone();
+        // A reply not read for half the request timeout is cut off, before the requests
+        // queued behind it on the socket reach their own timeouts.
+        let stall = cfg.request_timeout / 2;
         tokio::spawn(async move {
-            let mut batches: HashMap<String, Vec<u8>> = HashMap::new();
+            let mut batches: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             let reason = loop {
                 match reader.fill().await {
                     Ok(true) => {}
                     Ok(false) => break "iqfeed closed the connection".to_string(),
                     Err(e) => break e.to_string(),
                 }
-                route_lines(reader.splitter(), protocol, &mut batches);
-                for (id, lines) in batches.drain() {
-                    let tx = routes.lock().ok().and_then(|r| r.get(&id).cloned());
-                    if let Some(tx) = tx {
-                        // A request whose consumer has gone away simply misses its lines.
-                        let _ = tx.send(Chunk::Lines(lines)).await;
+                route_lines(reader.splitter(), &mut batches);
+                for (id, lines) in batches.drain(..) {
+                    let id = String::from_utf8_lossy(&id);
+                    let tx = routes.lock().ok().and_then(|r| r.get(id.as_ref()).cloned());
+                    // A request whose consumer has gone away simply misses its lines; one
+                    // that stops reading is cut off, so that it cannot hold up the other
+                    // requests sharing the socket.
+                    if let Some(tx) = tx
+                        && let Err(mpsc::error::SendTimeoutError::Timeout(_)) =
+                            tx.send_timeout(Chunk::Lines(lines), stall).await
+                        && let Ok(mut r) = routes.lock()
+                    {
+                        r.remove(id.as_ref());
                     }
                 }
             };
@@ -229,6 +239,7 @@ impl LookupClient {
             split: LineSplitter::new(),
             id,
             line,
+            addr: self.inner.cfg.addr.clone(),
             symbol: req.symbol().to_owned(),
             protocol: self.inner.cfg.protocol,
             timeout: self.inner.cfg.request_timeout,
@@ -240,9 +251,7 @@ impl LookupClient {
 
     /// Ticks (`HTX`, `HTD`, `HTT`).
     pub async fn ticks(&self, req: &Request) -> Result<Records<Tick>, IqError> {
-        Ok(Records::new(self.request(req).await?, |f, clock| {
-            parse_tick(f, clock)
-        }))
+        Ok(Records::new(self.request(req).await?, parse_tick).with_bulk(parse_tick_lines))
     }
 
     /// Interval bars (`HIX`, `HID`, `HIT`).
@@ -282,27 +291,44 @@ impl LookupClient {
     }
 }
 
-/// Splits what the socket delivered into per-request batches of lines.
-fn route_lines(
-    split: &mut LineSplitter,
-    protocol: Protocol,
-    batches: &mut HashMap<String, Vec<u8>>,
-) {
-    while let Some(line) = split.next_line() {
-        // Lines without an id (there should be none on a socket where every request carries
-        // one) and lines that do not parse are not anybody's: they are dropped here.
-        let Ok(parsed) = parse_line(line, true, protocol) else {
-            continue;
-        };
-        let Some(id) = parsed.id else { continue };
-        let id = String::from_utf8_lossy(id);
-        let batch = match batches.get_mut(id.as_ref()) {
-            Some(b) => b,
-            None => batches.entry(id.into_owned()).or_default(),
-        };
-        batch.extend_from_slice(line);
-        batch.push(b'\n');
+/// Splits the complete lines the socket delivered into per-request batches (request id,
+/// lines). A reply streams, so consecutive lines usually belong to one request: a line is
+/// matched against the previous line's id by its prefix, and a run of them is copied as one
+/// range. Lines without an id (there are none on a socket where every request carries one)
+/// are dropped.
+fn route_lines(split: &mut LineSplitter, batches: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    let data = split.unread();
+    let mut pos = 0;
+    // The batch the current run goes to, and where the run started.
+    let mut run: Option<(usize, usize)> = None;
+    while let Some(nl) = memchr::memchr(b'\n', &data[pos..]) {
+        let line = &data[pos..=pos + nl];
+        let same = run.is_some_and(|(i, _)| {
+            let id = &batches[i].0;
+            line.len() > id.len() && line.starts_with(id) && line[id.len()] == b','
+        });
+        if !same {
+            if let Some((i, start)) = run.take() {
+                batches[i].1.extend_from_slice(&data[start..pos]);
+            }
+            if let Some(comma) = memchr::memchr(b',', line).filter(|&c| c > 0) {
+                let id = &line[..comma];
+                let i = match batches.iter().position(|(b, _)| b == id) {
+                    Some(i) => i,
+                    None => {
+                        batches.push((id.to_vec(), Vec::new()));
+                        batches.len() - 1
+                    }
+                };
+                run = Some((i, pos));
+            }
+        }
+        pos += nl + 1;
     }
+    if let Some((i, start)) = run {
+        batches[i].1.extend_from_slice(&data[start..pos]);
+    }
+    split.consume(pos);
 }
 
 /// The lines of one reply, in order, until its end.
@@ -311,6 +337,7 @@ pub struct ReplyLines {
     split: LineSplitter,
     id: String,
     line: String,
+    addr: String,
     symbol: String,
     protocol: Protocol,
     timeout: Duration,
@@ -380,8 +407,13 @@ impl ReplyLines {
                 Ok(None) => {
                     self.finish();
                     return Err(IqError::Unavailable {
-                        addr: String::new(),
-                        reason: "the connection's reader stopped".into(),
+                        addr: self.addr.clone(),
+                        reason: format!(
+                            "the reply to {:?} was dropped: it was not read for {} ms while \
+                             other requests waited",
+                            self.line,
+                            (self.timeout / 2).as_millis()
+                        ),
                     });
                 }
                 Err(_) => {
@@ -409,12 +441,21 @@ impl Drop for ReplyLines {
     }
 }
 
-/// A reply parsed record by record.
+/// A parser of many lines at once: the complete lines at the start of a buffer that begin
+/// with a prefix (`<ReqID>,LH,`) into records, returning the bytes it used.
+type Bulk<T> = fn(&[u8], &[u8], &mut Eastern, &mut Vec<T>) -> usize;
+
+/// A reply parsed into records, one at a time ([`Records::next`]) or in batches
+/// ([`Records::next_batch`]).
 pub struct Records<T> {
     lines: ReplyLines,
     parse: fn(&[u8], &mut Eastern) -> Result<T, crate::wire::WireError>,
+    /// The bulk parser and the line prefix it looks for, where the record type has one.
+    bulk: Option<(Bulk<T>, Vec<u8>)>,
     clock: Eastern,
     buf: Vec<u8>,
+    ready: VecDeque<T>,
+    batch: Vec<T>,
 }
 
 impl<T> Records<T> {
@@ -425,26 +466,69 @@ impl<T> Records<T> {
         Records {
             lines,
             parse,
+            bulk: None,
             clock: Eastern::new(),
             buf: Vec::new(),
+            ready: VecDeque::new(),
+            batch: Vec::new(),
         }
+    }
+
+    /// Parses runs of data lines with `bulk` (lines it does not take go record by record).
+    fn with_bulk(mut self, bulk: Bulk<T>) -> Self {
+        let mut prefix = self.lines.id.as_bytes().to_vec();
+        prefix.push(b',');
+        if self.lines.protocol == Protocol::V62 {
+            prefix.extend_from_slice(b"LH,");
+        }
+        self.bulk = Some((bulk, prefix));
+        self
+    }
+
+    /// Appends the next records to `out` (at least one); `false` at the end of the reply.
+    /// A line that does not parse is an error; the records before it were appended by
+    /// earlier calls, and the call after it goes on with the next line.
+    pub async fn next_batch(&mut self, out: &mut Vec<T>) -> Result<bool, IqError> {
+        if self.lines.done {
+            return Ok(false);
+        }
+        if let Some((bulk, prefix)) = &self.bulk {
+            let before = out.len();
+            let used = bulk(self.lines.split.unread(), prefix, &mut self.clock, out);
+            self.lines.split.consume(used);
+            if out.len() > before {
+                return Ok(true);
+            }
+        }
+        // The next line another way: waiting for more bytes, the end, an error, or a line
+        // the bulk parser leaves to the record parser.
+        if !self.lines.next_into(&mut self.buf).await? {
+            return Ok(false);
+        }
+        out.push((self.parse)(&self.buf, &mut self.clock)?);
+        Ok(true)
     }
 
     /// The next record, or `None` at the end of the reply.
     pub async fn next(&mut self) -> Option<Result<T, IqError>> {
-        match self.lines.next_into(&mut self.buf).await {
-            Ok(true) => Some((self.parse)(&self.buf, &mut self.clock).map_err(IqError::from)),
-            Ok(false) => None,
-            Err(e) => Some(Err(e)),
+        if self.ready.is_empty() {
+            let mut batch = std::mem::take(&mut self.batch);
+            let more = self.next_batch(&mut batch).await;
+            self.ready.extend(batch.drain(..));
+            self.batch = batch;
+            match more {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
         }
+        self.ready.pop_front().map(Ok)
     }
 
     /// Every remaining record.
     pub async fn collect(mut self) -> Result<Vec<T>, IqError> {
         let mut out = Vec::new();
-        while let Some(r) = self.next().await {
-            out.push(r?);
-        }
+        while self.next_batch(&mut out).await? {}
         Ok(out)
     }
 }

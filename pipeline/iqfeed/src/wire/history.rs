@@ -144,159 +144,10 @@ fn parse_conditions(f: &[u8]) -> Option<Conditions> {
     Conditions::from_bits(v)
 }
 
-/// A single-pass reader of comma-separated fields: each byte is looked at once, numbers are
-/// accumulated while the comma is searched for. Any surprise returns `None`, and the caller
-/// falls back to the field-by-field parser, which names what is wrong.
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Cursor<'a> {
-    /// The raw bytes up to the next comma (or the end), consuming the comma.
-    #[inline(always)]
-    fn field(&mut self) -> &'a [u8] {
-        self.i = self.i.min(self.b.len());
-        let start = self.i;
-        while self.i < self.b.len() && self.b[self.i] != b',' {
-            self.i += 1;
-        }
-        let f = &self.b[start..self.i];
-        // Past the comma, or two past the end when the line ended without one.
-        self.i += if self.i < self.b.len() { 1 } else { 2 };
-        f
-    }
-
-    /// Whether another field follows (the previous one ended with a comma).
-    #[inline(always)]
-    fn present(&self) -> bool {
-        self.i <= self.b.len()
-    }
-
-    /// A non-negative decimal (`190.1200`, `100`, empty = 0) with at most 15 digits.
-    #[inline(always)]
-    fn decimal(&mut self) -> Option<f64> {
-        let mut m: u64 = 0;
-        let mut digits = 0u32;
-        let mut scale: Option<u32> = None;
-        while self.i < self.b.len() {
-            let c = self.b[self.i];
-            self.i += 1;
-            match c {
-                b'0'..=b'9' => {
-                    m = m * 10 + u64::from(c - b'0');
-                    digits += 1;
-                    if let Some(s) = scale.as_mut() {
-                        *s += 1;
-                    }
-                }
-                b'.' if scale.is_none() => scale = Some(0),
-                b',' => return self.finish_decimal(m, digits, scale),
-                _ => return None,
-            }
-        }
-        self.i = self.b.len() + 2;
-        self.finish_decimal(m, digits, scale)
-    }
-
-    #[inline(always)]
-    fn finish_decimal(&self, m: u64, digits: u32, scale: Option<u32>) -> Option<f64> {
-        if digits > 15 {
-            return None;
-        }
-        Some(m as f64 / POW10_EXACT[scale.unwrap_or(0) as usize])
-    }
-
-    /// A non-negative integer of at most 18 digits (empty = 0).
-    #[inline(always)]
-    fn uint(&mut self) -> Option<u64> {
-        let mut v: u64 = 0;
-        let mut digits = 0;
-        while self.i < self.b.len() {
-            let c = self.b[self.i];
-            self.i += 1;
-            match c {
-                b'0'..=b'9' => {
-                    v = v * 10 + u64::from(c - b'0');
-                    digits += 1;
-                }
-                b',' => return (digits <= 18).then_some(v),
-                _ => return None,
-            }
-        }
-        self.i = self.b.len() + 2;
-        (digits <= 18).then_some(v)
-    }
-}
-
-/// Powers of ten up to the 15 digits the fast path accepts.
-const POW10_EXACT: [f64; 16] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
-
-/// The fast path of [`parse_tick`]: well-formed lines only.
-#[inline]
-fn parse_tick_fast(line: &[u8], clock: &mut Eastern) -> Option<Tick> {
-    let mut c = Cursor { b: line, i: 0 };
-    let (date, micros) = clock.parse_datetime(c.field())?;
-    let time = clock.to_utc_ns(date, micros)?;
-    // Every field up to the conditions must be there; `present` checks the one before ended
-    // with a comma.
-    let need = |c: &Cursor<'_>| c.present().then_some(());
-    need(&c)?;
-    let price = c.decimal()?;
-    need(&c)?;
-    let size = i64::try_from(c.uint()?).ok()?;
-    need(&c)?;
-    let total_volume = i64::try_from(c.uint()?).ok()?;
-    need(&c)?;
-    let bid = c.decimal()?;
-    need(&c)?;
-    let ask = c.decimal()?;
-    need(&c)?;
-    let tick_id = match c.field() {
-        [] => return None,
-        f => i64::try_from(parse_u64(f)?).ok()?,
-    };
-    need(&c)?;
-    let basis = match c.field() {
-        [b] if b.is_ascii_alphabetic() => char::from(*b),
-        [] => ' ',
-        _ => return None,
-    };
-    need(&c)?;
-    let market_center = i32::try_from(c.uint()?).ok()?;
-    need(&c)?;
-    let conditions = parse_conditions(c.field())?;
-    let (mut aggressor, mut day_code) = (0u8, 0u8);
-    if c.i < line.len() {
-        aggressor = u8::try_from(c.uint()?).ok()?;
-    }
-    if c.i < line.len() {
-        day_code = u8::try_from(c.uint()?).ok()?;
-    }
-    Some(Tick {
-        trade: Trade {
-            time,
-            price,
-            size,
-            bid,
-            ask,
-            tick_id,
-            basis,
-            market_center,
-            conditions,
-        },
-        total_volume,
-        aggressor,
-        day_code,
-    })
-}
-
 /// Parses the fields of a tick line (after `<ReqID>,LH,`). Aggressor and day code are
 /// optional (protocol 6.0 lines end before them).
 pub fn parse_tick(fields: &[u8], clock: &mut Eastern) -> Result<Tick, WireError> {
-    if let Some(t) = parse_tick_fast(fields, clock) {
+    if let Some(t) = crate::wire::scan::parse_tick_fields(fields, clock) {
         return Ok(t);
     }
     parse_tick_checked(fields, clock)
@@ -589,14 +440,51 @@ mod tests {
         fn fast_and_checked_tick_parsers_agree((tick, date, micros) in arb_tick(), cut in 0usize..120) {
             let mut line = Vec::new();
             write_tick(&mut line, &tick, date, micros, true);
-            let fast = parse_tick_fast(&line, &mut Eastern::new());
+            let fast = crate::wire::scan::parse_tick_fields(&line, &mut Eastern::new());
             let checked = parse_tick_checked(&line, &mut Eastern::new()).ok();
             prop_assert!(fast.is_some());
             prop_assert_eq!(fast, checked);
             // Cut lines: the fast path may give up, but never disagrees with an accepted parse.
             let cut = &line[..cut.min(line.len())];
-            if let Some(f) = parse_tick_fast(cut, &mut Eastern::new()) {
+            if let Some(f) = crate::wire::scan::parse_tick_fields(cut, &mut Eastern::new()) {
                 prop_assert_eq!(Some(f), parse_tick_checked(cut, &mut Eastern::new()).ok());
+            }
+        }
+
+        #[test]
+        fn bulk_scan_agrees_with_the_line_parser(
+            ticks in proptest::collection::vec(arb_tick(), 1..12),
+            flip in any::<(usize, u8)>(),
+            cut in any::<usize>(),
+        ) {
+            let mut buf = Vec::new();
+            for (tick, date, micros) in &ticks {
+                buf.extend_from_slice(b"H7,LH,");
+                write_tick(&mut buf, tick, *date, *micros, true);
+                buf.extend_from_slice(b"\r\n");
+            }
+            // One byte changed anywhere and the buffer cut anywhere: whatever the scan takes
+            // is exactly what the line-by-line parser makes of those lines.
+            let i = flip.0 % buf.len();
+            buf[i] = flip.1;
+            buf.truncate(cut % (buf.len() + 1));
+            let mut pos = 0;
+            while pos < buf.len() {
+                let mut got = Vec::new();
+                let used = crate::wire::scan::parse_tick_lines(&buf[pos..], b"H7,LH,", &mut Eastern::new(), &mut got);
+                let mut expected = Vec::new();
+                for line in buf[pos..pos + used].split_inclusive(|&b| b == b'\n') {
+                    let body = line.strip_prefix(b"H7,LH,").unwrap();
+                    let body = body.strip_suffix(b"\n").unwrap();
+                    let body = body.strip_suffix(b"\r").unwrap_or(body);
+                    expected.push(parse_tick_checked(body, &mut Eastern::new()).unwrap());
+                }
+                prop_assert_eq!(got, expected);
+                pos += used;
+                match memchr::memchr(b'\n', &buf[pos..]) {
+                    Some(nl) => pos += nl + 1,
+                    None => break,
+                }
             }
         }
 

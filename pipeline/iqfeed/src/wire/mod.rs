@@ -16,6 +16,7 @@ pub mod level1;
 pub mod lookup;
 pub mod num;
 pub mod request;
+pub mod scan;
 
 use std::fmt;
 
@@ -96,6 +97,17 @@ impl LineSplitter {
             line = head;
         }
         Some(line)
+    }
+
+    /// The bytes not yet taken as lines (complete lines first, then a partial one).
+    pub fn unread(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Marks the first `n` bytes of [`LineSplitter::unread`] as taken (whole lines, parsed
+    /// some other way).
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
     }
 
     /// Whether a complete line is waiting.

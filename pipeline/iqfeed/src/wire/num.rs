@@ -267,16 +267,7 @@ impl Eastern {
         if f.len() < 19 || f[10] != b' ' || f[13] != b':' || f[16] != b':' {
             return None;
         }
-        let date = match self.last_date {
-            Some((text, day)) if f[..10] == text => day,
-            _ => {
-                let day = parse_date(&f[..10])?;
-                let mut text = [0u8; 10];
-                text.copy_from_slice(&f[..10]);
-                self.last_date = Some((text, day));
-                day
-            }
-        };
+        let date = self.day(&f[..10])?;
         let (h, m, s) = (two(&f[11..13])?, two(&f[14..16])?, two(&f[17..19])?);
         if h > 23 || m > 59 || s > 59 {
             return None;
@@ -291,6 +282,20 @@ impl Eastern {
             _ => return None,
         }
         Some((date, micros))
+    }
+
+    /// The `yyyymmdd` of a `YYYY-MM-DD` text, parsed only when it differs from the previous
+    /// call's (consecutive ticks share a day).
+    #[inline]
+    pub fn day(&mut self, text: &[u8]) -> Option<u32> {
+        match self.last_date {
+            Some((last, day)) if text == last => Some(day),
+            _ => {
+                let day = parse_date(text)?;
+                self.last_date = Some((text.try_into().ok()?, day));
+                Some(day)
+            }
+        }
     }
 
     /// UTC nanoseconds of `micros` after midnight New York time on `yyyymmdd`; `None` for a
