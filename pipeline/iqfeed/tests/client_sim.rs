@@ -1365,6 +1365,22 @@ async fn admin_sends_stats_and_answers_its_commands() {
     let stats = admin.stats().await.unwrap();
     assert_eq!(stats.get(Stats::STATUS), "Not Connected");
     assert_eq!(stats.get(12), "123456");
+    // The typed client reads the answers to its own commands too.
+    admin.client_stats(true).await.unwrap();
+    let mut kinds = Vec::new();
+    while !kinds.iter().any(|k: &String| k == "CLIENTSTATS") {
+        match admin.next_message().await.unwrap() {
+            Message::System { kind, fields } => {
+                if kind == "CLIENTSTATS" {
+                    assert!(fields.len() >= 9, "{fields:?}");
+                }
+                kinds.push(kind);
+            }
+            other => panic!("unexpected admin message {other:?}"),
+        }
+    }
+    admin.command("S,REQUEST STATS").await.unwrap();
+    assert_eq!(admin.stats().await.unwrap().get(12), "123456");
 }
 
 /// Sends raw lines and collects lines until `last` accepts one.
@@ -1403,6 +1419,14 @@ async fn raw_lines(
 async fn shutdown_closes_connections_and_frees_the_ports() {
     let sim = spawn_sim(|_| {}).await;
     let addr = sim.lookup_addr();
+    let l1 = level1(&sim, Protocol::V62).await;
+    let mut admin = AdminClient::connect(
+        &sim.admin_addr().to_string(),
+        Protocol::V62,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"S,SET PROTOCOL,6.2\r\n").await.unwrap();
     let mut buf = [0u8; 64];
@@ -1417,6 +1441,20 @@ async fn shutdown_closes_connections_and_frees_the_ports() {
         .unwrap_or(0);
     assert_eq!(n, 0);
     assert!(TcpStream::connect(addr).await.is_err());
+    // The typed clients say which connection went away.
+    let e = l1
+        .wait_for(Duration::from_secs(5), |_| None::<()>)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("127.0.0.1:") && e.contains("closed"), "{e}");
+    let e = loop {
+        match admin.next_message().await {
+            Ok(_) => continue,
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(e.contains("127.0.0.1:") && e.contains("closed"), "{e}");
 }
 
 // ---------------------------------------------------------------- fixtures

@@ -1,4 +1,6 @@
-//! `AdminClient`: IQConnect's admin port (9300), for its `S,STATS` status line.
+//! `AdminClient`: IQConnect's admin port (9300): its `S,STATS` status line, every other
+//! system message it sends (`S,CLIENTSTATS,…` once they are switched on), and the commands
+//! it takes.
 
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use crate::wire::level1::{Message, Stats, UpdateFields, parse_message};
 pub struct AdminClient {
     reader: LineReader,
     writer: LineWriter,
+    addr: String,
     timeout: Duration,
 }
 
@@ -25,6 +28,7 @@ impl AdminClient {
         Ok(AdminClient {
             reader,
             writer,
+            addr: addr.to_owned(),
             timeout,
         })
     }
@@ -40,30 +44,59 @@ impl AdminClient {
             .await
     }
 
-    /// The next `S,STATS` line IQConnect sends (it sends one every second).
-    pub async fn stats(&mut self) -> Result<Stats, IqError> {
+    /// Sends a system command (`S,…`, e.g. `S,REQUEST STATS`); its answer comes as a
+    /// message ([`AdminClient::next_message`]).
+    pub async fn command(&mut self, line: &str) -> Result<(), IqError> {
+        self.writer.send(line).await
+    }
+
+    /// The next message IQConnect sends on this port (a `System` message: `STATS`,
+    /// `CLIENTSTATS`, `CURRENT PROTOCOL`, …), waiting up to the timeout.
+    pub async fn next_message(&mut self) -> Result<Message, IqError> {
         let fields = UpdateFields::default();
-        let timeout = self.timeout;
+        let (timeout, addr) = (self.timeout, &self.addr);
+        let reader = &mut self.reader;
         let wait = async {
-            loop {
-                let Some(line) = self.reader.next_line().await? else {
-                    return Err(IqError::Unavailable {
-                        addr: String::new(),
-                        reason: "admin connection closed".into(),
-                    });
-                };
-                if let Ok(Message::System { kind, fields }) = parse_message(line, &fields)
-                    && kind == "STATS"
-                {
-                    return Ok(Stats { fields });
-                }
-            }
+            let Some(line) = reader.next_line().await? else {
+                return Err(IqError::Unavailable {
+                    addr: addr.clone(),
+                    reason: "iqfeed closed the admin connection".into(),
+                });
+            };
+            Ok(parse_message(line, &fields)?)
         };
         tokio::time::timeout(timeout, wait)
             .await
             .map_err(|_| IqError::Timeout {
-                request: "S,STATS".into(),
+                request: "admin message".into(),
                 millis: timeout.as_millis(),
             })?
+    }
+
+    /// The next `S,STATS` line IQConnect sends (it sends one every second), skipping other
+    /// messages.
+    pub async fn stats(&mut self) -> Result<Stats, IqError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = tokio::time::timeout(left, self.next_message()).await;
+            match msg {
+                Ok(Ok(Message::System { kind, fields })) if kind == "STATS" => {
+                    return Ok(Stats { fields });
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e @ (IqError::Unavailable { .. } | IqError::Timeout { .. }))) => {
+                    return Err(e);
+                }
+                // A line that does not parse is not the stats line; keep waiting.
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    return Err(IqError::Timeout {
+                        request: "S,STATS".into(),
+                        millis: self.timeout.as_millis(),
+                    });
+                }
+            }
+        }
     }
 }

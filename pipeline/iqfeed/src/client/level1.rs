@@ -19,6 +19,7 @@ const QUEUE: usize = 4096;
 
 /// A client of the Level 1 port.
 pub struct Level1Client {
+    addr: String,
     writer: Mutex<LineWriter>,
     rx: Mutex<mpsc::Receiver<Result<Message, IqError>>>,
     fields: Arc<StdMutex<UpdateFields>>,
@@ -36,7 +37,9 @@ impl Level1Client {
         let fields = Arc::new(StdMutex::new(UpdateFields::default()));
         let shared = fields.clone();
         let addr = addr.to_owned();
+        let reader_addr = addr.clone();
         tokio::spawn(async move {
+            let addr = reader_addr;
             loop {
                 let line = match reader.next_line().await {
                     Ok(Some(l)) => l,
@@ -68,6 +71,7 @@ impl Level1Client {
             }
         });
         Ok(Level1Client {
+            addr,
             writer: Mutex::new(writer),
             rx: Mutex::new(rx),
             fields,
@@ -153,7 +157,7 @@ impl Level1Client {
                     Some(Err(e)) => return Err(e),
                     None => {
                         return Err(IqError::Unavailable {
-                            addr: String::new(),
+                            addr: self.addr.clone(),
                             reason: "level 1 connection closed".into(),
                         });
                     }
