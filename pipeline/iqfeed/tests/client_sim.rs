@@ -1709,3 +1709,102 @@ fn the_simulator_reply_shapes_match_the_fixtures() {
     );
     assert!(Nyse.is_trading_day(today()));
 }
+
+// ---------------------------------------------------------------- reference tables and
+// ---------------------------------------------------------------- industry search
+// (tests/iqfeed-compat: third-party clients load these tables when they start)
+
+#[tokio::test]
+async fn reference_tables_answer_with_and_without_request_ids_in_both_protocols() {
+    let sim = spawn_sim(|_| {}).await;
+    for p in BOTH {
+        let ls = if p == Protocol::V62 { "LS," } else { "" };
+        // pyiqfeed's TableConn sends the five table commands bare, one after the other.
+        let got = raw(
+            sim.lookup_addr(),
+            &format!("S,SET PROTOCOL,{p}\r\nSLM\r\nSST\r\nSTC\r\nSSC\r\nSNC\r\n"),
+            5,
+        )
+        .await;
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines[0], format!("S,CURRENT PROTOCOL,{p}"));
+        assert!(
+            lines.contains(&format!("{ls}2,NCM,National Capital Market,5,NASDAQ,").as_str()),
+            "{got}"
+        );
+        assert!(
+            lines.contains(&format!("{ls}6,INDEX,Index,").as_str()),
+            "{got}"
+        );
+        assert!(
+            lines.contains(&format!("{ls}61,INTRMRKT_SWEEP,Intermarket sweep order,").as_str())
+        );
+        assert!(lines.contains(
+            &format!("{ls}7370,SERVICES-COMPUTER PROGRAMMING, DATA PROCESSING, ETC.,").as_str()
+        ));
+        assert!(lines.contains(&format!("{ls}334111,Electronic Computer Manufacturing,").as_str()));
+        assert_eq!(lines.iter().filter(|l| **l == "!ENDMSG!,").count(), 5);
+        // With a request id every line carries it, the end line too.
+        let got = raw(
+            sim.lookup_addr(),
+            &format!("S,SET PROTOCOL,{p}\r\nSLM,T7\r\n"),
+            1,
+        )
+        .await;
+        let lines: Vec<&str> = got.lines().skip(1).collect();
+        assert!(lines.iter().all(|l| l.starts_with("T7,")), "{got}");
+        assert_eq!(
+            lines[0],
+            format!("T7,{ls}1,NMS,Nasdaq Global Market,5,NASDAQ,")
+        );
+        assert_eq!(*lines.last().unwrap(), "T7,!ENDMSG!,");
+    }
+}
+
+#[tokio::test]
+async fn sbs_finds_symbols_by_sic_prefix_and_sbn_finds_none() {
+    let sim = spawn_sim(|_| {}).await;
+    for p in BOTH {
+        let ls = if p == Protocol::V62 { "LS," } else { "" };
+        let got = raw(
+            sim.lookup_addr(),
+            &format!("S,SET PROTOCOL,{p}\r\nSBS,3571,A1\r\nSBS,367,A2\r\nSBN,334111,A3\r\n"),
+            3,
+        )
+        .await;
+        let lines: Vec<&str> = got.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                format!("A1,{ls}3571,AAPL,21,1,APPLE INC,").as_str(),
+                "A1,!ENDMSG!,",
+                format!("A2,{ls}3674,INTC,21,1,INTEL CORP,").as_str(),
+                format!("A2,{ls}3674,NVDA,21,1,NVIDIA CORP,").as_str(),
+                "A2,!ENDMSG!,",
+                "A3,E,!NO_DATA!,",
+                "A3,!ENDMSG!,",
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_table_requests_keep_their_request_id() {
+    let sim = spawn_sim(|_| {}).await;
+    let got = raw(
+        sim.lookup_addr(),
+        "S,SET PROTOCOL,6.2\r\nSBS,,B1\r\nSST,B2,extra\r\n",
+        2,
+    )
+    .await;
+    let lines: Vec<&str> = got.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "B1,E,!SYNTAX_ERROR!,",
+            "B1,!ENDMSG!,",
+            "B2,E,Invalid number of parameters.,",
+            "B2,!ENDMSG!,",
+        ]
+    );
+}

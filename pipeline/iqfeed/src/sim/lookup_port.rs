@@ -1,5 +1,6 @@
-//! The lookup port (9100): history (`HTX` … `HMX`), option chains (`CEO`, `CFO`) and symbol
-//! search (`SBF`), answered from the market as IQConnect answers them.
+//! The lookup port (9100): history (`HTX` … `HMX`), option chains (`CEO`, `CFO`), symbol
+//! search (`SBF`, and by industry `SBS`/`SBN`) and the reference tables (`SLM`, `SST`, `STC`,
+//! `SSC`, `SNC`; rows in `tables`), answered from the market as IQConnect answers them.
 //!
 //! One request at a time per connection, in the order received; every reply line echoes
 //! the request id (none when the request had none), data lines carry `LH`/`LC`/`LS` in 6.2
@@ -44,6 +45,7 @@ use xlfeed_core::{Nyse, OptionSymbol, Right, TradingDay};
 use super::faults::MALFORMED_FIELDS;
 use super::market::{Market, group};
 use super::server::Conn;
+use super::tables::{self, TableError, TableRequest};
 use super::tape;
 use crate::wire::Protocol;
 use crate::wire::chain::{Chain, SymbolMatch, write_option_chain, write_symbol_match};
@@ -149,6 +151,9 @@ async fn answer(conn: &mut Conn, line: &str, data_lines: &mut u64) -> io::Result
     if let Some(delay) = shared.config.faults.delay {
         tokio::time::sleep(delay).await;
     }
+    if let Some(table) = tables::parse(line) {
+        return answer_table(conn, table, data_lines).await;
+    }
     let (req, id) = match request::parse(line) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -213,6 +218,37 @@ async fn answer(conn: &mut Conn, line: &str, data_lines: &mut u64) -> io::Result
             reply.finish().await
         }
     }
+}
+
+/// Answers a reference-table or industry-search request (`SLM` … `SBN`, see `tables`).
+async fn answer_table(
+    conn: &mut Conn,
+    parsed: Result<(TableRequest, Option<String>), TableError>,
+    data_lines: &mut u64,
+) -> io::Result<()> {
+    let (req, id) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let mut buf = Vec::new();
+            write_error(&mut buf, e.id.as_deref().map(str::as_bytes), e.text);
+            return conn.out.send(&buf).await;
+        }
+    };
+    let rows = tables::rows(&conn.shared.market, &req);
+    let mut reply = Reply {
+        out: &mut conn.out,
+        id: id.as_deref().map(str::as_bytes),
+        protocol: conn.protocol,
+        record: b"LS",
+        buf: Vec::with_capacity(rows.iter().map(|r| r.len() + 16).sum()),
+        count: 0,
+        malformed_every: conn.shared.config.faults.malformed_every,
+        data_lines,
+    };
+    for row in &rows {
+        reply.data(|b| b.extend_from_slice(row.as_bytes()));
+    }
+    reply.finish().await
 }
 
 /// Answers a history request with data lines (the caller ends the reply).

@@ -19,6 +19,8 @@
 //!   from the day's open and close; interval bars from trades.
 //! - [`market`]: [`Market`], the front door: ticks, interval bars, daily, weekly and monthly
 //!   bars, symbol search.
+//! - `tables` (private): the lookup port's reference tables (listed markets, security types,
+//!   trade conditions, SIC and NAICS codes) and the searches by industry code.
 //! - [`fundamentals`]: dividends and the [`FundamentalsSnapshot`] behind the `F` message.
 //! - [`options`]: listed expiries and strikes, the rate curve, the volatility smile, and
 //!   option trades priced with [`bsm`].
@@ -45,6 +47,7 @@ pub mod options;
 mod path;
 mod rng;
 pub mod server;
+mod tables;
 mod tape;
 pub mod universe;
 
