@@ -4,6 +4,12 @@
 //!
 //! - `iqfeed-sim`: run the IQFeed simulator (IQConnect's lookup, Level 1 and admin ports over
 //!   a deterministic synthetic market), so the rest of the flow runs without a subscription.
+//! - `import`: files people already have (Yahoo daily CSV, tick CSV, rate curves, dividends)
+//!   into SSDB-FEED ([`import`]).
+//! - `show`, `stats`: a series of a store as CSV, and what a store holds ([`inspect`]).
+
+mod import;
+mod inspect;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +34,13 @@ enum Command {
     /// ports, answering from a deterministic synthetic market.
     #[command(after_help = SIM_EXAMPLES)]
     IqfeedSim(SimArgs),
+    /// Import market data from files (CSV, xlsx, xls, ods) into SSDB-FEED.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Print one series of a store (a kind, a symbol, a range of days) as CSV.
+    Show(inspect::ShowArgs),
+    /// Print what a store holds: per dataset and kind, symbols, days, chunks and bytes.
+    Stats(inspect::StatsArgs),
 }
 
 const SIM_EXAMPLES: &str = "\
@@ -163,13 +176,17 @@ impl SimArgs {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::IqfeedSim(args) => iqfeed_sim(args).await,
+        Command::Import(cmd) => import::run(cmd).await,
+        Command::Show(args) => inspect::show(args).await,
+        Command::Stats(args) => inspect::stats(args).await,
     }
 }
 
@@ -253,7 +270,9 @@ mod tests {
             "--fragment-writes",
         ])
         .unwrap();
-        let Command::IqfeedSim(args) = cli.command;
+        let Command::IqfeedSim(args) = cli.command else {
+            unreachable!()
+        };
         let c = args.config().unwrap();
         assert_eq!((c.seed, c.lookup_port, c.level1_port), (9, 0, 5009));
         assert_eq!(c.today.to_string(), "2024-06-12");
@@ -265,7 +284,9 @@ mod tests {
         assert!(c.faults.fragment_writes);
         let bad =
             Cli::try_parse_from(["xlpipeline", "iqfeed-sim", "--today", "2024-02-30"]).unwrap();
-        let Command::IqfeedSim(args) = bad.command;
+        let Command::IqfeedSim(args) = bad.command else {
+            unreachable!()
+        };
         let e = args.config().unwrap_err();
         assert!(format!("{e:#}").contains("2024-02-30"), "{e:#}");
     }
