@@ -7,7 +7,9 @@
 //! - `import`: files people already have (Yahoo daily CSV, tick CSV, rate curves, dividends)
 //!   into SSDB-FEED ([`import`]).
 //! - `show`, `stats`: a series of a store as CSV, and what a store holds ([`inspect`]).
+//! - `fetch`: IQFeed (or the simulator, or a raw archive) into SSDB-FEED ([`fetch`]).
 
+mod fetch;
 mod import;
 mod inspect;
 
@@ -41,6 +43,10 @@ enum Command {
     Show(inspect::ShowArgs),
     /// Print what a store holds: per dataset and kind, symbols, days, chunks and bytes.
     Stats(inspect::StatsArgs),
+    /// Fetch stocks, options, dividends and fundamentals from IQFeed (or the simulator, or
+    /// a raw archive) into SSDB-FEED: resumable, shardable, with progress and a run report.
+    #[command(after_help = fetch::FETCH_EXAMPLES)]
+    Fetch(Box<fetch::FetchArgs>),
 }
 
 const SIM_EXAMPLES: &str = "\
@@ -187,6 +193,12 @@ async fn main() -> Result<()> {
         Command::Import(cmd) => import::run(cmd).await,
         Command::Show(args) => inspect::show(args).await,
         Command::Stats(args) => inspect::stats(args).await,
+        Command::Fetch(args) => match fetch::run(*args).await? {
+            0 => Ok(()),
+            // Everything the run opened is closed by now; the code tells a scheduler how
+            // the run ended (see `fetch --help`).
+            code => std::process::exit(i32::from(code)),
+        },
     }
 }
 

@@ -1,0 +1,755 @@
+//! `xlpipeline fetch`: IQFeed (or the simulator, or a raw archive) into SSDB-FEED.
+//!
+//! The run is a list of units ([`plan::Unit`]); a unit already in the store is skipped
+//! (`--force` refetches), the others run `--jobs` at a time, each committed as soon as it is
+//! complete, so killing the run loses at most the units in flight and a re-run finishes the
+//! job with the same bytes as an uninterrupted run. Unknown symbols and empty days are
+//! recorded and do not stop the run; IQFeed failures are retried with backoff; a store that
+//! stays down stops the run (exit 3) with everything committed so far kept.
+
+mod convert;
+pub(crate) mod plan;
+mod report;
+mod source;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::task::JoinSet;
+use xlfeed_core::records::OptionTrade;
+use xlfeed_core::{Nyse, Symbol, TradingDay};
+use xlfeed_iqfeed::client::lookup::{LookupClient, LookupConfig};
+use xlfeed_iqfeed::sim::{SimConfig, Simulator};
+use xlfeed_iqfeed::wire::request::{
+    BarSpec, ChainFilter, DateTime, Direction, IntervalType, Request, Sides, Window,
+};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
+
+use plan::{FetchKind, Shard, Unit};
+use report::{Outcome, Problem, Progress, ProgressMode, Report};
+use source::{Reply, Source, SourceError};
+
+/// Exit code when some units failed (2 is clap's, for a command line it cannot parse).
+pub(crate) const EXIT_FAILURES: u8 = 4;
+/// Exit code when the store could not be written.
+pub(crate) const EXIT_STORE: u8 = 3;
+/// Exit code when stopped by SIGINT or SIGTERM.
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
+
+pub(crate) const FETCH_EXAMPLES: &str = "\
+Examples:
+  # Five days of ticks and 1-minute bars for two symbols from the built-in simulator
+  xlpipeline fetch --sim --symbols AAPL,MSFT --kinds ticks,bars:60 \\
+      --from 2024-06-06 --to 2024-06-12 --feed embedded:///var/lib/xlfeed/feed
+
+  # Options (near two expiries, 5 strikes each side of the money) and dividends from
+  # IQConnect, the universe in a file, raw replies archived for audit
+  xlpipeline fetch --iqfeed 10.0.0.5:9100 --symbols-file universe.txt \\
+      --kinds options,dividends,fundamentals --from 2024-06-12 \\
+      --feed redis://ssdb-feed:8888 --archive /mnt/gluster/raw
+
+  # Shard 2 of 8 (a Kubernetes Indexed Job sets JOB_COMPLETION_INDEX; XLFEED_SHARDS=8)
+  xlpipeline fetch --sim --symbols-file universe.txt --shard 2/8 --from 2024-06-03 \\
+      --to 2024-06-12 --feed embedded:///data/feed
+
+  # Rebuild a store from an archive, without IQFeed
+  xlpipeline fetch --replay /mnt/gluster/raw --symbols AAPL --kinds ticks \\
+      --from 2024-06-12 --feed embedded:///tmp/feed
+
+Exit codes: 0 every unit fetched, skipped, empty or of an unknown symbol (see the report);
+1 bad arguments or IQFeed unreachable at the start; 2 a command line that does not parse;
+3 the store could not be written (everything committed before is kept); 4 some units
+failed after retries; 130 stopped by SIGINT/SIGTERM after the units in flight.";
+
+/// Options of `fetch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct FetchArgs {
+    /// Symbols, comma-separated (the underlyings, for `options`).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Vec<String>,
+    /// A file of symbols: one per line, `#` starts a comment.
+    #[arg(long)]
+    symbols_file: Option<PathBuf>,
+    /// What to fetch, comma-separated: ticks, bars:<seconds> (e.g. bars:60), daily, options,
+    /// dividends, fundamentals.
+    #[arg(long, value_delimiter = ',', default_value = "ticks")]
+    kinds: Vec<String>,
+    /// First day (YYYY-MM-DD or YYYYMMDD); weekends and NYSE holidays are skipped.
+    #[arg(long)]
+    from: String,
+    /// Last day (default: --from).
+    #[arg(long)]
+    to: Option<String>,
+    /// IQConnect's lookup port, host:port.
+    #[arg(long, env = "XLFEED_IQFEED", conflicts_with_all = ["sim", "replay"])]
+    iqfeed: Option<String>,
+    /// IQConnect's Level 1 port (default: the --iqfeed host, port 5009).
+    #[arg(long, env = "XLFEED_IQFEED_LEVEL1")]
+    level1: Option<String>,
+    /// Start the built-in IQFeed simulator in this process and fetch from it.
+    #[arg(long, conflicts_with = "replay")]
+    sim: bool,
+    /// The simulator's seed (with --sim).
+    #[arg(long, default_value_t = 42)]
+    sim_seed: u64,
+    /// The simulator's trades per real trade (with --sim; 1 = realistic counts).
+    #[arg(long, default_value_t = 1.0)]
+    sim_tick_scale: f64,
+    /// Read the replies from an archive written by an earlier --archive run.
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Keep every raw reply, gzip-compressed, under this folder (YYYY/MM/DD/kind/symbol).
+    #[arg(long)]
+    archive: Option<PathBuf>,
+    /// The FEED store: embedded:///dir or redis://host:port/db.
+    #[arg(long, env = "XLFEED_FEED")]
+    feed: String,
+    /// Units fetched at once.
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+    /// IQFeed history requests per second at most.
+    #[arg(long, default_value_t = 50.0)]
+    rate_limit: f64,
+    /// IQFeed requests in flight at most.
+    #[arg(long, default_value_t = 15)]
+    max_in_flight: usize,
+    /// Seconds to wait for the next line of a reply.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Attempts per unit when IQFeed fails in a way a retry may cure.
+    #[arg(long, default_value_t = 5)]
+    retries: u32,
+    /// Refetch units the store already has.
+    #[arg(long)]
+    force: bool,
+    /// This run's part of the universe, i/n (by a hash of the symbol). Without it,
+    /// JOB_COMPLETION_INDEX and XLFEED_SHARDS are used when set.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Option expiries to fetch: the nearest N months.
+    #[arg(long, default_value_t = 2)]
+    option_months: u32,
+    /// Option strikes to fetch per expiry and side: N in and N out of the money.
+    #[arg(long, default_value_t = 5)]
+    option_strikes: u32,
+    /// Where the JSON run report goes.
+    #[arg(long, default_value = "fetch-report.json")]
+    report: PathBuf,
+    /// How progress is shown.
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: ProgressMode,
+}
+
+/// What every unit needs.
+struct Ctx {
+    store: Store,
+    source: Source,
+    force: bool,
+    retries: u32,
+    timeout: Duration,
+    option_months: u32,
+    option_strikes: u32,
+}
+
+/// How a unit failed.
+enum UnitError {
+    /// IQFeed or the archive: this unit fails, the run goes on.
+    Source(String),
+    /// The store: the run stops.
+    Store(StoreError),
+}
+
+impl From<StoreError> for UnitError {
+    fn from(e: StoreError) -> Self {
+        UnitError::Store(e)
+    }
+}
+
+impl From<anyhow::Error> for UnitError {
+    fn from(e: anyhow::Error) -> Self {
+        UnitError::Source(format!("{e:#}"))
+    }
+}
+
+/// Runs `fetch`; the exit code.
+pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
+    let started = Instant::now();
+    let kinds = parse_kinds(&args.kinds)?;
+    let from =
+        TradingDay::parse(&args.from).with_context(|| format!("bad --from {:?}", args.from))?;
+    let to = match &args.to {
+        Some(t) => TradingDay::parse(t).with_context(|| format!("bad --to {t:?}"))?,
+        None => from,
+    };
+    let days = plan::trading_days(from, to)?;
+    let last = *days.last().unwrap_or(&to);
+    let shard = match &args.shard {
+        Some(s) => Shard::parse(s)?,
+        None => Shard::from_env()?.unwrap_or(Shard::ALL),
+    };
+    let universe = plan::universe(&args.symbols, args.symbols_file.as_deref())?;
+    let symbols: Vec<Symbol> = universe.into_iter().filter(|s| shard.owns(s)).collect();
+    if args.jobs == 0 {
+        bail!("--jobs 0: at least one unit must run at a time");
+    }
+
+    let store = Store::open(&args.feed)
+        .await
+        .with_context(|| format!("cannot open the FEED store {}", args.feed))?;
+    let mut sim = None;
+    let (source, source_name) = if let Some(dir) = &args.replay {
+        if !dir.is_dir() {
+            bail!("--replay {}: no such folder", dir.display());
+        }
+        (
+            Source::Replay(dir.clone()),
+            format!("replay of {}", dir.display()),
+        )
+    } else {
+        let (lookup_addr, level1_addr, name) = if args.sim {
+            let mut cfg = SimConfig::ephemeral(args.sim_seed, last);
+            cfg.tick_scale = args.sim_tick_scale;
+            // The simulator in this process paces nothing: the client's limit does.
+            cfg.rate_limit = (100_000, 1e9);
+            let running = Simulator::start(cfg)
+                .await
+                .context("cannot start the simulator")?;
+            let addrs = (
+                running.lookup_addr().to_string(),
+                running.level1_addr().to_string(),
+                format!("simulator (seed {}, today {last})", args.sim_seed),
+            );
+            sim = Some(running);
+            addrs
+        } else {
+            let Some(addr) = args.iqfeed.clone() else {
+                bail!("where from? give --iqfeed host:port, --sim or --replay DIR");
+            };
+            let l1 = args.level1.clone().unwrap_or_else(|| {
+                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                format!("{host}:5009")
+            });
+            let name = format!("iqfeed {addr}");
+            (addr, l1, name)
+        };
+        let lookup = LookupClient::connect(LookupConfig {
+            addr: lookup_addr,
+            rate_per_sec: args.rate_limit,
+            burst: args.rate_limit.ceil().max(1.0) as u32,
+            max_in_flight: args.max_in_flight,
+            request_timeout: Duration::from_secs(args.timeout),
+            ..LookupConfig::default()
+        })
+        .await
+        .context("cannot reach IQFeed's lookup port")?;
+        (
+            Source::Live {
+                lookup,
+                level1_addr,
+                level1: Box::new(tokio::sync::Mutex::new(None)),
+                archive: args.archive.clone(),
+            },
+            name,
+        )
+    };
+    let ctx = Arc::new(Ctx {
+        store,
+        source,
+        force: args.force,
+        retries: args.retries.max(1),
+        timeout: Duration::from_secs(args.timeout),
+        option_months: args.option_months,
+        option_strikes: args.option_strikes,
+    });
+
+    let mut report = Report {
+        feed: ctx.store.url().to_owned(),
+        source: source_name,
+        from: from.to_string(),
+        to: last.to_string(),
+        shard: shard.to_string(),
+        symbols: symbols.len(),
+        ..Report::default()
+    };
+    let units = match plan_units(&ctx, &kinds, &symbols, &days, &mut report).await {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("fetch: the FEED store failed while planning: {e}");
+            return Ok(EXIT_STORE);
+        }
+    };
+    let skipped: u64 = report.kinds.values().map(|k| k.skipped).sum();
+    report.units = units.len() as u64 + skipped;
+    tracing::info!(
+        units = units.len(),
+        skipped,
+        symbols = symbols.len(),
+        shard = %shard,
+        "fetch planned"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_signal_watch(stop.clone());
+    let mut progress = Progress::new(args.progress, units.len() as u64);
+    let mut running = JoinSet::new();
+    let mut queue = units.into_iter();
+    let mut store_down: Option<StoreError> = None;
+    loop {
+        while running.len() < args.jobs
+            && store_down.is_none()
+            && !stop.load(Ordering::SeqCst)
+            && let Some(unit) = queue.next()
+        {
+            let ctx = ctx.clone();
+            running.spawn(async move {
+                let r = run_unit(&ctx, &unit).await;
+                (unit, r)
+            });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let (unit, result) = done.context("a fetch task panicked")?;
+        let name = unit.kind.to_string();
+        let (outcome, written) = match result {
+            Ok((o, w)) => (o, w),
+            Err(UnitError::Store(e)) => {
+                tracing::error!(unit = %unit, error = %e, "the FEED store failed");
+                store_down.get_or_insert(e);
+                continue;
+            }
+            Err(UnitError::Source(reason)) => {
+                tracing::warn!(unit = %unit, %reason, "unit failed");
+                report.problems.push(problem(&unit, "failed", reason));
+                (Outcome::Failed, 0)
+            }
+        };
+        if outcome == Outcome::UnknownSymbol {
+            report.problems.push(problem(
+                &unit,
+                "unknown symbol",
+                "IQFeed does not know this symbol".into(),
+            ));
+        }
+        report.record(&name, outcome, written);
+        let rows = if let Outcome::Fetched(r) = outcome {
+            r
+        } else {
+            0
+        };
+        progress.tick(&unit.to_string(), rows);
+    }
+    progress.finish();
+    if let Some(s) = sim {
+        s.shutdown().await;
+    }
+
+    report.seconds = started.elapsed().as_secs_f64();
+    report.rows_per_second = report.rows() as f64 / report.seconds.max(1e-9);
+    let code = if let Some(e) = &store_down {
+        report.status = "store unavailable".into();
+        eprintln!(
+            "fetch: stopped: the FEED store {} failed: {e}. Everything committed before is \
+             kept; run again when it is back.",
+            ctx.store.url()
+        );
+        EXIT_STORE
+    } else if stop.load(Ordering::SeqCst) {
+        report.status = "interrupted".into();
+        EXIT_INTERRUPTED
+    } else if report.failed() > 0 {
+        report.status = "complete with failures".into();
+        EXIT_FAILURES
+    } else {
+        report.status = "complete".into();
+        0
+    };
+    report.write(&args.report)?;
+    eprint!("{}", report.summary());
+    eprintln!("report: {}", args.report.display());
+    Ok(code)
+}
+
+fn parse_kinds(names: &[String]) -> Result<Vec<FetchKind>> {
+    let mut kinds = names
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| FetchKind::parse(s))
+        .collect::<Result<Vec<_>>>()?;
+    kinds.sort();
+    kinds.dedup();
+    if kinds.is_empty() {
+        bail!("no kinds: give --kinds with some of {}", plan::KIND_HELP);
+    }
+    Ok(kinds)
+}
+
+fn problem(unit: &Unit, status: &str, reason: String) -> Problem {
+    let days = match unit.days.as_slice() {
+        [d] => d.to_string(),
+        [a, .., b] => format!("{a}..{b}"),
+        [] => String::new(),
+    };
+    Problem {
+        kind: unit.kind.to_string(),
+        symbol: unit.symbol.to_string(),
+        days,
+        status: status.into(),
+        reason,
+    }
+}
+
+/// SIGINT or SIGTERM: stop starting units; the ones in flight finish and commit.
+fn spawn_signal_watch(stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("fetch: stopping after the units in flight (signal received)");
+        stop.store(true, Ordering::SeqCst);
+    });
+}
+
+/// The units still to do; skipped ones are counted in the report.
+async fn plan_units(
+    ctx: &Ctx,
+    kinds: &[FetchKind],
+    symbols: &[Symbol],
+    days: &[TradingDay],
+    report: &mut Report,
+) -> Result<Vec<Unit>, StoreError> {
+    let (first, last) = (days[0], days[days.len() - 1]);
+    let mut units = Vec::new();
+    for &kind in kinds {
+        report.kinds.entry(kind.to_string()).or_default().symbols = symbols.len();
+        for symbol in symbols {
+            let present: Vec<TradingDay> = if ctx.force {
+                Vec::new()
+            } else {
+                ctx.store
+                    .days(Dataset::Feed, kind.store_kind(), symbol, first, last)
+                    .await?
+            };
+            let missing: Vec<TradingDay> = days
+                .iter()
+                .copied()
+                .filter(|d| !present.contains(d))
+                .collect();
+            let skipped = (days.len() - missing.len()) as u64;
+            match kind {
+                FetchKind::Ticks | FetchKind::Bars(_) | FetchKind::Options => {
+                    for _ in 0..skipped {
+                        report.record(&kind.to_string(), Outcome::Skipped, 0);
+                    }
+                    units.extend(missing.into_iter().map(|d| Unit {
+                        kind,
+                        symbol: symbol.clone(),
+                        days: vec![d],
+                    }));
+                }
+                FetchKind::Daily => {
+                    if missing.is_empty() {
+                        report.record(&kind.to_string(), Outcome::Skipped, 0);
+                    } else {
+                        units.push(Unit {
+                            kind,
+                            symbol: symbol.clone(),
+                            days: missing,
+                        });
+                    }
+                }
+                // A snapshot as of the last day; dividends are filed under their ex-date,
+                // so they are asked for every run.
+                FetchKind::Fundamentals if present.contains(&last) => {
+                    report.record(&kind.to_string(), Outcome::Skipped, 0);
+                }
+                FetchKind::Fundamentals | FetchKind::Dividends => units.push(Unit {
+                    kind,
+                    symbol: symbol.clone(),
+                    days: vec![last],
+                }),
+            }
+        }
+    }
+    Ok(units)
+}
+
+/// `YYYY/MM/DD` of a day, for archive paths.
+fn day_path(d: TradingDay) -> String {
+    let n = d.yyyymmdd();
+    format!("{:04}/{:02}/{:02}", n / 10_000, (n / 100) % 100, n % 100)
+}
+
+/// The whole of a day, as a request range.
+fn whole_day(d: TradingDay) -> (Option<DateTime>, Option<DateTime>) {
+    let date = d.yyyymmdd();
+    (
+        Some(DateTime { date, time: 0 }),
+        Some(DateTime {
+            date,
+            time: 235_959,
+        }),
+    )
+}
+
+fn oldest_first() -> Window {
+    Window {
+        direction: Direction::OldestFirst,
+        ..Window::default()
+    }
+}
+
+/// A request with retries (capped exponential backoff) for failures a retry may cure.
+async fn request(ctx: &Ctx, req: &Request, path: &str) -> Result<Reply, UnitError> {
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match ctx.source.request(req, path).await {
+            Ok(r) => return Ok(r),
+            Err(SourceError::Retryable(e)) if attempt < ctx.retries => {
+                tracing::warn!(attempt, error = %e, "iqfeed request failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                attempt += 1;
+            }
+            Err(SourceError::Retryable(e)) => {
+                return Err(UnitError::Source(format!("{e} (after {attempt} attempts)")));
+            }
+            Err(SourceError::Failed(e)) => return Err(UnitError::Source(e)),
+        }
+    }
+}
+
+/// Encodes rows off the async threads and commits chunks in one batch.
+async fn commit(ctx: &Ctx, chunks: Vec<(ChunkKey, Records)>) -> Result<(), UnitError> {
+    let encoded = tokio::task::spawn_blocking(move || {
+        chunks
+            .into_iter()
+            .map(|(k, r)| (k, r.encode()))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| UnitError::Source(format!("encoding failed: {e}")))?;
+    ctx.store.put_chunks(encoded).await?;
+    Ok(())
+}
+
+fn key(kind: Kind, symbol: &Symbol, day: TradingDay) -> ChunkKey {
+    ChunkKey::new(Dataset::Feed, kind, symbol.clone(), day)
+}
+
+/// Runs one unit: (outcome, symbol-days committed).
+async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitError> {
+    let sym = &unit.symbol;
+    let day = unit.days[0];
+    match unit.kind {
+        FetchKind::Ticks | FetchKind::Bars(_) => {
+            let (begin, end) = whole_day(day);
+            let (req, path) = match unit.kind {
+                FetchKind::Bars(secs) => (
+                    Request::BarsRange {
+                        symbol: sym.to_string(),
+                        spec: BarSpec {
+                            interval: secs,
+                            interval_type: IntervalType::Seconds,
+                            label_at_beginning: false,
+                        },
+                        begin,
+                        end,
+                        window: oldest_first(),
+                    },
+                    format!("{}/bars{secs}/{sym}.txt.gz", day_path(day)),
+                ),
+                _ => (
+                    Request::TicksRange {
+                        symbol: sym.to_string(),
+                        begin,
+                        end,
+                        window: oldest_first(),
+                    },
+                    format!("{}/ticks/{sym}.txt.gz", day_path(day)),
+                ),
+            };
+            let body = match request(ctx, &req, &path).await? {
+                Reply::InvalidSymbol(_) => return Ok((Outcome::UnknownSymbol, 0)),
+                Reply::NoData => Vec::new(),
+                Reply::Data(b) => b,
+            };
+            let kind = unit.kind.store_kind();
+            let rows = tokio::task::spawn_blocking(move || match kind {
+                Kind::Bar(_) => convert::bars(&body).map(Records::Bars),
+                _ => convert::trades(&body).map(Records::Trades),
+            })
+            .await
+            .map_err(|e| UnitError::Source(format!("parsing failed: {e}")))??;
+            let n = rows.len() as u64;
+            commit(ctx, vec![(key(kind, sym, day), rows)]).await?;
+            Ok((
+                if n == 0 {
+                    Outcome::Empty
+                } else {
+                    Outcome::Fetched(n)
+                },
+                1,
+            ))
+        }
+        FetchKind::Daily => {
+            let (first, last) = (day, *unit.days.last().unwrap_or(&day));
+            let req = Request::DailyRange {
+                symbol: sym.to_string(),
+                begin: Some(first.yyyymmdd()),
+                end: Some(last.yyyymmdd()),
+                max_points: None,
+                direction: Direction::OldestFirst,
+            };
+            let path = format!(
+                "daily/{sym}/{}-{}.txt.gz",
+                first.yyyymmdd(),
+                last.yyyymmdd()
+            );
+            let bars = match request(ctx, &req, &path).await? {
+                Reply::InvalidSymbol(_) => return Ok((Outcome::UnknownSymbol, 0)),
+                Reply::NoData => Vec::new(),
+                Reply::Data(b) => convert::daily(&b)?,
+            };
+            let n = bars.len() as u64;
+            // One chunk per missing day (an empty one where IQFeed has no bar, so that a
+            // re-run skips it).
+            let chunks = unit
+                .days
+                .iter()
+                .map(|d| {
+                    let rows: Vec<_> = bars
+                        .iter()
+                        .filter(|b| b.date == d.yyyymmdd())
+                        .cloned()
+                        .collect();
+                    (key(Kind::Daily, sym, *d), Records::DailyBars(rows))
+                })
+                .collect::<Vec<_>>();
+            let written = chunks.len() as u64;
+            commit(ctx, chunks).await?;
+            Ok((
+                if n == 0 {
+                    Outcome::Empty
+                } else {
+                    Outcome::Fetched(n)
+                },
+                written,
+            ))
+        }
+        FetchKind::Options => options_unit(ctx, sym, day).await,
+        FetchKind::Fundamentals | FetchKind::Dividends => {
+            let path = format!("{}/level1/{sym}.txt.gz", day_path(day));
+            let f = match ctx
+                .source
+                .fundamental(sym.as_str(), &path, ctx.timeout)
+                .await
+            {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok((Outcome::UnknownSymbol, 0)),
+                Err(e) => return Err(UnitError::Source(e.to_string())),
+            };
+            if unit.kind == FetchKind::Fundamentals {
+                let time = Nyse.session(day).map_or(0, |s| s.close_utc_ns());
+                let rows = Records::Fundamentals(vec![convert::fundamentals(&f, time)]);
+                commit(ctx, vec![(key(Kind::Fundamental, sym, day), rows)]).await?;
+                return Ok((Outcome::Fetched(1), 1));
+            }
+            let Some(d) = convert::dividend(&f) else {
+                return Ok((Outcome::Empty, 0));
+            };
+            let ex = TradingDay::from_yyyymmdd(d.ex_date)
+                .map_err(|e| UnitError::Source(format!("ex-date of {sym}: {e}")))?;
+            commit(
+                ctx,
+                vec![(key(Kind::Dividend, sym, ex), Records::Dividends(vec![d]))],
+            )
+            .await?;
+            Ok((Outcome::Fetched(1), 1))
+        }
+    }
+}
+
+/// An underlying's options for a day: the chain, then every listed contract's trades;
+/// the chain and the trades are committed together.
+async fn options_unit(
+    ctx: &Arc<Ctx>,
+    und: &Symbol,
+    day: TradingDay,
+) -> Result<(Outcome, u64), UnitError> {
+    let req = Request::EquityChain {
+        symbol: und.to_string(),
+        sides: Sides::Both,
+        month_codes: String::new(),
+        near_months: Some(ctx.option_months),
+        filter: ChainFilter::Moneyness(ctx.option_strikes, ctx.option_strikes),
+        include_nonstandard: false,
+    };
+    let path = format!("{}/chain/{und}.txt.gz", day_path(day));
+    let contracts = match request(ctx, &req, &path).await? {
+        Reply::InvalidSymbol(_) => return Ok((Outcome::UnknownSymbol, 0)),
+        Reply::NoData => Vec::new(),
+        Reply::Data(b) => convert::chain(&b, und.as_str(), day)?,
+    };
+    // Every contract's trades at once: the client paces the requests and bounds those in
+    // flight; the trades are sorted afterwards, so arrival order does not matter.
+    let (begin, end) = whole_day(day);
+    let mut tasks = JoinSet::new();
+    for c in &contracts {
+        let req = Request::TicksRange {
+            symbol: c.symbol.clone(),
+            begin,
+            end,
+            window: oldest_first(),
+        };
+        let path = format!("{}/options/{und}/{}.txt.gz", day_path(day), c.symbol);
+        let (ctx, contract) = (ctx.clone(), c.symbol.clone());
+        tasks.spawn(async move {
+            match request(&ctx, &req, &path).await? {
+                Reply::Data(body) => Ok(convert::option_trades(&contract, &body)?),
+                Reply::NoData | Reply::InvalidSymbol(_) => Ok(Vec::new()),
+            }
+        });
+    }
+    let mut trades: Vec<OptionTrade> = Vec::new();
+    while let Some(t) = tasks.join_next().await {
+        let part: Result<Vec<OptionTrade>, UnitError> =
+            t.map_err(|e| UnitError::Source(format!("a contract's fetch panicked: {e}")))?;
+        trades.extend(part?);
+    }
+    trades.sort_by(|a, b| (a.time, &a.contract, a.tick_id).cmp(&(b.time, &b.contract, b.tick_id)));
+    let n = trades.len() as u64;
+    commit(
+        ctx,
+        vec![
+            (key(Kind::Chain, und, day), Records::Contracts(contracts)),
+            (
+                key(Kind::OptionTrade, und, day),
+                Records::OptionTrades(trades),
+            ),
+        ],
+    )
+    .await?;
+    Ok((
+        if n == 0 {
+            Outcome::Empty
+        } else {
+            Outcome::Fetched(n)
+        },
+        1,
+    ))
+}

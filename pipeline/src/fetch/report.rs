@@ -1,0 +1,255 @@
+//! The run report (a JSON file and a one-screen summary) and the progress display.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+/// What happened to one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Fetched and committed, with this many rows.
+    Fetched(u64),
+    /// Already in the store (skipped without a request).
+    Skipped,
+    /// IQFeed had nothing (`!NO_DATA!`): an empty day is committed so a re-run skips it.
+    Empty,
+    /// IQFeed does not know the symbol.
+    UnknownSymbol,
+    /// Failed (after retries where a retry could help).
+    Failed,
+}
+
+/// Counts for one kind.
+#[derive(Debug, Default, Clone, Serialize)]
+pub(crate) struct KindReport {
+    /// Symbols the kind covered.
+    pub(crate) symbols: usize,
+    /// Units fetched and committed.
+    pub(crate) fetched: u64,
+    /// Units skipped because the store had them.
+    pub(crate) skipped: u64,
+    /// Units IQFeed had no data for.
+    pub(crate) empty: u64,
+    /// Units of unknown symbols.
+    pub(crate) unknown_symbol: u64,
+    /// Units that failed.
+    pub(crate) failed: u64,
+    /// Rows written.
+    pub(crate) rows: u64,
+    /// Symbol-days committed (a daily unit commits one per day).
+    pub(crate) days_written: u64,
+}
+
+/// One unit that did not end well.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Problem {
+    /// The kind (`ticks`, `bars:60`, ...).
+    pub(crate) kind: String,
+    /// The symbol.
+    pub(crate) symbol: String,
+    /// The first and last day of the unit (`YYYY-MM-DD`).
+    pub(crate) days: String,
+    /// `unknown symbol` or `failed`.
+    pub(crate) status: String,
+    /// Why.
+    pub(crate) reason: String,
+}
+
+/// The report of a run.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Report {
+    /// The store written.
+    pub(crate) feed: String,
+    /// Where the data came from.
+    pub(crate) source: String,
+    /// First and last day of the range.
+    pub(crate) from: String,
+    /// Last day.
+    pub(crate) to: String,
+    /// The shard, `i/n`.
+    pub(crate) shard: String,
+    /// Symbols of this shard.
+    pub(crate) symbols: usize,
+    /// Units planned.
+    pub(crate) units: u64,
+    /// Seconds the run took.
+    pub(crate) seconds: f64,
+    /// Rows written per second.
+    pub(crate) rows_per_second: f64,
+    /// How the run ended: `complete`, `complete with failures`, `interrupted`,
+    /// `store unavailable`.
+    pub(crate) status: String,
+    /// Per kind.
+    pub(crate) kinds: BTreeMap<String, KindReport>,
+    /// Units that did not end well.
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl Report {
+    /// Records a unit's outcome.
+    pub(crate) fn record(&mut self, kind: &str, outcome: Outcome, days_written: u64) {
+        let k = self.kinds.entry(kind.to_owned()).or_default();
+        match outcome {
+            Outcome::Fetched(rows) => {
+                k.fetched += 1;
+                k.rows += rows;
+            }
+            Outcome::Skipped => k.skipped += 1,
+            Outcome::Empty => k.empty += 1,
+            Outcome::UnknownSymbol => k.unknown_symbol += 1,
+            Outcome::Failed => k.failed += 1,
+        }
+        k.days_written += days_written;
+    }
+
+    /// Rows written in all.
+    pub(crate) fn rows(&self) -> u64 {
+        self.kinds.values().map(|k| k.rows).sum()
+    }
+
+    /// Units that failed in all.
+    pub(crate) fn failed(&self) -> u64 {
+        self.kinds.values().map(|k| k.failed).sum()
+    }
+
+    /// Writes the JSON report.
+    pub(crate) fn write(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write the report {}", path.display()))
+    }
+
+    /// The one-screen summary.
+    pub(crate) fn summary(&self) -> String {
+        let mut s = format!(
+            "fetch {}: {} symbols, {} .. {}, shard {}, into {}\n",
+            self.status, self.symbols, self.from, self.to, self.shard, self.feed
+        );
+        s += &format!(
+            "{:<14} {:>8} {:>9} {:>8} {:>7} {:>8} {:>7} {:>12}\n",
+            "kind", "symbols", "fetched", "skipped", "empty", "unknown", "failed", "rows"
+        );
+        for (name, k) in &self.kinds {
+            s += &format!(
+                "{name:<14} {:>8} {:>9} {:>8} {:>7} {:>8} {:>7} {:>12}\n",
+                k.symbols, k.fetched, k.skipped, k.empty, k.unknown_symbol, k.failed, k.rows
+            );
+        }
+        s += &format!(
+            "{} rows in {:.1} s ({:.0} rows/s)\n",
+            self.rows(),
+            self.seconds,
+            self.rows_per_second
+        );
+        let shown = 10;
+        for p in self.problems.iter().take(shown) {
+            s += &format!(
+                "  {} {} {} {}: {}\n",
+                p.status, p.kind, p.symbol, p.days, p.reason
+            );
+        }
+        if self.problems.len() > shown {
+            s += &format!(
+                "  ... and {} more in the JSON report\n",
+                self.problems.len() - shown
+            );
+        }
+        s
+    }
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// A bar on a terminal, log lines otherwise.
+    Auto,
+    /// Always a bar.
+    Bar,
+    /// Always log lines (every 10 seconds).
+    Log,
+    /// Nothing until the summary.
+    Off,
+}
+
+/// Units done out of the total, as a bar or as periodic log lines.
+pub(crate) struct Progress {
+    bar: Option<ProgressBar>,
+    log: bool,
+    total: u64,
+    done: u64,
+    rows: u64,
+    started: Instant,
+    last_log: Instant,
+}
+
+impl Progress {
+    /// Progress over `total` units.
+    pub(crate) fn new(mode: ProgressMode, total: u64) -> Progress {
+        let bar = match mode {
+            ProgressMode::Bar => true,
+            ProgressMode::Auto => std::io::stderr().is_terminal(),
+            ProgressMode::Log | ProgressMode::Off => false,
+        };
+        let bar = bar.then(|| {
+            let b = ProgressBar::new(total);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} units \
+                     ({per_sec}, ETA {eta}) {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        let log = bar.is_none() && mode != ProgressMode::Off;
+        Progress {
+            bar,
+            log,
+            total,
+            done: 0,
+            rows: 0,
+            started: Instant::now(),
+            last_log: Instant::now(),
+        }
+    }
+
+    /// One more unit done, with `rows` rows.
+    pub(crate) fn tick(&mut self, unit: &str, rows: u64) {
+        self.done += 1;
+        self.rows += rows;
+        if let Some(b) = &self.bar {
+            b.inc(1);
+            b.set_message(format!("{} rows, last {unit}", self.rows));
+        } else if self.log && self.last_log.elapsed() >= Duration::from_secs(10) {
+            self.last_log = Instant::now();
+            let secs = self.started.elapsed().as_secs_f64();
+            let rate = self.done as f64 / secs.max(1e-9);
+            let eta = (self.total - self.done) as f64 / rate.max(1e-9);
+            tracing::info!(
+                "fetch: {}/{} units, {} rows, {:.1} units/s, ETA {:.0} s",
+                self.done,
+                self.total,
+                self.rows,
+                rate,
+                eta
+            );
+        }
+    }
+
+    /// Clears the bar.
+    pub(crate) fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,560 @@
+//! `xlpipeline fetch` end to end: the real binary, the built-in simulator (`--sim`), both
+//! store backends (a real redis-server the tests start), kill -9 and resume, shards, replay,
+//! and the failure paths a data engineer meets.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xlfeed_core::records::{Bar, DailyBar, OptionContract, OptionTrade, Trade};
+use xlfeed_core::{Symbol, TradingDay};
+use xlfeed_iqfeed::sim::{Market, SimConfig, Simulator, Universe};
+use xlfeed_store::testing::RedisServer;
+use xlfeed_store::{ChunkKey, Dataset, Kind, Store};
+
+const SEED: &str = "7";
+const SCALE: &str = "0.05";
+const FROM: &str = "2024-06-10";
+const TO: &str = "2024-06-12";
+
+/// A store under test.
+enum Backend {
+    Embedded { dir: tempfile::TempDir },
+    Redis { server: RedisServer },
+}
+
+impl Backend {
+    fn embedded() -> Backend {
+        Backend::Embedded {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn redis() -> Backend {
+        Backend::Redis {
+            server: RedisServer::start().expect("redis-server must be installed for these tests"),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Backend::Embedded { dir } => format!("embedded://{}/feed", dir.path().display()),
+            Backend::Redis { server } => server.url(0),
+        }
+    }
+}
+
+/// What a run of the binary printed.
+struct Run {
+    code: i32,
+    stderr: String,
+}
+
+/// Runs `xlpipeline fetch --sim ...` with the test's seed and scale, writing its report into
+/// `dir`.
+fn fetch(dir: &Path, feed: &str, extra: &[&str]) -> Run {
+    let out = fetch_command(dir, feed, extra).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn fetch_command(dir: &Path, feed: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xlpipeline"));
+    c.arg("fetch")
+        .args(["--feed", feed, "--progress", "log"])
+        .arg("--report")
+        .arg(dir.join("report.json"))
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("XLFEED_SHARDS");
+    if !extra.contains(&"--replay") && !extra.iter().any(|a| a.starts_with("--iqfeed")) {
+        c.args(["--sim", "--sim-seed", SEED, "--sim-tick-scale", SCALE]);
+    }
+    if !extra.contains(&"--rate-limit") {
+        c.args(["--rate-limit", "100000"]);
+    }
+    c
+}
+
+fn ok(run: Run) -> Run {
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    run
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+fn day(s: &str) -> TradingDay {
+    TradingDay::parse(s).unwrap()
+}
+
+fn sym(s: &str) -> Symbol {
+    Symbol::parse(s).unwrap()
+}
+
+fn key(kind: Kind, symbol: &str, d: &str) -> ChunkKey {
+    ChunkKey::new(Dataset::Feed, kind, sym(symbol), day(d))
+}
+
+/// Every chunk of the FEED dataset, by key, as stored.
+async fn snapshot(url: &str) -> BTreeMap<String, Vec<u8>> {
+    let store = Store::open(url).await.unwrap();
+    let mut all = BTreeMap::new();
+    for kind in store.kinds(Dataset::Feed).await.unwrap() {
+        for s in store.symbols(Dataset::Feed, kind).await.unwrap() {
+            let keys: Vec<ChunkKey> = store
+                .all_days(Dataset::Feed, kind, &s)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| ChunkKey::new(Dataset::Feed, kind, s.clone(), d))
+                .collect();
+            for (k, c) in keys.iter().zip(store.get_chunks(&keys).await.unwrap()) {
+                all.insert(k.chunk_key(), c.unwrap());
+            }
+        }
+    }
+    all
+}
+
+fn market() -> Market {
+    Market::new(SEED.parse().unwrap(), Universe::standard()).with_tick_scale(SCALE.parse().unwrap())
+}
+
+const ALL_KINDS: &str = "ticks,bars:300,daily,options,dividends,fundamentals";
+
+async fn every_kind_lands_as_the_simulator_made_it(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = b.url();
+    let run = ok(fetch(
+        dir.path(),
+        &url,
+        &[
+            "--symbols",
+            "AAPL,SPY",
+            "--kinds",
+            ALL_KINDS,
+            "--from",
+            FROM,
+            "--to",
+            TO,
+        ],
+    ));
+    assert!(run.stderr.contains("fetch complete"), "{}", run.stderr);
+    let r = report(dir.path());
+    assert_eq!(r["status"], "complete");
+    assert_eq!(r["kinds"]["ticks"]["fetched"], 6, "{r}");
+    assert_eq!(r["kinds"]["daily"]["days_written"], 6, "{r}");
+
+    let m = market();
+    let store = Store::open(&url).await.unwrap();
+    for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {
+        for s in ["AAPL", "SPY"] {
+            let got: Vec<Trade> = store
+                .get_rows(&key(Kind::Trade, s, d))
+                .await
+                .unwrap()
+                .unwrap();
+            let want: Vec<Trade> = m
+                .ticks(s, day(d))
+                .unwrap()
+                .into_iter()
+                .map(|t| t.trade)
+                .collect();
+            assert_eq!(got.len(), want.len(), "{s} {d}");
+            assert_eq!(got, want, "{s} {d}");
+            let bars: Vec<Bar> = store
+                .get_rows(&key(Kind::Bar(300), s, d))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(bars.len(), 78, "{s} {d}: 5-minute bars of a full session");
+            assert_eq!(
+                bars.iter().map(|b| b.volume).sum::<i64>(),
+                want.iter().map(|t| t.size).sum::<i64>()
+            );
+            let daily: Vec<DailyBar> = store
+                .get_rows(&key(Kind::Daily, s, d))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(daily.len(), 1);
+            assert_eq!(daily[0].close, want.last().unwrap().price);
+        }
+        // Options: the chain listed that day and its contracts' trades, under the underlying.
+        let chain: Vec<OptionContract> = store
+            .get_rows(&key(Kind::Chain, "AAPL", d))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!chain.is_empty());
+        assert!(
+            chain
+                .iter()
+                .all(|c| c.underlying == "AAPL" && c.expiry >= day(d).yyyymmdd())
+        );
+        let trades: Vec<OptionTrade> = store
+            .get_rows(&key(Kind::OptionTrade, "AAPL", d))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(trades.windows(2).all(|w| w[0].time <= w[1].time));
+        assert!(
+            trades
+                .iter()
+                .all(|t| chain.iter().any(|c| c.symbol == t.contract))
+        );
+    }
+    // Fundamentals under the last day; AAPL pays dividends, filed under the ex-date.
+    assert!(
+        store
+            .get(&key(Kind::Fundamental, "AAPL", TO))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let divs = store
+        .all_days(Dataset::Feed, Kind::Dividend, &sym("AAPL"))
+        .await
+        .unwrap();
+    assert_eq!(divs.len(), 1, "{divs:?}");
+    drop(store);
+
+    // A second run skips everything and changes nothing.
+    let before = snapshot(&url).await;
+    ok(fetch(
+        dir.path(),
+        &url,
+        &[
+            "--symbols",
+            "AAPL,SPY",
+            "--kinds",
+            ALL_KINDS,
+            "--from",
+            FROM,
+            "--to",
+            TO,
+        ],
+    ));
+    let r = report(dir.path());
+    assert_eq!(r["kinds"]["ticks"]["skipped"], 6, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["fetched"], 0, "{r}");
+    assert_eq!(r["kinds"]["options"]["skipped"], 6, "{r}");
+    assert_eq!(snapshot(&url).await, before);
+}
+
+async fn unknown_symbols_and_empty_days_are_reported_not_fatal(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = b.url();
+    // A simulator of its own, over TCP like IQConnect, whose "today" is the 11th: the 12th
+    // has no data yet.
+    let mut cfg = SimConfig::ephemeral(SEED.parse().unwrap(), day("2024-06-11"));
+    cfg.tick_scale = SCALE.parse().unwrap();
+    let sim = Simulator::start(cfg).await.unwrap();
+    let (lookup, level1) = (sim.lookup_addr().to_string(), sim.level1_addr().to_string());
+    let args = [
+        "--iqfeed",
+        &lookup,
+        "--level1",
+        &level1,
+        "--symbols",
+        "AAPL,NOPE",
+        "--kinds",
+        "ticks,fundamentals",
+        "--from",
+        "2024-06-11",
+        "--to",
+        "2024-06-12",
+    ];
+    ok(fetch(dir.path(), &url, &args));
+    let r = report(dir.path());
+    assert_eq!(r["kinds"]["ticks"]["unknown_symbol"], 2, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["fetched"], 1, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["empty"], 1, "{r}");
+    assert_eq!(r["kinds"]["fundamentals"]["unknown_symbol"], 1, "{r}");
+    let problems = r["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["symbol"] == "NOPE" && p["status"] == "unknown symbol")
+    );
+    // The empty day is committed (no rows), so a re-run skips it; the unknown symbol is
+    // asked again (IQFeed may have listed it since).
+    let store = Store::open(&url).await.unwrap();
+    let empty: Vec<Trade> = store
+        .get_rows(&key(Kind::Trade, "AAPL", TO))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(empty.is_empty());
+    drop(store);
+    ok(fetch(dir.path(), &url, &args));
+    let r = report(dir.path());
+    assert_eq!(r["kinds"]["ticks"]["skipped"], 2, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["unknown_symbol"], 2, "{r}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_embedded() {
+    every_kind_lands_as_the_simulator_made_it(Backend::embedded()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_redis() {
+    every_kind_lands_as_the_simulator_made_it(Backend::redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_empty_embedded() {
+    unknown_symbols_and_empty_days_are_reported_not_fatal(Backend::embedded()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_empty_redis() {
+    unknown_symbols_and_empty_days_are_reported_not_fatal(Backend::redis()).await;
+}
+
+const KILL_ARGS: [&str; 8] = [
+    "--symbols",
+    "AAPL,MSFT,SPY,QQQ",
+    "--kinds",
+    "ticks,bars:60,options",
+    "--from",
+    "2024-06-03",
+    "--to",
+    TO,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_resume_equals_a_clean_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = format!("embedded://{}/clean", dir.path().display());
+    let started = Instant::now();
+    ok(fetch(dir.path(), &clean, &KILL_ARGS));
+    let took = started.elapsed();
+    let want = snapshot(&clean).await;
+    assert!(want.len() > 50);
+
+    let resumed = format!("embedded://{}/resumed", dir.path().display());
+    // Kill at several moments of a run; each resume goes on from what was committed.
+    for (i, share) in [0.4, 0.3, 0.5].into_iter().enumerate() {
+        let mut child = fetch_command(dir.path(), &resumed, &KILL_ARGS)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(took.mul_f64(share));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if i == 0 {
+            let partial = snapshot(&resumed).await;
+            assert!(
+                partial.len() < want.len(),
+                "the kill landed in the middle of the run"
+            );
+        }
+    }
+    ok(fetch(dir.path(), &resumed, &KILL_ARGS));
+    assert_eq!(snapshot(&resumed).await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_run_apart_make_the_same_store_as_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--symbols",
+        "AAPL,MSFT,SPY,QQQ,IWM,XOM,KO",
+        "--kinds",
+        "ticks,daily",
+        "--from",
+        FROM,
+        "--to",
+        TO,
+    ];
+    let one = format!("embedded://{}/one", dir.path().display());
+    ok(fetch(dir.path(), &one, &args));
+    let sharded = format!("embedded://{}/sharded", dir.path().display());
+    let mut symbols = 0;
+    for i in 0..3 {
+        let mut a = args.to_vec();
+        let shard = format!("{i}/3");
+        a.extend(["--shard", &shard]);
+        ok(fetch(dir.path(), &sharded, &a));
+        symbols += report(dir.path())["symbols"].as_u64().unwrap();
+    }
+    assert_eq!(symbols, 7, "every symbol in exactly one shard");
+    // Kubernetes Indexed Job variables choose the shard when --shard is absent.
+    let out = fetch_command(dir.path(), &sharded, &args)
+        .env("JOB_COMPLETION_INDEX", "1")
+        .env("XLFEED_SHARDS", "3")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(report(dir.path())["shard"], "1/3");
+    assert_eq!(snapshot(&sharded).await, snapshot(&one).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_replays_into_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("raw");
+    let args = [
+        "--symbols",
+        "AAPL,SPY",
+        "--kinds",
+        ALL_KINDS,
+        "--from",
+        FROM,
+        "--to",
+        TO,
+    ];
+    let live = format!("embedded://{}/live", dir.path().display());
+    let mut a = args.to_vec();
+    let archive_arg = archive.display().to_string();
+    a.extend(["--archive", &archive_arg]);
+    ok(fetch(dir.path(), &live, &a));
+    assert!(archive.join("2024/06/12/ticks/AAPL.txt.gz").is_file());
+    let replayed = format!("embedded://{}/replayed", dir.path().display());
+    let mut a = args.to_vec();
+    a.extend(["--replay", &archive_arg]);
+    ok(fetch(dir.path(), &replayed, &a));
+    assert_eq!(snapshot(&replayed).await, snapshot(&live).await);
+    // A day the archive does not have is a failed unit that names the missing file.
+    let mut a = [
+        "--symbols",
+        "AAPL",
+        "--kinds",
+        "ticks",
+        "--from",
+        "2024-06-07",
+    ]
+    .to_vec();
+    a.extend(["--replay", &archive_arg]);
+    let run = fetch(dir.path(), &replayed, &a);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("2024/06/07/ticks/AAPL.txt.gz"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_goes_down_stops_the_run_and_keeps_what_was_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = RedisServer::start().unwrap();
+    let url = server.url(0);
+    let child = fetch_command(dir.path(), &url, &KILL_ARGS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    server.kill();
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("FEED store") && stderr.contains(&url),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // Back up: every indexed day decodes, and a re-run completes the store.
+    server.restart().unwrap();
+    ok(fetch(dir.path(), &url, &KILL_ARGS));
+    let store = Store::open(&url).await.unwrap();
+    assert!(store.verify(Dataset::Feed).await.unwrap().is_empty());
+}
+
+#[test]
+fn bad_arguments_name_the_bad_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = format!("embedded://{}/f", dir.path().display());
+    for (args, wanted) in [
+        (
+            vec!["--symbols", "AAPL", "--kinds", "tick", "--from", TO],
+            "\"tick\"",
+        ),
+        (
+            vec!["--symbols", "AAPL", "--kinds", "bars:0", "--from", TO],
+            "\"0\"",
+        ),
+        (
+            vec!["--symbols", "AAPL", "--from", "2024-13-01"],
+            "2024-13-01",
+        ),
+        (
+            vec!["--symbols", "AAPL", "--from", TO, "--to", FROM],
+            "is after",
+        ),
+        (
+            vec!["--symbols", "AAPL", "--from", TO, "--shard", "3/3"],
+            "\"3/3\"",
+        ),
+        (vec!["--symbols", "AA PL", "--from", TO], "AA PL"),
+        (
+            vec![
+                "--symbols",
+                "AAPL",
+                "--from",
+                "2024-06-15",
+                "--to",
+                "2024-06-16",
+            ],
+            "no trading days",
+        ),
+    ] {
+        let run = fetch(dir.path(), &feed, &args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(wanted),
+            "{wanted} not in:\n{}",
+            run.stderr
+        );
+    }
+    // IQFeed not there: a clear message, quickly.
+    let started = Instant::now();
+    let run = fetch(
+        dir.path(),
+        &feed,
+        &["--iqfeed", "127.0.0.1:9", "--symbols", "AAPL", "--from", TO],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("127.0.0.1:9"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn sigterm_stops_after_the_units_in_flight_and_a_rerun_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("embedded://{}/f", dir.path().display());
+    let child = fetch_command(dir.path(), &url, &KILL_ARGS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(report(dir.path())["status"], "interrupted");
+    ok(fetch(dir.path(), &url, &KILL_ARGS));
+    assert_eq!(report(dir.path())["status"], "complete");
+}
