@@ -41,18 +41,19 @@ pub(crate) fn ticks(body: &[u8]) -> Result<Vec<Tick>> {
     Ok(out)
 }
 
-/// Trades of a stock.
-pub(crate) fn trades(body: &[u8]) -> Result<Vec<Trade>> {
-    Ok(ticks(body)?.into_iter().map(|t| t.trade).collect())
+/// Trades of a stock, appended to `out`.
+pub(crate) fn trades(body: &[u8], out: &mut Vec<Trade>) -> Result<()> {
+    out.extend(ticks(body)?.into_iter().map(|t| t.trade));
+    Ok(())
 }
 
-/// Interval bars.
-pub(crate) fn bars(body: &[u8]) -> Result<Vec<Bar>> {
+/// Interval bars, appended to `out`.
+pub(crate) fn bars(body: &[u8], out: &mut Vec<Bar>) -> Result<()> {
     let mut clock = Eastern::new();
-    lines(body)
-        .map(|l| {
+    for l in lines(body) {
+        out.push({
             let b = parse_bar(l, &mut clock).context("a bar line that does not parse")?;
-            Ok(Bar {
+            Bar {
                 time: b.time,
                 open: b.open,
                 high: b.high,
@@ -60,32 +61,37 @@ pub(crate) fn bars(body: &[u8]) -> Result<Vec<Bar>> {
                 close: b.close,
                 volume: b.period_volume,
                 trades: b.trades,
-            })
-        })
-        .collect()
+            }
+        });
+    }
+    Ok(())
 }
 
-/// Daily bars.
-pub(crate) fn daily(body: &[u8]) -> Result<Vec<DailyBar>> {
-    lines(body)
-        .map(|l| {
-            let d = parse_daily(l).context("a daily line that does not parse")?;
-            Ok(DailyBar {
-                date: d.date,
-                open: d.open,
-                high: d.high,
-                low: d.low,
-                close: d.close,
-                volume: d.volume,
-                open_interest: d.open_interest,
-            })
-        })
-        .collect()
+/// Daily bars, appended to `out`.
+pub(crate) fn daily(body: &[u8], out: &mut Vec<DailyBar>) -> Result<()> {
+    for l in lines(body) {
+        let d = parse_daily(l).context("a daily line that does not parse")?;
+        out.push(DailyBar {
+            date: d.date,
+            open: d.open,
+            high: d.high,
+            low: d.low,
+            close: d.close,
+            volume: d.volume,
+            open_interest: d.open_interest,
+        });
+    }
+    Ok(())
 }
 
-/// The contracts of a `CEO` reply that are still listed on `day` (expiry on or after it).
-pub(crate) fn chain(body: &[u8], underlying: &str, day: TradingDay) -> Result<Vec<OptionContract>> {
-    let mut out = Vec::new();
+/// The contracts of a `CEO` reply that are still listed on `day` (expiry on or after it),
+/// appended to `out` (sort and deduplicate when the reply is complete).
+pub(crate) fn chain(
+    body: &[u8],
+    underlying: &str,
+    day: TradingDay,
+    out: &mut Vec<OptionContract>,
+) -> Result<()> {
     for l in lines(body) {
         let part = parse_option_chain(l).context("a chain line that does not parse")?;
         for s in part.calls.iter().chain(&part.puts) {
@@ -108,32 +114,32 @@ pub(crate) fn chain(body: &[u8], underlying: &str, day: TradingDay) -> Result<Ve
             });
         }
     }
-    out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-    out.dedup_by(|a, b| a.symbol == b.symbol);
-    Ok(out)
+    Ok(())
 }
 
-/// One contract's trades as option trades.
-pub(crate) fn option_trades(contract: &str, body: &[u8]) -> Result<Vec<OptionTrade>> {
-    Ok(ticks(body)
-        .with_context(|| format!("trades of {contract}"))?
-        .into_iter()
-        .map(|t| {
-            let t = t.trade;
-            OptionTrade {
-                contract: contract.to_owned(),
-                time: t.time,
-                price: t.price,
-                size: t.size,
-                bid: t.bid,
-                ask: t.ask,
-                tick_id: t.tick_id,
-                basis: t.basis,
-                market_center: t.market_center,
-                conditions: t.conditions,
-            }
-        })
-        .collect())
+/// One contract's trades as option trades, appended to `out`.
+pub(crate) fn option_trades(contract: &str, body: &[u8], out: &mut Vec<OptionTrade>) -> Result<()> {
+    out.extend(
+        ticks(body)
+            .with_context(|| format!("trades of {contract}"))?
+            .into_iter()
+            .map(|t| {
+                let t = t.trade;
+                OptionTrade {
+                    contract: contract.to_owned(),
+                    time: t.time,
+                    price: t.price,
+                    size: t.size,
+                    bid: t.bid,
+                    ask: t.ask,
+                    tick_id: t.tick_id,
+                    basis: t.basis,
+                    market_center: t.market_center,
+                    conditions: t.conditions,
+                }
+            }),
+    );
+    Ok(())
 }
 
 /// The fundamentals snapshot, stamped `time` (the as-of session's close, so that re-runs

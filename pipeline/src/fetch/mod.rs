@@ -512,13 +512,24 @@ fn oldest_first() -> Window {
     }
 }
 
-/// A request with retries (capped exponential backoff) for failures a retry may cure.
-async fn request(ctx: &Ctx, req: &Request, path: &str) -> Result<Reply, UnitError> {
+/// A request with retries (capped exponential backoff) for failures a retry may cure; its
+/// data lines are parsed into rows by `parse` as they arrive (a retry starts the rows over).
+async fn request<T: Send>(
+    ctx: &Ctx,
+    req: &Request,
+    path: &str,
+    parse: impl Fn(&[u8], &mut Vec<T>) -> Result<()> + Send + Sync,
+) -> Result<(Reply, Vec<T>), UnitError> {
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
-        match ctx.source.request(req, path).await {
-            Ok(r) => return Ok(r),
+        let mut rows = Vec::new();
+        let got = ctx
+            .source
+            .request(req, path, &mut |block| parse(block, &mut rows))
+            .await;
+        match got {
+            Ok(r) => return Ok((r, rows)),
             Err(SourceError::Retryable(e)) if attempt < ctx.retries => {
                 tracing::warn!(attempt, error = %e, "iqfeed request failed; retrying");
                 tokio::time::sleep(delay).await;
@@ -583,18 +594,17 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                     format!("{}/ticks/{sym}.txt.gz", day_path(day)),
                 ),
             };
-            let body = match request(ctx, &req, &path).await? {
-                Reply::InvalidSymbol(_) => return Ok((Outcome::UnknownSymbol, 0)),
-                Reply::NoData => Vec::new(),
-                Reply::Data(b) => b,
-            };
             let kind = unit.kind.store_kind();
-            let rows = tokio::task::spawn_blocking(move || match kind {
-                Kind::Bar(_) => convert::bars(&body).map(Records::Bars),
-                _ => convert::trades(&body).map(Records::Trades),
-            })
-            .await
-            .map_err(|e| UnitError::Source(format!("parsing failed: {e}")))??;
+            let rows = match kind {
+                Kind::Bar(_) => match request(ctx, &req, &path, convert::bars).await? {
+                    (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
+                    (_, rows) => Records::Bars(rows),
+                },
+                _ => match request(ctx, &req, &path, convert::trades).await? {
+                    (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
+                    (_, rows) => Records::Trades(rows),
+                },
+            };
             let n = rows.len() as u64;
             commit(ctx, vec![(key(kind, sym, day), rows)]).await?;
             Ok((
@@ -620,10 +630,9 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 first.yyyymmdd(),
                 last.yyyymmdd()
             );
-            let bars = match request(ctx, &req, &path).await? {
-                Reply::InvalidSymbol(_) => return Ok((Outcome::UnknownSymbol, 0)),
-                Reply::NoData => Vec::new(),
-                Reply::Data(b) => convert::daily(&b)?,
+            let bars = match request(ctx, &req, &path, convert::daily).await? {
+                (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
+                (_, bars) => bars,
             };
             let n = bars.len() as u64;
             // One chunk per missing day (an empty one where IQFeed has no bar, so that a
@@ -700,11 +709,13 @@ async fn options_unit(
         include_nonstandard: false,
     };
     let path = format!("{}/chain/{und}.txt.gz", day_path(day));
-    let contracts = match request(ctx, &req, &path).await? {
-        Reply::InvalidSymbol(_) => return Ok((Outcome::UnknownSymbol, 0)),
-        Reply::NoData => Vec::new(),
-        Reply::Data(b) => convert::chain(&b, und.as_str(), day)?,
+    let parse = |b: &[u8], out: &mut Vec<_>| convert::chain(b, und.as_str(), day, out);
+    let mut contracts = match request(ctx, &req, &path, parse).await? {
+        (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
+        (_, contracts) => contracts,
     };
+    contracts.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    contracts.dedup_by(|a, b| a.symbol == b.symbol);
     // Every contract's trades at once: the client paces the requests and bounds those in
     // flight; the trades are sorted afterwards, so arrival order does not matter.
     let (begin, end) = whole_day(day);
@@ -719,10 +730,8 @@ async fn options_unit(
         let path = format!("{}/options/{und}/{}.txt.gz", day_path(day), c.symbol);
         let (ctx, contract) = (ctx.clone(), c.symbol.clone());
         tasks.spawn(async move {
-            match request(&ctx, &req, &path).await? {
-                Reply::Data(body) => Ok(convert::option_trades(&contract, &body)?),
-                Reply::NoData | Reply::InvalidSymbol(_) => Ok(Vec::new()),
-            }
+            let parse = |b: &[u8], out: &mut Vec<_>| convert::option_trades(&contract, b, out);
+            Ok::<_, UnitError>(request(&ctx, &req, &path, parse).await?.1)
         });
     }
     let mut trades: Vec<OptionTrade> = Vec::new();

@@ -30,16 +30,31 @@ use xlfeed_iqfeed::client::lookup::LookupClient;
 use xlfeed_iqfeed::wire::level1::{Fundamental, Message};
 use xlfeed_iqfeed::wire::request::Request;
 
-/// What a request brought back.
-#[derive(Debug)]
+/// What a lookup request brought back; its data lines went to the caller's sink.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
-    /// Data lines (the body described in the module docs), possibly none.
-    Data(Vec<u8>),
+    /// Data lines, at least one.
+    Data,
     /// `!NO_DATA!`: nothing in the range.
     NoData,
     /// The symbol is unknown to IQFeed.
     InvalidSymbol(String),
 }
+
+/// A whole reply in memory (the Level 1 message, small).
+#[derive(Debug)]
+enum Whole {
+    Data(Vec<u8>),
+    NoData,
+    InvalidSymbol(String),
+}
+
+/// Where a reply's data lines go, in blocks of whole lines (each the data fields and `\n`),
+/// so that a large reply is never held whole. An error from the sink fails the request.
+pub(crate) type Sink<'a> = &'a mut (dyn FnMut(&[u8]) -> Result<()> + Send);
+
+/// Lines are handed to the sink in blocks of about this many bytes.
+const BLOCK: usize = 1 << 20;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,19 +95,35 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    /// A history, chain or search request's reply; `path` is its place in the archive.
-    pub(crate) async fn request(&self, req: &Request, path: &str) -> Result<Reply, SourceError> {
+    /// A history or chain request: its data lines go to `sink` as they arrive; `path` is the
+    /// reply's place in the archive.
+    pub(crate) async fn request(
+        &self,
+        req: &Request,
+        path: &str,
+        sink: Sink<'_>,
+    ) -> Result<Reply, SourceError> {
+        let failed = |e: anyhow::Error| SourceError::Failed(format!("{e:#}"));
         match self {
-            Source::Replay(dir) => {
-                read_archive(&dir.join(path)).map_err(|e| SourceError::Failed(format!("{e:#}")))
-            }
+            Source::Replay(dir) => replay(&dir.join(path), sink).map_err(failed),
             Source::Live {
                 lookup, archive, ..
             } => {
-                let reply = live_request(lookup, req).await?;
-                if let Some(dir) = archive {
-                    write_archive(&dir.join(path), &req.format(""), &reply)
-                        .map_err(|e| SourceError::Failed(format!("{e:#}")))?;
+                let mut copy = match archive {
+                    Some(dir) => Some(
+                        ArchiveFile::create(&dir.join(path), &req.format("")).map_err(failed)?,
+                    ),
+                    None => None,
+                };
+                let reply = live_request(lookup, req, &mut |block| {
+                    if let Some(a) = copy.as_mut() {
+                        a.write(block)?;
+                    }
+                    sink(block)
+                })
+                .await?;
+                if let Some(a) = copy {
+                    a.finish(&reply).map_err(failed)?;
                 }
                 Ok(reply)
             }
@@ -108,7 +139,7 @@ impl Source {
     ) -> Result<Option<Fundamental>, SourceError> {
         let reply = match self {
             Source::Replay(dir) => {
-                read_archive(&dir.join(path)).map_err(|e| SourceError::Failed(format!("{e:#}")))?
+                read_whole(&dir.join(path)).map_err(|e| SourceError::Failed(format!("{e:#}")))?
             }
             Source::Live {
                 level1,
@@ -135,52 +166,63 @@ impl Source {
                 }
                 let reply = got?;
                 if let Some(dir) = archive {
-                    write_archive(&dir.join(path), &format!("w{symbol}"), &reply)
+                    write_whole(&dir.join(path), &format!("w{symbol}"), &reply)
                         .map_err(|e| SourceError::Failed(format!("{e:#}")))?;
                 }
                 reply
             }
         };
         match reply {
-            Reply::Data(body) => {
+            Whole::Data(body) => {
                 let line = body.strip_suffix(b"\n").unwrap_or(&body);
                 Fundamental::parse(line)
                     .map(Some)
                     .map_err(|e| SourceError::Failed(e.to_string()))
             }
-            Reply::InvalidSymbol(_) | Reply::NoData => Ok(None),
+            Whole::InvalidSymbol(_) | Whole::NoData => Ok(None),
         }
     }
 }
 
-/// Sends a request and gathers its body.
-async fn live_request(lookup: &LookupClient, req: &Request) -> Result<Reply, IqError> {
+/// Sends a request and hands its data lines to `sink` in blocks.
+async fn live_request(
+    lookup: &LookupClient,
+    req: &Request,
+    sink: Sink<'_>,
+) -> Result<Reply, SourceError> {
     let mut lines = match lookup.request(req).await {
         Ok(l) => l,
         Err(IqError::InvalidSymbol { text, .. }) => return Ok(Reply::InvalidSymbol(text)),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
-    let mut body = Vec::new();
+    let mut block = Vec::with_capacity(BLOCK + 4096);
     let mut line = Vec::new();
     let mut any = false;
+    let mut flush = |block: &mut Vec<u8>| -> Result<(), SourceError> {
+        if !block.is_empty() {
+            sink(block).map_err(|e| SourceError::Failed(format!("{e:#}")))?;
+            block.clear();
+        }
+        Ok(())
+    };
     loop {
         match lines.next_into(&mut line).await {
             Ok(true) => {
                 any = true;
-                body.extend_from_slice(&line);
-                body.push(b'\n');
+                block.extend_from_slice(&line);
+                block.push(b'\n');
+                if block.len() >= BLOCK {
+                    flush(&mut block)?;
+                }
             }
             // `!NO_DATA!` and an empty reply both end without data.
             Ok(false) => break,
             Err(IqError::InvalidSymbol { text, .. }) => return Ok(Reply::InvalidSymbol(text)),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(if any {
-        Reply::Data(body)
-    } else {
-        Reply::NoData
-    })
+    flush(&mut block)?;
+    Ok(if any { Reply::Data } else { Reply::NoData })
 }
 
 /// Watches `symbol` on Level 1 until its `F` message (or `n`, not found) arrives.
@@ -188,7 +230,7 @@ async fn watch_fundamental(
     l1: &Level1Client,
     symbol: &str,
     timeout: Duration,
-) -> Result<Reply, SourceError> {
+) -> Result<Whole, SourceError> {
     l1.watch(symbol).await?;
     let got = l1
         .wait_for(timeout, |m| match m {
@@ -196,9 +238,9 @@ async fn watch_fundamental(
                 let mut line = Vec::new();
                 f.write(&mut line);
                 line.push(b'\n');
-                Some(Reply::Data(line))
+                Some(Whole::Data(line))
             }
-            Message::NotFound(s) if s == symbol => Some(Reply::InvalidSymbol(format!(
+            Message::NotFound(s) if s == symbol => Some(Whole::InvalidSymbol(format!(
                 "level 1 does not know {symbol}"
             ))),
             _ => None,
@@ -208,69 +250,170 @@ async fn watch_fundamental(
     Ok(got?)
 }
 
-/// Writes one reply to the archive (atomically: a temporary file renamed into place).
-fn write_archive(path: &Path, request: &str, reply: &Reply) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create archive folder {}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
-    let file = std::fs::File::create(&tmp)
-        .with_context(|| format!("cannot write archive file {}", tmp.display()))?;
-    let mut gz = GzEncoder::new(file, Compression::fast());
-    // The request id is the client's and changes from run to run; it is left out.
-    writeln!(gz, "# {}", request.trim_end())?;
-    match reply {
-        Reply::Data(body) => gz.write_all(body)?,
-        Reply::NoData => gz.write_all(b"E,!NO_DATA!\n")?,
-        Reply::InvalidSymbol(text) => writeln!(gz, "E,{text}")?,
-    }
-    gz.finish()?.sync_all()?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move archive file into {}", path.display()))?;
-    Ok(())
+/// An archive file being written: a temporary file, renamed into place when the reply is
+/// complete (and removed if it never is).
+struct ArchiveFile {
+    gz: Option<GzEncoder<std::fs::File>>,
+    tmp: PathBuf,
+    path: PathBuf,
 }
 
-/// Reads one reply from the archive.
-fn read_archive(path: &Path) -> Result<Reply> {
+impl ArchiveFile {
+    fn create(path: &Path, request: &str) -> Result<ArchiveFile> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create archive folder {}", dir.display()))?;
+        let tmp = path.with_extension("tmp");
+        let file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write archive file {}", tmp.display()))?;
+        let mut gz = GzEncoder::new(file, Compression::fast());
+        // The request id is the client's and changes from run to run; it is left out.
+        writeln!(gz, "# {}", request.trim_end())?;
+        Ok(ArchiveFile {
+            gz: Some(gz),
+            tmp,
+            path: path.to_owned(),
+        })
+    }
+
+    fn write(&mut self, block: &[u8]) -> Result<()> {
+        if let Some(gz) = self.gz.as_mut() {
+            gz.write_all(block)
+                .with_context(|| format!("cannot write archive file {}", self.tmp.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, reply: &Reply) -> Result<()> {
+        let Some(mut gz) = self.gz.take() else {
+            return Ok(());
+        };
+        match reply {
+            Reply::Data => {}
+            Reply::NoData => gz.write_all(b"E,!NO_DATA!\n")?,
+            Reply::InvalidSymbol(text) => writeln!(gz, "E,{text}")?,
+        }
+        gz.finish()?.sync_all()?;
+        std::fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("cannot move archive file into {}", self.path.display()))
+    }
+}
+
+impl Drop for ArchiveFile {
+    fn drop(&mut self) {
+        if self.gz.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes a whole reply to the archive.
+fn write_whole(path: &Path, request: &str, reply: &Whole) -> Result<()> {
+    let mut f = ArchiveFile::create(path, request)?;
+    match reply {
+        Whole::Data(body) => {
+            f.write(body)?;
+            f.finish(&Reply::Data)
+        }
+        Whole::NoData => f.finish(&Reply::NoData),
+        Whole::InvalidSymbol(t) => f.finish(&Reply::InvalidSymbol(t.clone())),
+    }
+}
+
+/// Reads a whole reply from the archive.
+fn read_whole(path: &Path) -> Result<Whole> {
+    let mut body = Vec::new();
+    let reply = replay(path, &mut |b| {
+        body.extend_from_slice(b);
+        Ok(())
+    })?;
+    Ok(match reply {
+        Reply::Data => Whole::Data(body),
+        Reply::NoData => Whole::NoData,
+        Reply::InvalidSymbol(t) => Whole::InvalidSymbol(t),
+    })
+}
+
+/// Reads an archived reply, handing its data lines to `sink` in blocks. The last line
+/// is held back until the end of the file, where it may be the reply's error line.
+fn replay(path: &Path, sink: Sink<'_>) -> Result<Reply> {
     let file = std::fs::File::open(path).with_context(|| {
         format!(
             "the replay archive has no {} (was it fetched with --archive?)",
             path.display()
         )
     })?;
-    let mut text = Vec::new();
-    GzDecoder::new(file)
-        .read_to_end(&mut text)
-        .with_context(|| format!("archive file {} is not readable gzip", path.display()))?;
-    let Some(nl) = text
+    let mut gz = GzDecoder::new(file);
+    let unreadable = || format!("archive file {} is not readable gzip", path.display());
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 65_536);
+    let mut chunk = vec![0u8; 65_536];
+    let mut header_seen = false;
+    let mut any = false;
+    loop {
+        let n = gz.read(&mut chunk).with_context(unreadable)?;
+        buf.extend_from_slice(&chunk[..n]);
+        if !header_seen {
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(nl) if buf.starts_with(b"# ") => {
+                    buf.drain(..=nl);
+                    header_seen = true;
+                }
+                Some(_) => bail!(
+                    "archive file {} does not start with its request line",
+                    path.display()
+                ),
+                None if n == 0 => bail!(
+                    "archive file {} does not start with its request line",
+                    path.display()
+                ),
+                None => continue,
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        // Everything before the last complete line goes now, in blocks.
+        if buf.len() >= BLOCK {
+            let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let last_start = buf[..complete.saturating_sub(1)]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            if last_start > 0 {
+                any = true;
+                sink(&buf[..last_start])?;
+                buf.drain(..last_start);
+            }
+        }
+    }
+    let trimmed = buf.strip_suffix(b"\n").unwrap_or(&buf);
+    let last_start = trimmed
         .iter()
-        .position(|&b| b == b'\n')
-        .filter(|_| text.starts_with(b"# "))
-    else {
-        bail!(
-            "archive file {} does not start with its request line",
-            path.display()
-        );
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let last = &trimmed[last_start..];
+    let Some(text) = last.strip_prefix(b"E,") else {
+        if !buf.is_empty() {
+            any = true;
+            sink(&buf)?;
+        }
+        return Ok(if any { Reply::Data } else { Reply::NoData });
     };
-    let body = text.split_off(nl + 1);
-    let last = body
-        .strip_suffix(b"\n")
-        .unwrap_or(&body)
-        .rsplit(|&b| b == b'\n')
-        .next()
-        .unwrap_or_default();
-    Ok(match last.strip_prefix(b"E,") {
-        Some(b"!NO_DATA!") => Reply::NoData,
-        Some(t) if t.starts_with(b"Invalid symbol") || t.starts_with(b"level 1 does not know") => {
+    if last_start > 0 {
+        any = true;
+        sink(&buf[..last_start])?;
+    }
+    let _ = any;
+    Ok(match text {
+        b"!NO_DATA!" => Reply::NoData,
+        t if t.starts_with(b"Invalid symbol") || t.starts_with(b"level 1 does not know") => {
             Reply::InvalidSymbol(String::from_utf8_lossy(t).into_owned())
         }
-        Some(t) => bail!(
+        t => bail!(
             "archive file {} holds an error reply {:?}",
             path.display(),
             String::from_utf8_lossy(t)
         ),
-        None if body.is_empty() => Reply::NoData,
-        None => Reply::Data(body),
     })
 }
 
@@ -282,20 +425,44 @@ mod tests {
     fn archive_round_trips_every_outcome() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("2024/06/12/ticks/AAPL.txt.gz");
-        write_archive(&p, "HTT,AAPL,,,", &Reply::Data(b"a,b,\nc,d,\n".to_vec())).unwrap();
-        assert!(matches!(read_archive(&p).unwrap(), Reply::Data(b) if b == b"a,b,\nc,d,\n"));
-        write_archive(&p, "HTT,AAPL,,,", &Reply::NoData).unwrap();
-        assert!(matches!(read_archive(&p).unwrap(), Reply::NoData));
-        write_archive(
+        write_whole(&p, "HTT,AAPL,,,", &Whole::Data(b"a,b,\nc,d,\n".to_vec())).unwrap();
+        assert!(matches!(read_whole(&p).unwrap(), Whole::Data(b) if b == b"a,b,\nc,d,\n"));
+        write_whole(&p, "HTT,AAPL,,,", &Whole::NoData).unwrap();
+        assert!(matches!(read_whole(&p).unwrap(), Whole::NoData));
+        write_whole(
             &p,
             "HTT,NOPE,,,",
-            &Reply::InvalidSymbol("Invalid symbol.".into()),
+            &Whole::InvalidSymbol("Invalid symbol.".into()),
         )
         .unwrap();
-        assert!(matches!(read_archive(&p).unwrap(), Reply::InvalidSymbol(_)));
-        let missing = read_archive(&dir.path().join("nope.txt.gz")).unwrap_err();
+        assert!(matches!(read_whole(&p).unwrap(), Whole::InvalidSymbol(_)));
+        let missing = read_whole(&dir.path().join("nope.txt.gz")).unwrap_err();
         assert!(format!("{missing:#}").contains("nope.txt.gz"));
         std::fs::write(&p, b"not gzip").unwrap();
-        assert!(format!("{:#}", read_archive(&p).unwrap_err()).contains("gzip"));
+        assert!(format!("{:#}", read_whole(&p).unwrap_err()).contains("gzip"));
+        // A reply larger than a block comes back whole, in blocks of whole lines.
+        let mut big = Vec::new();
+        for i in 0..200_000 {
+            big.extend_from_slice(format!("line {i},\n").as_bytes());
+        }
+        write_whole(&p, "HTT,AAPL,,,", &Whole::Data(big.clone())).unwrap();
+        let mut blocks = 0;
+        let mut got = Vec::new();
+        let r = replay(&p, &mut |b| {
+            assert!(b.ends_with(b"\n"));
+            blocks += 1;
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(r, Reply::Data);
+        assert_eq!(got, big);
+        assert!(blocks > 1);
+        // An interrupted write leaves nothing behind.
+        let q = dir.path().join("x/y.txt.gz");
+        let mut f = ArchiveFile::create(&q, "HTT,X").unwrap();
+        f.write(b"a,\n").unwrap();
+        drop(f);
+        assert!(!q.exists() && !q.with_extension("tmp").exists());
     }
 }
