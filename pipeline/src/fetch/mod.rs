@@ -249,7 +249,7 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
             Source::Live {
                 lookup,
                 level1_addr,
-                level1: Box::new(tokio::sync::Mutex::new(None)),
+                level1: Box::new(tokio::sync::Mutex::new(Vec::new())),
                 archive: args.archive.clone(),
             },
             name,

@@ -85,8 +85,9 @@ pub(crate) enum Source {
         lookup: LookupClient,
         /// The Level 1 port's address, connected on first use.
         level1_addr: String,
-        /// The Level 1 connection, shared by the snapshot units one at a time.
-        level1: Box<Mutex<Option<Level1Client>>>,
+        /// Idle Level 1 connections: a snapshot unit takes one (or opens one) and puts it
+        /// back, so units run side by side without reading each other's messages.
+        level1: Box<Mutex<Vec<Level1Client>>>,
         /// Where raw replies are archived, if anywhere.
         archive: Option<PathBuf>,
     },
@@ -147,24 +148,19 @@ impl Source {
                 archive,
                 lookup,
             } => {
-                let mut guard = level1.lock().await;
-                if guard.is_none() {
-                    let protocol = lookup.config().protocol;
-                    *guard = Some(
+                let idle = level1.lock().await.pop();
+                let l1 = match idle {
+                    Some(c) => c,
+                    None => {
+                        let protocol = lookup.config().protocol;
                         Level1Client::connect(level1_addr, protocol, timeout)
                             .await
-                            .map_err(SourceError::from)?,
-                    );
-                }
-                let l1 = guard
-                    .as_ref()
-                    .ok_or_else(|| SourceError::Failed("no level 1".into()))?;
-                let got = watch_fundamental(l1, symbol, timeout).await;
-                if got.is_err() {
-                    // The connection may be broken: the next unit opens a fresh one.
-                    *guard = None;
-                }
-                let reply = got?;
+                            .map_err(SourceError::from)?
+                    }
+                };
+                let reply = watch_fundamental(&l1, symbol, timeout).await?;
+                // A connection that failed is dropped; a good one goes back for the next unit.
+                level1.lock().await.push(l1);
                 if let Some(dir) = archive {
                     write_whole(&dir.join(path), &format!("w{symbol}"), &reply)
                         .map_err(|e| SourceError::Failed(format!("{e:#}")))?;
