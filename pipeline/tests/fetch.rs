@@ -502,6 +502,10 @@ fn bad_arguments_name_the_bad_value() {
         ),
         (vec!["--symbols", "AA PL", "--from", TO], "AA PL"),
         (
+            vec!["--symbols", "AAPL", "--from", TO, "--rate-limit", "0"],
+            "bad --rate-limit 0",
+        ),
+        (
             vec![
                 "--symbols",
                 "AAPL",

@@ -110,9 +110,9 @@ pub(crate) struct FetchArgs {
     /// Units fetched at once.
     #[arg(long, default_value_t = 8)]
     jobs: usize,
-    /// IQFeed history requests per second at most.
-    #[arg(long, default_value_t = 50.0)]
-    rate_limit: f64,
+    /// IQFeed history requests per second at most [default: 50; with --sim, no limit].
+    #[arg(long)]
+    rate_limit: Option<f64>,
     /// IQFeed requests in flight at most.
     #[arg(long, default_value_t = 15)]
     max_in_flight: usize,
@@ -235,10 +235,18 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
             let name = format!("iqfeed {addr}");
             (addr, l1, name)
         };
+        // IQConnect is paced (DTN limits history requests); the simulator in this process
+        // need not be.
+        let rate = match args.rate_limit {
+            Some(r) if r > 0.0 && r.is_finite() => r,
+            Some(r) => bail!("bad --rate-limit {r}: expected requests per second above 0"),
+            None if args.sim => 1e6,
+            None => 50.0,
+        };
         let lookup = LookupClient::connect(LookupConfig {
             addr: lookup_addr,
-            rate_per_sec: args.rate_limit,
-            burst: args.rate_limit.ceil().max(1.0) as u32,
+            rate_per_sec: rate,
+            burst: rate.ceil().clamp(1.0, 10_000.0) as u32,
             max_in_flight: args.max_in_flight,
             request_timeout: Duration::from_secs(args.timeout),
             ..LookupConfig::default()
