@@ -303,6 +303,54 @@ async fn unknown_symbols_and_empty_days_are_reported_not_fatal(b: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_connections_are_retried_and_the_store_is_the_same() {
+    // An IQConnect that drops every lookup connection after 3,000 lines, mid-reply: units are
+    // retried on a new connection and the store ends as a clean run's.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SimConfig::ephemeral(SEED.parse().unwrap(), day(TO));
+    cfg.tick_scale = SCALE.parse().unwrap();
+    cfg.faults.drop_after_lines = Some(3_000);
+    let sim = Simulator::start(cfg).await.unwrap();
+    let (lookup, level1) = (sim.lookup_addr().to_string(), sim.level1_addr().to_string());
+    let flaky = format!("embedded://{}/flaky", dir.path().display());
+    let args = [
+        "--iqfeed",
+        &lookup,
+        "--level1",
+        &level1,
+        "--symbols",
+        "AAPL,SPY",
+        "--kinds",
+        "ticks,bars:60",
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--retries",
+        "20",
+    ];
+    ok(fetch(dir.path(), &flaky, &args));
+    assert_eq!(report(dir.path())["status"], "complete");
+    sim.shutdown().await;
+    let clean = format!("embedded://{}/clean", dir.path().display());
+    ok(fetch(
+        dir.path(),
+        &clean,
+        &[
+            "--symbols",
+            "AAPL,SPY",
+            "--kinds",
+            "ticks,bars:60",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+        ],
+    ));
+    assert_eq!(snapshot(&flaky).await, snapshot(&clean).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_embedded() {
     every_kind_lands_as_the_simulator_made_it(Backend::embedded()).await;
 }
