@@ -523,6 +523,29 @@ async fn a_store_that_goes_down_stops_the_run_and_keeps_what_was_committed() {
     assert!(store.verify(Dataset::Feed).await.unwrap().is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_blinks_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = RedisServer::start().unwrap();
+    let url = server.url(0);
+    let child = fetch_command(dir.path(), &url, &KILL_ARGS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    server.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    server.restart().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("unavailable; retrying"), "{stderr}");
+    let clean = format!("embedded://{}/clean", dir.path().display());
+    ok(fetch(dir.path(), &clean, &KILL_ARGS));
+    assert_eq!(snapshot(&url).await, snapshot(&clean).await);
+}
+
 #[test]
 fn bad_arguments_name_the_bad_value() {
     let dir = tempfile::tempdir().unwrap();

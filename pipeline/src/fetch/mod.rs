@@ -562,9 +562,25 @@ async fn commit(ctx: &Ctx, chunks: Vec<(ChunkKey, Records)>) -> Result<(), UnitE
     })
     .await
     .map_err(|e| UnitError::Source(format!("encoding failed: {e}")))?;
-    ctx.store.put_chunks(encoded).await?;
+    // A store that blinks (a restart, a failover) is waited for; one that stays down for
+    // about half a minute stops the run.
+    let mut delay = Duration::from_millis(500);
+    for attempt in 1.. {
+        match ctx.store.put_chunks(encoded.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e @ StoreError::Unavailable { .. }) if attempt < STORE_ATTEMPTS => {
+                tracing::warn!(attempt, error = %e, "the FEED store is unavailable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
+
+/// Attempts to write a unit's chunks before the store is declared down (about 30 s).
+const STORE_ATTEMPTS: u32 = 6;
 
 fn key(kind: Kind, symbol: &Symbol, day: TradingDay) -> ChunkKey {
     ChunkKey::new(Dataset::Feed, kind, symbol.clone(), day)
