@@ -12,40 +12,13 @@ use std::time::{Duration, Instant};
 use xlfeed_core::records::{Bar, DailyBar, OptionContract, OptionTrade, Trade};
 use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_iqfeed::sim::{Market, SimConfig, Simulator, Universe};
-use xlfeed_store::testing::RedisServer;
+use xlfeed_store::testing::{self, RedisServer, TestStore as Backend};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Store};
 
 const SEED: &str = "7";
 const SCALE: &str = "0.05";
 const FROM: &str = "2024-06-10";
 const TO: &str = "2024-06-12";
-
-/// A store under test.
-enum Backend {
-    Embedded { dir: tempfile::TempDir },
-    Redis { server: RedisServer },
-}
-
-impl Backend {
-    fn embedded() -> Backend {
-        Backend::Embedded {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn redis() -> Backend {
-        Backend::Redis {
-            server: RedisServer::start().expect("redis-server must be installed for these tests"),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Backend::Embedded { dir } => format!("embedded://{}/feed", dir.path().display()),
-            Backend::Redis { server } => server.url(0),
-        }
-    }
-}
 
 /// What a run of the binary printed.
 struct Run {
@@ -103,25 +76,10 @@ fn key(kind: Kind, symbol: &str, d: &str) -> ChunkKey {
     ChunkKey::new(Dataset::Feed, kind, sym(symbol), day(d))
 }
 
-/// Every chunk of the FEED dataset, by key, as stored.
+/// Every chunk of the FEED dataset, by key, as stored (the store is closed again after).
 async fn snapshot(url: &str) -> BTreeMap<String, Vec<u8>> {
     let store = Store::open(url).await.unwrap();
-    let mut all = BTreeMap::new();
-    for kind in store.kinds(Dataset::Feed).await.unwrap() {
-        for s in store.symbols(Dataset::Feed, kind).await.unwrap() {
-            let keys: Vec<ChunkKey> = store
-                .all_days(Dataset::Feed, kind, &s)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|d| ChunkKey::new(Dataset::Feed, kind, s.clone(), d))
-                .collect();
-            for (k, c) in keys.iter().zip(store.get_chunks(&keys).await.unwrap()) {
-                all.insert(k.chunk_key(), c.unwrap());
-            }
-        }
-    }
-    all
+    testing::snapshot(&store, &[Dataset::Feed]).await
 }
 
 fn market() -> Market {

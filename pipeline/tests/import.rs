@@ -14,41 +14,8 @@ use std::process::Command;
 use rust_xlsxwriter::{ExcelDateTime, Format as XlsxFormat, Workbook};
 use xlfeed_core::records::{DailyBar, Dividend, RatePoint, Trade, rate_convention};
 use xlfeed_core::{Symbol, TradingDay};
-use xlfeed_store::testing::RedisServer;
+use xlfeed_store::testing::{self, TestStore as Backend};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Store, synth};
-
-/// A store under test.
-enum Backend {
-    Embedded { dir: tempfile::TempDir },
-    Redis { server: RedisServer },
-}
-
-impl Backend {
-    fn embedded() -> Backend {
-        Backend::Embedded {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn redis() -> Backend {
-        Backend::Redis {
-            server: RedisServer::start().expect("redis-server must be installed for these tests"),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Backend::Embedded { dir } => format!("embedded://{}/store", dir.path().display()),
-            Backend::Redis { server } => server.url(0),
-        }
-    }
-
-    /// Opens the store. The embedded store admits one process: drop the handle before the
-    /// binary runs again.
-    async fn open(&self) -> Store {
-        Store::open(&self.url()).await.unwrap()
-    }
-}
 
 /// Runs a test function against both backends.
 macro_rules! both {
@@ -149,25 +116,7 @@ fn key(kind: Kind, symbol: &str, d: &str) -> ChunkKey {
 
 /// Every chunk of a store, by key, as stored.
 async fn snapshot(store: &Store) -> BTreeMap<String, Vec<u8>> {
-    let mut all = BTreeMap::new();
-    for ds in [Dataset::Feed, Dataset::Post] {
-        for kind in store.kinds(ds).await.unwrap() {
-            for s in store.symbols(ds, kind).await.unwrap() {
-                let keys: Vec<ChunkKey> = store
-                    .all_days(ds, kind, &s)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|d| ChunkKey::new(ds, kind, s.clone(), d))
-                    .collect();
-                let chunks = store.get_chunks(&keys).await.unwrap();
-                for (k, c) in keys.iter().zip(chunks) {
-                    all.insert(k.chunk_key(), c.unwrap());
-                }
-            }
-        }
-    }
-    all
+    testing::snapshot(store, &[Dataset::Feed, Dataset::Post]).await
 }
 
 /// `YYYY-MM-DD hh:mm:ss` New York as UTC nanoseconds.

@@ -207,6 +207,24 @@ pub struct OptionTrade {
     pub conditions: Conditions,
 }
 
+impl OptionTrade {
+    /// A trade of `contract`, with every field of `trade`.
+    pub fn from_trade(contract: String, trade: Trade) -> OptionTrade {
+        OptionTrade {
+            contract,
+            time: trade.time,
+            price: trade.price,
+            size: trade.size,
+            bid: trade.bid,
+            ask: trade.ask,
+            tick_id: trade.tick_id,
+            basis: trade.basis,
+            market_center: trade.market_center,
+            conditions: trade.conditions,
+        }
+    }
+}
+
 /// A dividend of a stock or fund.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dividend {

@@ -123,21 +123,7 @@ pub(crate) fn option_trades(contract: &str, body: &[u8], out: &mut Vec<OptionTra
         ticks(body)
             .with_context(|| format!("trades of {contract}"))?
             .into_iter()
-            .map(|t| {
-                let t = t.trade;
-                OptionTrade {
-                    contract: contract.to_owned(),
-                    time: t.time,
-                    price: t.price,
-                    size: t.size,
-                    bid: t.bid,
-                    ask: t.ask,
-                    tick_id: t.tick_id,
-                    basis: t.basis,
-                    market_center: t.market_center,
-                    conditions: t.conditions,
-                }
-            }),
+            .map(|t| OptionTrade::from_trade(contract.to_owned(), t.trade)),
     );
     Ok(())
 }

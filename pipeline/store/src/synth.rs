@@ -170,17 +170,12 @@ pub fn records(kind: Kind, n: usize, seed: u64) -> Records {
             trades(n, 3.2, seed)
                 .into_iter()
                 .enumerate()
-                .map(|(i, t)| OptionTrade {
-                    contract: contract(i % 7),
-                    time: t.time,
-                    price: t.price,
-                    size: 1 + t.size % 20,
-                    bid: t.bid,
-                    ask: t.ask,
-                    tick_id: t.tick_id,
-                    basis: t.basis,
-                    market_center: t.market_center,
-                    conditions: t.conditions,
+                .map(|(i, t)| {
+                    let size = 1 + t.size % 20;
+                    OptionTrade {
+                        size,
+                        ..OptionTrade::from_trade(contract(i % 7), t)
+                    }
                 })
                 .collect(),
         ),

@@ -136,3 +136,95 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// A store under test, on either backend: an embedded store in a temporary directory, or a
+/// real redis-server of its own. Suites run each case on both.
+pub enum TestStore {
+    /// `embedded://` in a temporary directory.
+    Embedded {
+        /// The directory (removed when dropped).
+        dir: tempfile::TempDir,
+    },
+    /// `redis://` on a server started for the test.
+    Redis {
+        /// The server (killed when dropped).
+        server: RedisServer,
+    },
+}
+
+impl TestStore {
+    /// An empty embedded store.
+    ///
+    /// # Panics
+    /// When no temporary directory can be made: the test cannot run.
+    pub fn embedded() -> TestStore {
+        #[allow(clippy::expect_used)] // test support: no directory, no test
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        TestStore::Embedded { dir }
+    }
+
+    /// An empty store on a new redis-server.
+    ///
+    /// # Panics
+    /// When redis-server cannot start (it must be installed for these tests).
+    pub fn redis() -> TestStore {
+        match RedisServer::start() {
+            Ok(server) => TestStore::Redis { server },
+            Err(e) => panic!("redis-server must be installed for these tests: {e}"),
+        }
+    }
+
+    /// The store's URL.
+    pub fn url(&self) -> String {
+        match self {
+            TestStore::Embedded { dir } => format!("embedded://{}", dir.path().display()),
+            TestStore::Redis { server } => server.url(0),
+        }
+    }
+
+    /// Opens the store. The embedded store admits one process: drop the handle before
+    /// another process (a binary under test) opens it.
+    ///
+    /// # Panics
+    /// When the store does not open.
+    pub async fn open(&self) -> crate::Store {
+        match crate::Store::open(&self.url()).await {
+            Ok(s) => s,
+            Err(e) => panic!("cannot open the test store {}: {e}", self.url()),
+        }
+    }
+}
+
+/// Every chunk of `datasets` in a store, by chunk key, as stored: what "byte for byte the
+/// same store" compares.
+///
+/// # Panics
+/// When the store fails or a listed chunk is missing.
+pub async fn snapshot(
+    store: &crate::Store,
+    datasets: &[crate::Dataset],
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut all = std::collections::BTreeMap::new();
+    let fail = |e: crate::StoreError| -> ! { panic!("snapshot of {}: {e}", store.url()) };
+    for &ds in datasets {
+        for kind in store.kinds(ds).await.unwrap_or_else(|e| fail(e)) {
+            for s in store.symbols(ds, kind).await.unwrap_or_else(|e| fail(e)) {
+                let keys: Vec<crate::ChunkKey> = store
+                    .all_days(ds, kind, &s)
+                    .await
+                    .unwrap_or_else(|e| fail(e))
+                    .into_iter()
+                    .map(|d| crate::ChunkKey::new(ds, kind, s.clone(), d))
+                    .collect();
+                let chunks = store.get_chunks(&keys).await.unwrap_or_else(|e| fail(e));
+                for (k, c) in keys.iter().zip(chunks) {
+                    match c {
+                        Some(c) => all.insert(k.chunk_key(), c),
+                        None => panic!("snapshot of {}: {k} is indexed but missing", store.url()),
+                    };
+                }
+            }
+        }
+    }
+    all
+}

@@ -12,61 +12,30 @@ use std::time::{Duration, Instant};
 use xlfeed_core::records::Trade;
 use xlfeed_core::{ErrorKind, Symbol, TradingDay};
 use xlfeed_store::synth::{self, EVERY_KIND};
-use xlfeed_store::testing::RedisServer;
+use xlfeed_store::testing::{RedisServer, TestStore as Backend};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Store, StoreError};
 
-/// A store under test and what it takes to reopen it or reach its raw bytes.
-enum Backend {
-    Embedded { dir: tempfile::TempDir },
-    Redis { server: RedisServer },
-}
-
-impl Backend {
-    fn embedded() -> Backend {
-        Backend::Embedded {
-            dir: tempfile::tempdir().unwrap(),
+/// Overwrites the raw bytes at a chunk key, bypassing the Store API's checks. The store
+/// handle must have been dropped (the embedded store allows one process, one handle).
+async fn write_raw(b: &Backend, key: &ChunkKey, bytes: Vec<u8>) {
+    match b {
+        Backend::Embedded { dir } => {
+            let db = fjall::Database::builder(dir.path()).open().unwrap();
+            let ks = db
+                .keyspace("chunks", fjall::KeyspaceCreateOptions::default)
+                .unwrap();
+            ks.insert(key.chunk_key(), bytes).unwrap();
+            db.persist(fjall::PersistMode::SyncAll).unwrap();
         }
-    }
-
-    fn redis() -> Backend {
-        Backend::Redis {
-            server: RedisServer::start().expect("redis-server must be installed for these tests"),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Backend::Embedded { dir } => format!("embedded://{}", dir.path().display()),
-            Backend::Redis { server } => server.url(0),
-        }
-    }
-
-    async fn open(&self) -> Store {
-        Store::open(&self.url()).await.unwrap()
-    }
-
-    /// Overwrites the raw bytes at a chunk key, bypassing the Store API's checks. The store
-    /// handle must have been dropped (the embedded store allows one process, one handle).
-    async fn write_raw(&self, key: &ChunkKey, bytes: Vec<u8>) {
-        match self {
-            Backend::Embedded { dir } => {
-                let db = fjall::Database::builder(dir.path()).open().unwrap();
-                let ks = db
-                    .keyspace("chunks", fjall::KeyspaceCreateOptions::default)
-                    .unwrap();
-                ks.insert(key.chunk_key(), bytes).unwrap();
-                db.persist(fjall::PersistMode::SyncAll).unwrap();
-            }
-            Backend::Redis { server } => {
-                let client = redis::Client::open(server.url(0)).unwrap();
-                let mut c = client.get_multiplexed_async_connection().await.unwrap();
-                let _: () = redis::cmd("SET")
-                    .arg(key.chunk_key())
-                    .arg(bytes)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
-            }
+        Backend::Redis { server } => {
+            let client = redis::Client::open(server.url(0)).unwrap();
+            let mut c = client.get_multiplexed_async_connection().await.unwrap();
+            let _: () = redis::cmd("SET")
+                .arg(key.chunk_key())
+                .arg(bytes)
+                .query_async(&mut c)
+                .await
+                .unwrap();
         }
     }
 }
@@ -307,7 +276,7 @@ async fn corrupt_chunk_is_reported_with_its_key(b: Backend) {
         ("empty", Vec::new()),
     ];
     for (what, damaged) in damages {
-        b.write_raw(&k, damaged).await;
+        write_raw(&b, &k, damaged).await;
         let store = b.open().await;
         let err = store.get(&k).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{what}: {err}");
