@@ -1,0 +1,10 @@
+//! The maths of the post-processing stage, pure (no I/O, no async): Black–Scholes–Merton
+//! European prices and Greeks ([`bsm`]), the implied-volatility solver ([`iv`]), risk-free
+//! rate curves and their conventions ([`rates`]), dividend yields over an option's life
+//! ([`dividends`]), and the as-of join of option trades with underlying trades ([`asof`]).
+
+pub mod asof;
+pub mod bsm;
+pub mod dividends;
+pub mod iv;
+pub mod rates;
