@@ -14,7 +14,7 @@ use chrono::DateTime;
 use clap::ValueEnum;
 use xlfeed_core::calendar::utc_ns_to_new_york;
 use xlfeed_core::records::{
-    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm,
+    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
     OptionContract, OptionTrade, Quote, RatePoint, Trade,
 };
 use xlfeed_core::{Conditions, Symbol, TradingDay};
@@ -214,6 +214,7 @@ async fn print_series<W: Write>(
                 Records::EnrichedOptionTrades(v) => each!(v),
                 Records::ContractDailies(v) => each!(v),
                 Records::IvTerms(v) => each!(v),
+                Records::Lineages(v) => each!(v),
             }
         }
     }
@@ -445,6 +446,10 @@ show_row!(IvTerm {
     forward: opt,
     trades: int,
 });
+show_row!(Lineage {
+    input: text,
+    fingerprint: int,
+});
 
 /// The CSV header of a kind's records.
 fn header_of(kind: Kind) -> &'static [&'static str] {
@@ -461,6 +466,7 @@ fn header_of(kind: Kind) -> &'static [&'static str] {
         Kind::EnrichedTrade => EnrichedOptionTrade::HEADER,
         Kind::ContractDaily => ContractDaily::HEADER,
         Kind::IvSummary => IvTerm::HEADER,
+        Kind::Lineage => Lineage::HEADER,
     }
 }
 
@@ -624,6 +630,7 @@ mod tests {
                     v.iter().map(|r| r.fields(Times::Ny, &mut fields)).count()
                 }
                 Records::IvTerms(v) => v.iter().map(|r| r.fields(Times::Ny, &mut fields)).count(),
+                Records::Lineages(v) => v.iter().map(|r| r.fields(Times::Ny, &mut fields)).count(),
             };
             assert_eq!(n, 3, "{kind}");
             assert_eq!(fields.len(), 3 * header_of(*kind).len(), "{kind}");

@@ -397,6 +397,16 @@ pub struct IvTerm {
     pub trades: i64,
 }
 
+/// One input a derived day was computed from, and its fingerprint: what lets a stage redo a
+/// day only when its inputs changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lineage {
+    /// The input's chunk key (`feed:otrade:SPY:20240612`), or a name for a non-chunk input.
+    pub input: String,
+    /// CRC-32 of the input's stored bytes (0 when the input is absent).
+    pub fingerprint: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

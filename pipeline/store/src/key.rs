@@ -20,7 +20,7 @@ use xlfeed_core::{ParseError, Symbol, TradingDay};
 use crate::codec::Columnar;
 use crate::codec::Schema;
 use xlfeed_core::records::{
-    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm,
+    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
     OptionContract, OptionTrade, Quote, RatePoint, Trade,
 };
 
@@ -89,6 +89,8 @@ pub enum Kind {
     ContractDaily,
     /// Per-underlying daily IV summary: [`IvTerm`].
     IvSummary,
+    /// What a derived day was computed from: [`Lineage`].
+    Lineage,
 }
 
 /// The fixed kind names, for parsing and help texts.
@@ -105,6 +107,7 @@ pub const KIND_NAMES: &[&str] = &[
     "etrade",
     "cdaily",
     "ivsummary",
+    "lineage",
 ];
 
 impl Kind {
@@ -123,6 +126,7 @@ impl Kind {
             Kind::EnrichedTrade => EnrichedOptionTrade::SCHEMA,
             Kind::ContractDaily => ContractDaily::SCHEMA,
             Kind::IvSummary => IvTerm::SCHEMA,
+            Kind::Lineage => Lineage::SCHEMA,
         }
     }
 
@@ -140,6 +144,7 @@ impl Kind {
             "etrade" => Kind::EnrichedTrade,
             "cdaily" => Kind::ContractDaily,
             "ivsummary" => Kind::IvSummary,
+            "lineage" => Kind::Lineage,
             _ => match s.strip_prefix("bar").map(str::parse::<u32>) {
                 Some(Ok(secs)) if secs > 0 && secs <= 86_400 && !s[3..].starts_with('0') => {
                     Kind::Bar(secs)
@@ -170,6 +175,7 @@ impl fmt::Display for Kind {
             Kind::EnrichedTrade => f.write_str("etrade"),
             Kind::ContractDaily => f.write_str("cdaily"),
             Kind::IvSummary => f.write_str("ivsummary"),
+            Kind::Lineage => f.write_str("lineage"),
         }
     }
 }
@@ -263,6 +269,7 @@ mod tests {
             Kind::EnrichedTrade,
             Kind::ContractDaily,
             Kind::IvSummary,
+            Kind::Lineage,
         ] {
             assert_eq!(Kind::parse(&k.to_string()).unwrap(), k);
         }

@@ -6,7 +6,7 @@
 //! and one arm in [`Records`].
 
 use xlfeed_core::records::{
-    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm,
+    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
     OptionContract, OptionTrade, Quote, RatePoint, Trade,
 };
 
@@ -139,6 +139,9 @@ columnar!(IvTerm = 12 "iv summary", time: none, {
     expiry: int, time_to_expiry: float, atm_iv: float, rr25: float, bf25: float,
     forward: float, trades: int,
 });
+columnar!(Lineage = 13 "lineage", time: none, {
+    input: text, fingerprint: int,
+});
 
 macro_rules! records {
     ($($variant:ident($ty:ident)),* $(,)?) => {
@@ -208,6 +211,7 @@ records! {
     EnrichedOptionTrades(EnrichedOptionTrade),
     ContractDailies(ContractDaily),
     IvTerms(IvTerm),
+    Lineages(Lineage),
 }
 
 /// The name of a schema code, for error messages.

@@ -6,7 +6,7 @@
 
 use xlfeed_core::Conditions;
 use xlfeed_core::records::{
-    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm,
+    Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
     OptionContract, OptionTrade, Quote, RatePoint, Trade, rate_convention,
 };
 
@@ -281,6 +281,14 @@ pub fn records(kind: Kind, n: usize, seed: u64) -> Records {
                 })
                 .collect(),
         ),
+        Kind::Lineage => Records::Lineages(
+            (0..n)
+                .map(|i| Lineage {
+                    input: format!("feed:otrade:SPY:{}", 20240102 + i),
+                    fingerprint: rng.below(1 << 32) as i64,
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -298,4 +306,5 @@ pub const EVERY_KIND: &[Kind] = &[
     Kind::EnrichedTrade,
     Kind::ContractDaily,
     Kind::IvSummary,
+    Kind::Lineage,
 ];
