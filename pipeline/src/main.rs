@@ -12,6 +12,7 @@
 mod fetch;
 mod import;
 mod inspect;
+mod report;
 
 use std::path::PathBuf;
 use std::time::Duration;

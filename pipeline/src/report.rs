@@ -1,4 +1,5 @@
-//! The run report (a JSON file and a one-screen summary) and the progress display.
+//! The run report of a stage (a JSON file and a one-screen summary) and its progress display,
+//! shared by `fetch` and `postprocess`.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -12,13 +13,14 @@ use serde::Serialize;
 /// What happened to one unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// Fetched and committed, with this many rows.
-    Fetched(u64),
-    /// Already in the store (skipped without a request).
+    /// Done and committed, with this many rows.
+    Done(u64),
+    /// Already in the store, or its inputs did not change (skipped without work).
     Skipped,
-    /// IQFeed had nothing (`!NO_DATA!`): an empty day is committed so a re-run skips it.
+    /// Nothing to do (IQFeed's `!NO_DATA!`, no option trades): an empty day is committed so a
+    /// re-run skips it.
     Empty,
-    /// IQFeed does not know the symbol.
+    /// The symbol is unknown (to IQFeed).
     UnknownSymbol,
     /// Failed (after retries where a retry could help).
     Failed,
@@ -29,11 +31,11 @@ pub(crate) enum Outcome {
 pub(crate) struct KindReport {
     /// Symbols the kind covered.
     pub(crate) symbols: usize,
-    /// Units fetched and committed.
-    pub(crate) fetched: u64,
-    /// Units skipped because the store had them.
+    /// Units done and committed.
+    pub(crate) done: u64,
+    /// Units skipped because the store had them (or their inputs did not change).
     pub(crate) skipped: u64,
-    /// Units IQFeed had no data for.
+    /// Units with nothing to do.
     pub(crate) empty: u64,
     /// Units of unknown symbols.
     pub(crate) unknown_symbol: u64,
@@ -63,8 +65,10 @@ pub(crate) struct Problem {
 /// The report of a run.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct Report {
+    /// The stage: `fetch` or `postprocess`.
+    pub(crate) stage: String,
     /// The store written.
-    pub(crate) feed: String,
+    pub(crate) store: String,
     /// Where the data came from.
     pub(crate) source: String,
     /// First and last day of the range.
@@ -95,8 +99,8 @@ impl Report {
     pub(crate) fn record(&mut self, kind: &str, outcome: Outcome, days_written: u64) {
         let k = self.kinds.entry(kind.to_owned()).or_default();
         match outcome {
-            Outcome::Fetched(rows) => {
-                k.fetched += 1;
+            Outcome::Done(rows) => {
+                k.done += 1;
                 k.rows += rows;
             }
             Outcome::Skipped => k.skipped += 1,
@@ -131,17 +135,17 @@ impl Report {
     /// The one-screen summary.
     pub(crate) fn summary(&self) -> String {
         let mut s = format!(
-            "fetch {}: {} symbols, {} .. {}, shard {}, into {}\n",
-            self.status, self.symbols, self.from, self.to, self.shard, self.feed
+            "{} {}: {} symbols, {} .. {}, shard {}, into {}\n",
+            self.stage, self.status, self.symbols, self.from, self.to, self.shard, self.store
         );
         s += &format!(
             "{:<14} {:>8} {:>9} {:>8} {:>7} {:>8} {:>7} {:>12}\n",
-            "kind", "symbols", "fetched", "skipped", "empty", "unknown", "failed", "rows"
+            "kind", "symbols", "done", "skipped", "empty", "unknown", "failed", "rows"
         );
         for (name, k) in &self.kinds {
             s += &format!(
                 "{name:<14} {:>8} {:>9} {:>8} {:>7} {:>8} {:>7} {:>12}\n",
-                k.symbols, k.fetched, k.skipped, k.empty, k.unknown_symbol, k.failed, k.rows
+                k.symbols, k.done, k.skipped, k.empty, k.unknown_symbol, k.failed, k.rows
             );
         }
         s += &format!(
@@ -182,6 +186,7 @@ pub(crate) enum ProgressMode {
 
 /// Units done out of the total, as a bar or as periodic log lines.
 pub(crate) struct Progress {
+    stage: &'static str,
     bar: Option<ProgressBar>,
     log: bool,
     total: u64,
@@ -192,8 +197,8 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    /// Progress over `total` units.
-    pub(crate) fn new(mode: ProgressMode, total: u64) -> Progress {
+    /// Progress of `stage` over `total` units.
+    pub(crate) fn new(stage: &'static str, mode: ProgressMode, total: u64) -> Progress {
         let bar = match mode {
             ProgressMode::Bar => true,
             ProgressMode::Auto => std::io::stderr().is_terminal(),
@@ -213,6 +218,7 @@ impl Progress {
         });
         let log = bar.is_none() && mode != ProgressMode::Off;
         Progress {
+            stage,
             bar,
             log,
             total,
@@ -236,7 +242,8 @@ impl Progress {
             let rate = self.done as f64 / secs.max(1e-9);
             let eta = (self.total - self.done) as f64 / rate.max(1e-9);
             tracing::info!(
-                "fetch: {}/{} units, {} rows, {:.1} units/s, ETA {:.0} s",
+                "{}: {}/{} units, {} rows, {:.1} units/s, ETA {:.0} s",
+                self.stage,
                 self.done,
                 self.total,
                 self.rows,

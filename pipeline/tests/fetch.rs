@@ -108,7 +108,7 @@ async fn every_kind_lands_as_the_simulator_made_it(b: Backend) {
     assert!(run.stderr.contains("fetch complete"), "{}", run.stderr);
     let r = report(dir.path());
     assert_eq!(r["status"], "complete");
-    assert_eq!(r["kinds"]["ticks"]["fetched"], 6, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["done"], 6, "{r}");
     assert_eq!(r["kinds"]["daily"]["days_written"], 6, "{r}");
 
     let m = market();
@@ -203,7 +203,7 @@ async fn every_kind_lands_as_the_simulator_made_it(b: Backend) {
     ));
     let r = report(dir.path());
     assert_eq!(r["kinds"]["ticks"]["skipped"], 6, "{r}");
-    assert_eq!(r["kinds"]["ticks"]["fetched"], 0, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["done"], 0, "{r}");
     assert_eq!(r["kinds"]["options"]["skipped"], 6, "{r}");
     assert_eq!(snapshot(&url).await, before);
 }
@@ -234,7 +234,7 @@ async fn unknown_symbols_and_empty_days_are_reported_not_fatal(b: Backend) {
     ok(fetch(dir.path(), &url, &args));
     let r = report(dir.path());
     assert_eq!(r["kinds"]["ticks"]["unknown_symbol"], 2, "{r}");
-    assert_eq!(r["kinds"]["ticks"]["fetched"], 1, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["done"], 1, "{r}");
     assert_eq!(r["kinds"]["ticks"]["empty"], 1, "{r}");
     assert_eq!(r["kinds"]["fundamentals"]["unknown_symbol"], 1, "{r}");
     let problems = r["problems"].as_array().unwrap();

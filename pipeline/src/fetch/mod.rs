@@ -9,7 +9,6 @@
 
 mod convert;
 pub(crate) mod plan;
-mod report;
 mod source;
 
 use std::path::PathBuf;
@@ -28,8 +27,8 @@ use xlfeed_iqfeed::wire::request::{
 };
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
 
+use crate::report::{Outcome, Problem, Progress, ProgressMode, Report};
 use plan::{FetchKind, Shard, Unit};
-use report::{Outcome, Problem, Progress, ProgressMode, Report};
 use source::{Reply, Source, SourceError};
 
 /// Exit code when some units failed (2 is clap's, for a command line it cannot parse).
@@ -274,7 +273,8 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
     });
 
     let mut report = Report {
-        feed: ctx.store.url().to_owned(),
+        stage: "fetch".into(),
+        store: ctx.store.url().to_owned(),
         source: source_name,
         from: from.to_string(),
         to: last.to_string(),
@@ -300,8 +300,8 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
-    spawn_signal_watch(stop.clone());
-    let mut progress = Progress::new(args.progress, units.len() as u64);
+    spawn_signal_watch(stop.clone(), "fetch");
+    let mut progress = Progress::new("fetch", args.progress, units.len() as u64);
     let mut running = JoinSet::new();
     let mut queue = units.into_iter();
     let mut store_down: Option<StoreError> = None;
@@ -343,11 +343,7 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
             ));
         }
         report.record(&name, outcome, written);
-        let rows = if let Outcome::Fetched(r) = outcome {
-            r
-        } else {
-            0
-        };
+        let rows = if let Outcome::Done(r) = outcome { r } else { 0 };
         progress.tick(&unit.to_string(), rows);
     }
     progress.finish();
@@ -411,7 +407,7 @@ fn problem(unit: &Unit, status: &str, reason: String) -> Problem {
 }
 
 /// SIGINT or SIGTERM: stop starting units; the ones in flight finish and commit.
-fn spawn_signal_watch(stop: Arc<AtomicBool>) {
+pub(crate) fn spawn_signal_watch(stop: Arc<AtomicBool>, stage: &'static str) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -426,7 +422,7 @@ fn spawn_signal_watch(stop: Arc<AtomicBool>) {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-        eprintln!("fetch: stopping after the units in flight (signal received)");
+        eprintln!("{stage}: stopping after the units in flight (signal received)");
         stop.store(true, Ordering::SeqCst);
     });
 }
@@ -635,7 +631,7 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 if n == 0 {
                     Outcome::Empty
                 } else {
-                    Outcome::Fetched(n)
+                    Outcome::Done(n)
                 },
                 1,
             ))
@@ -679,7 +675,7 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 if n == 0 {
                     Outcome::Empty
                 } else {
-                    Outcome::Fetched(n)
+                    Outcome::Done(n)
                 },
                 written,
             ))
@@ -700,7 +696,7 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 let time = Nyse.session(day).map_or(0, |s| s.close_utc_ns());
                 let rows = Records::Fundamentals(vec![convert::fundamentals(&f, time)]);
                 commit(ctx, vec![(key(Kind::Fundamental, sym, day), rows)]).await?;
-                return Ok((Outcome::Fetched(1), 1));
+                return Ok((Outcome::Done(1), 1));
             }
             let Some(d) = convert::dividend(&f) else {
                 return Ok((Outcome::Empty, 0));
@@ -712,7 +708,7 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 vec![(key(Kind::Dividend, sym, ex), Records::Dividends(vec![d]))],
             )
             .await?;
-            Ok((Outcome::Fetched(1), 1))
+            Ok((Outcome::Done(1), 1))
         }
     }
 }
@@ -781,7 +777,7 @@ async fn options_unit(
         if n == 0 {
             Outcome::Empty
         } else {
-            Outcome::Fetched(n)
+            Outcome::Done(n)
         },
         1,
     ))
