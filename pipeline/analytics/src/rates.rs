@@ -82,18 +82,18 @@ impl Curve {
             let z = match p.convention {
                 rate_convention::ZERO => p.rate,
                 rate_convention::MONEY_MARKET => {
-                    let growth = 1.0 + p.rate * p.tenor_days as f64 / 360.0;
-                    if growth <= 0.0 {
+                    let interest = p.rate * p.tenor_days as f64 / 360.0;
+                    if interest <= -1.0 {
                         return Err(self.bad(p, "gives a negative discount factor"));
                     }
-                    growth.ln() / t
+                    interest.ln_1p() / t
                 }
                 rate_convention::PAR if t <= 0.5 => {
-                    let growth = 1.0 + p.rate * t;
-                    if growth <= 0.0 {
+                    let interest = p.rate * t;
+                    if interest <= -1.0 {
                         return Err(self.bad(p, "gives a negative discount factor"));
                     }
-                    growth.ln() / t
+                    interest.ln_1p() / t
                 }
                 rate_convention::PAR => par_bond_zero(&nodes, t, p.rate)
                     .ok_or_else(|| self.bad(p, "has no zero rate that reprices its bond to par"))?,
@@ -192,7 +192,7 @@ fn par_bond_zero(nodes: &[(f64, f64)], t: f64, y: f64) -> Option<f64> {
             }
         }
     };
-    let mut z = 2.0 * (1.0 + coupon).ln();
+    let mut z = 2.0 * coupon.ln_1p();
     for _ in 0..60 {
         let (mut price, mut slope) = (-(1.0 + accrued), 0.0);
         for k in 0..=n {
@@ -335,22 +335,21 @@ impl CurvePolicy {
             if part.is_empty() {
                 continue;
             }
-            if let Some(curves) = part.strip_prefix("fallback=") {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            if key.trim() == "fallback" {
                 if seen_fallback {
                     return Err(bad("fallback is given twice".to_string()));
                 }
                 seen_fallback = true;
-                policy.fallback = curve_list(curves).map_err(&bad)?;
-            } else if let Some(days) = part.strip_prefix("max_age=") {
+                policy.fallback = curve_list(value).map_err(&bad)?;
+            } else if key.trim() == "max_age" {
                 if seen_age {
                     return Err(bad("max_age is given twice".to_string()));
                 }
                 seen_age = true;
-                policy.max_age_days = days.trim().parse().map_err(|_| {
-                    bad(format!(
-                        "max_age \"{}\" is not a whole number of days",
-                        days.trim()
-                    ))
+                let days = value.trim();
+                policy.max_age_days = days.parse().map_err(|_| {
+                    bad(format!("max_age \"{days}\" is not a whole number of days"))
                 })?;
             } else {
                 for rule in part.split(',').map(str::trim) {
