@@ -8,10 +8,12 @@
 //!   into SSDB-FEED ([`import`]).
 //! - `show`, `stats`: a series of a store as CSV, and what a store holds ([`inspect`]).
 //! - `fetch`: IQFeed (or the simulator, or a raw archive) into SSDB-FEED ([`fetch`]).
+//! - `postprocess`: SSDB-FEED into SSDB-POST: pairing, rates, IV and Greeks ([`postprocess`]).
 
 mod fetch;
 mod import;
 mod inspect;
+mod postprocess;
 mod report;
 
 use std::path::PathBuf;
@@ -48,6 +50,11 @@ enum Command {
     /// a raw archive) into SSDB-FEED: resumable, shardable, with progress and a run report.
     #[command(after_help = fetch::FETCH_EXAMPLES)]
     Fetch(Box<fetch::FetchArgs>),
+    /// SSDB-FEED into SSDB-POST: option details, the rate for each option's tenor, the
+    /// paired underlying trade, the dividend yield, implied volatility and Greeks; per-contract
+    /// daily aggregates and per-expiry IV summaries. Incremental and resumable.
+    #[command(after_help = postprocess::POSTPROCESS_EXAMPLES)]
+    Postprocess(Box<postprocess::PostprocessArgs>),
 }
 
 const SIM_EXAMPLES: &str = "\
@@ -198,6 +205,10 @@ async fn main() -> Result<()> {
             0 => Ok(()),
             // Everything the run opened is closed by now; the code tells a scheduler how
             // the run ended (see `fetch --help`).
+            code => std::process::exit(i32::from(code)),
+        },
+        Command::Postprocess(args) => match postprocess::run(*args).await? {
+            0 => Ok(()),
             code => std::process::exit(i32::from(code)),
         },
     }

@@ -184,6 +184,36 @@ impl Market {
         Ok(all.into_iter().take(cut + 1).collect())
     }
 
+    /// The dividends an option on `symbol` traded on `day` and expiring on `expiry` lives
+    /// through: those of the schedule going ex in `(day, expiry]` (the simulator knows its own
+    /// future, announced or not), as (calendar days from `day` to the ex-date, amount).
+    pub fn dividends_in_life(
+        &self,
+        symbol: &str,
+        day: TradingDay,
+        expiry: TradingDay,
+    ) -> Result<Vec<(i64, f64)>, SimError> {
+        let i = self.index(symbol)?;
+        Ok(self.dividends_in_life_of(i, day, expiry))
+    }
+
+    pub(crate) fn dividends_in_life_of(
+        &self,
+        i: usize,
+        day: TradingDay,
+        expiry: TradingDay,
+    ) -> Vec<(i64, f64)> {
+        let years = day.date().year()..=expiry.date().year();
+        self.dividend_schedule(i, years)
+            .into_iter()
+            .filter(|d| d.ex_date > day.yyyymmdd() && d.ex_date <= expiry.yyyymmdd())
+            .filter_map(|d| {
+                let ex = TradingDay::from_yyyymmdd(d.ex_date).ok()?;
+                Some(((ex.date() - day.date()).num_days(), d.amount))
+            })
+            .collect()
+    }
+
     /// The latest dividend of instrument `i` with an ex-date on or before `day`.
     fn latest_dividend(&self, i: usize, day: TradingDay) -> Option<Dividend> {
         let year = day.date().year();

@@ -4,7 +4,8 @@
 //! The top layer of the market: it reads the underlying's trades (module `tape`) and prices
 //! with [`super::bsm`]. What the simulator publishes and what it trades agree: an option
 //! trade's price, inverted with Black–Scholes–Merton at the underlying's last trade, the
-//! [`Market::rate`] for its tenor and the [`Market::dividend_yield`], gives back
+//! [`Market::rate`] for its tenor and the continuous yield of the dividends going ex in its
+//! life ([`option_dividend_yield`] of [`Market::dividends_in_life`]), gives back
 //! [`Market::smile`] within the documented noise and the rounding to the option tick.
 //!
 //! Listing rules: weekly expiries on the next [`WEEKLY_EXPIRIES`] Fridays and monthly ones on
@@ -35,6 +36,21 @@ pub const MONTHLY_EXPIRIES: usize = 4;
 pub const STRIKE_RANGE: f64 = 0.20;
 /// Shares per contract.
 pub const MULTIPLIER: i64 = 100;
+/// The continuous dividend yield an option prices with: `S·e^(−q·t) = S − PV`, the present
+/// value of `dividends` ((calendar days from the trade's day to the ex-date, amount)) at the
+/// rate `r`, over the `t` years to expiry. 0 with no dividend, no time, or dividends worth
+/// the spot.
+pub fn option_dividend_yield(dividends: &[(i64, f64)], spot: f64, r: f64, t: f64) -> f64 {
+    let pv: f64 = dividends
+        .iter()
+        .map(|&(days, amount)| amount * (-r * days as f64 / 365.0).exp())
+        .sum();
+    if pv <= 0.0 || t <= 0.0 || pv >= spot {
+        return 0.0;
+    }
+    -(1.0 - pv / spot).ln() / t
+}
+
 /// Half-width of the uniform multiplicative noise on the implied volatility of each option
 /// trade: the volatility a trade is priced at is `smile × (1 + u)`, `u` uniform in ±1%.
 pub const IV_NOISE: f64 = 0.01;
@@ -340,7 +356,7 @@ impl Market {
         let Some(series) = self.spot_series(i, day) else {
             return Ok(Vec::new());
         };
-        let q = self.dividend_yield_of(i, day);
+        let dividends = self.dividends_in_life_of(i, day, expiry);
         let mut attrs = Rng::stream(self.seed(), &name, ymd, "attrs");
         let day_code = day.date().day() as u8;
         let mut tick_id = first_tick_id(day);
@@ -354,6 +370,7 @@ impl Market {
             let spot = at.checked_sub(1).map_or(spot_open, |j| series[j].1);
             let t = (expiry_ns - time) as f64 / YEAR_NS;
             let r = self.rate(day, t * 365.0);
+            let q = option_dividend_yield(&dividends, spot, r, t);
             let forward = spot * ((r - q) * t).exp();
             let vol = self.smile_of(i, day, t, (strike / forward).ln()) * (1.0 + noise);
             let theoretical = bsm::price(right, spot, strike, t, r, q, vol);
@@ -574,7 +591,6 @@ mod tests {
         let m = Market::new(2, Universe::standard()).with_tick_scale(0.3);
         let d = day("2024-06-12");
         let underlying = m.ticks("AAPL", d).unwrap();
-        let q = m.dividend_yield("AAPL", d).unwrap();
         let session = Nyse.session(d).unwrap();
         let mut checked = 0;
         let mut sharp = 0;
@@ -614,6 +630,10 @@ mod tests {
                 let s = underlying[at.max(1) - 1].trade.price;
                 let tau = (expiry - tr.time) as f64 / YEAR_NS;
                 let r = m.rate(d, tau * 365.0);
+                let divs = m
+                    .dividends_in_life("AAPL", d, TradingDay::from_yyyymmdd(c.expiry).unwrap())
+                    .unwrap();
+                let q = option_dividend_yield(&divs, s, r, tau);
                 let fwd = s * ((r - q) * tau).exp();
                 let smile = m.smile("AAPL", d, tau, (c.strike / fwd).ln()).unwrap();
                 let iv = implied_vol(right, tr.price, s, c.strike, tau, r, q);

@@ -1,0 +1,496 @@
+//! `xlpipeline postprocess`: SSDB-FEED → SSDB-POST.
+//!
+//! A unit is one (underlying, day) with option trades in FEED. Its inputs (the day's option
+//! trades, chain and underlying trades, the rate curve it uses, the underlying's dividends)
+//! are fingerprinted (CRC-32 of their stored bytes) and the fingerprints are written to POST
+//! as the day's `lineage`, in the same commit as its outputs (`etrade`, `cdaily`,
+//! `ivsummary`). A re-run redoes a day only when its inputs' fingerprints changed (or with
+//! `--force`), so it is incremental, idempotent, and resumable after kill -9 with the same
+//! bytes.
+
+mod enrich;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use tokio::task::JoinSet;
+use xlfeed_analytics::asof::Direction;
+use xlfeed_analytics::rates::{Curve, CurvePolicy};
+use xlfeed_core::records::{Dividend, Lineage, OptionContract, OptionTrade, RatePoint, Trade};
+use xlfeed_core::{Symbol, TradingDay};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
+
+use crate::fetch::plan::{self, Shard};
+use crate::report::{Outcome, Problem, Progress, ProgressMode, Report};
+use enrich::{DayCurve, Inputs, Pairing};
+
+/// Exit code when some units failed.
+const EXIT_FAILURES: u8 = 4;
+/// Exit code when a store could not be read or written.
+const EXIT_STORE: u8 = 3;
+/// Exit code when stopped by SIGINT or SIGTERM.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// How far back a rate curve may be: the latest curve at or before the day, within this.
+const CURVE_LOOKBACK_DAYS: i64 = 31;
+
+pub(crate) const POSTPROCESS_EXAMPLES: &str = "\
+Examples:
+  # Everything fetch wrote for June 2024, into POST next to FEED
+  xlpipeline postprocess --feed embedded://data/feed --post embedded://data/post \\
+      --from 2024-06-03 --to 2024-06-28
+
+  # Two underlyings, pairing with the nearest underlying trade within 2 s
+  xlpipeline postprocess --feed redis://ssdb-feed:8888 --post redis://ssdb-post:8888 \\
+      --from 2024-06-12 --underlyings AAPL,SPY --pairing nearest --staleness 2
+
+  # LIBOR before 2023-07, SOFR after, the Treasury par curve when those are missing
+  xlpipeline postprocess ... --curves '..2023-06-30=USD_LIBOR,2023-07-01..=SOFR;fallback=UST_PAR'
+
+A day is redone only when its FEED inputs changed since it was processed (--force redoes
+all). Exit codes: 0 done; 1 bad arguments or a store that does not open; 2 a command line
+that does not parse; 3 a store failed mid-run (what was committed is kept); 4 some days
+failed; 130 interrupted by SIGINT/SIGTERM after the days in flight.";
+
+/// How option trades pair with underlying trades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PairingArg {
+    /// The latest underlying trade at or before the option trade (no look-ahead).
+    Backward,
+    /// The nearest underlying trade, before or after.
+    Nearest,
+}
+
+/// Options of `postprocess`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PostprocessArgs {
+    /// The FEED store to read: embedded:///dir or redis://host:port/db.
+    #[arg(long, env = "XLFEED_FEED")]
+    feed: String,
+    /// The POST store to write (may be the same URL as --feed).
+    #[arg(long, env = "XLFEED_POST")]
+    post: String,
+    /// First day (YYYY-MM-DD or YYYYMMDD).
+    #[arg(long)]
+    from: String,
+    /// Last day (default: --from).
+    #[arg(long)]
+    to: Option<String>,
+    /// Underlyings, comma-separated (default: every underlying with option trades in FEED).
+    #[arg(long, value_delimiter = ',')]
+    underlyings: Vec<String>,
+    /// This run's part of the underlyings, i/n (or JOB_COMPLETION_INDEX and XLFEED_SHARDS).
+    #[arg(long)]
+    shard: Option<String>,
+    /// How option trades pair with underlying trades.
+    #[arg(long, value_enum, default_value = "backward")]
+    pairing: PairingArg,
+    /// Seconds between an option trade and its underlying trade beyond which the record is
+    /// flagged stale.
+    #[arg(long, default_value_t = 5.0)]
+    staleness: f64,
+    /// Rate curve per date range and the fallback (see the examples).
+    #[arg(long)]
+    curves: Option<String>,
+    /// Days processed at once (each uses one core for its maths).
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Redo days whose inputs did not change.
+    #[arg(long)]
+    force: bool,
+    /// Where the JSON run report goes.
+    #[arg(long, default_value = "postprocess-report.json")]
+    report: PathBuf,
+    /// How progress is shown.
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: ProgressMode,
+}
+
+struct Ctx {
+    feed: Store,
+    post: Store,
+    policy: CurvePolicy,
+    pairing: Pairing,
+    force: bool,
+}
+
+enum UnitError {
+    Data(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for UnitError {
+    fn from(e: StoreError) -> Self {
+        UnitError::Store(e)
+    }
+}
+
+/// What a unit did.
+struct Done {
+    outcome: Outcome,
+    unresolved: u64,
+}
+
+/// Runs `postprocess`; the exit code.
+pub(crate) async fn run(args: PostprocessArgs) -> Result<u8> {
+    let started = Instant::now();
+    let from =
+        TradingDay::parse(&args.from).with_context(|| format!("bad --from {:?}", args.from))?;
+    let to = match &args.to {
+        Some(t) => TradingDay::parse(t).with_context(|| format!("bad --to {t:?}"))?,
+        None => from,
+    };
+    let days = plan::trading_days(from, to)?;
+    let shard = match &args.shard {
+        Some(s) => Shard::parse(s)?,
+        None => Shard::from_env()?.unwrap_or(Shard::ALL),
+    };
+    if !(args.staleness.is_finite() && args.staleness >= 0.0) {
+        bail!(
+            "bad --staleness {}: expected seconds, 0 or more",
+            args.staleness
+        );
+    }
+    if args.jobs == 0 {
+        bail!("--jobs 0: at least one day must run at a time");
+    }
+    let policy = match &args.curves {
+        Some(s) => CurvePolicy::parse(s).with_context(|| format!("bad --curves {s:?}"))?,
+        None => CurvePolicy::default_usd(),
+    };
+    let feed = Store::open(&args.feed)
+        .await
+        .with_context(|| format!("cannot open the FEED store {}", args.feed))?;
+    // One embedded directory admits one handle per process: the same URL shares it.
+    let post = if args.post == args.feed {
+        feed.clone()
+    } else {
+        Store::open(&args.post)
+            .await
+            .with_context(|| format!("cannot open the POST store {}", args.post))?
+    };
+    let underlyings: Vec<Symbol> = if args.underlyings.is_empty() {
+        feed.symbols(Dataset::Feed, Kind::OptionTrade)
+            .await
+            .context("cannot list the underlyings in FEED")?
+    } else {
+        plan::universe(&args.underlyings, None)?
+    };
+    let underlyings: Vec<Symbol> = underlyings.into_iter().filter(|s| shard.owns(s)).collect();
+    let ctx = Arc::new(Ctx {
+        feed,
+        post,
+        policy,
+        pairing: Pairing {
+            direction: match args.pairing {
+                PairingArg::Backward => Direction::Backward,
+                PairingArg::Nearest => Direction::Nearest,
+            },
+            staleness_ns: (args.staleness * 1e9) as i64,
+        },
+        force: args.force,
+    });
+
+    let mut report = Report {
+        stage: "postprocess".into(),
+        store: ctx.post.url().to_owned(),
+        source: ctx.feed.url().to_owned(),
+        from: from.to_string(),
+        to: days[days.len() - 1].to_string(),
+        shard: shard.to_string(),
+        symbols: underlyings.len(),
+        ..Report::default()
+    };
+    report.kinds.entry("options".into()).or_default().symbols = underlyings.len();
+    // The units: every (underlying, day) with option trades in FEED.
+    let mut units = Vec::new();
+    for u in &underlyings {
+        let have = match ctx
+            .feed
+            .days(
+                Dataset::Feed,
+                Kind::OptionTrade,
+                u,
+                days[0],
+                days[days.len() - 1],
+            )
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("postprocess: the FEED store failed while planning: {e}");
+                return Ok(EXIT_STORE);
+            }
+        };
+        units.extend(have.into_iter().map(|d| (u.clone(), d)));
+    }
+    report.units = units.len() as u64;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::fetch::spawn_signal_watch(stop.clone(), "postprocess");
+    let mut progress = Progress::new("postprocess", args.progress, units.len() as u64);
+    let mut running = JoinSet::new();
+    let mut queue = units.into_iter();
+    let mut store_down: Option<StoreError> = None;
+    let mut unresolved = 0;
+    loop {
+        while running.len() < args.jobs
+            && store_down.is_none()
+            && !stop.load(Ordering::SeqCst)
+            && let Some((u, d)) = queue.next()
+        {
+            let ctx = ctx.clone();
+            running.spawn(async move {
+                let r = run_unit(&ctx, &u, d).await;
+                (u, d, r)
+            });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let (u, d, result) = done.context("a postprocess task panicked")?;
+        let outcome = match result {
+            Ok(done) => {
+                unresolved += done.unresolved;
+                if done.unresolved > 0 {
+                    report.problems.push(Problem {
+                        kind: "options".into(),
+                        symbol: u.to_string(),
+                        days: d.to_string(),
+                        status: "unresolved contracts".into(),
+                        reason: format!(
+                            "{} option trades of contracts not in the day's chain (flagged, no \
+                             analytics)",
+                            done.unresolved
+                        ),
+                    });
+                }
+                done.outcome
+            }
+            Err(UnitError::Store(e)) => {
+                tracing::error!(underlying = %u, day = %d, error = %e, "a store failed");
+                store_down.get_or_insert(e);
+                continue;
+            }
+            Err(UnitError::Data(reason)) => {
+                report.problems.push(Problem {
+                    kind: "options".into(),
+                    symbol: u.to_string(),
+                    days: d.to_string(),
+                    status: "failed".into(),
+                    reason,
+                });
+                Outcome::Failed
+            }
+        };
+        report.record(
+            "options",
+            outcome,
+            u64::from(matches!(outcome, Outcome::Done(_))),
+        );
+        let rows = if let Outcome::Done(r) = outcome { r } else { 0 };
+        progress.tick(&format!("{u} {d}"), rows);
+    }
+    progress.finish();
+    if unresolved > 0 {
+        tracing::warn!(
+            unresolved,
+            "option trades of contracts not in their day's chain"
+        );
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report.rows_per_second = report.rows() as f64 / report.seconds.max(1e-9);
+    let code = if let Some(e) = &store_down {
+        report.status = "store unavailable".into();
+        eprintln!(
+            "postprocess: stopped: a store failed: {e}. Everything committed before is kept; run \
+             again when it is back."
+        );
+        EXIT_STORE
+    } else if stop.load(Ordering::SeqCst) {
+        report.status = "interrupted".into();
+        EXIT_INTERRUPTED
+    } else if report.failed() > 0 {
+        report.status = "complete with failures".into();
+        EXIT_FAILURES
+    } else {
+        report.status = "complete".into();
+        0
+    };
+    report.write(&args.report)?;
+    eprint!("{}", report.summary());
+    eprintln!("report: {}", args.report.display());
+    Ok(code)
+}
+
+fn key(ds: Dataset, kind: Kind, symbol: &Symbol, day: TradingDay) -> ChunkKey {
+    ChunkKey::new(ds, kind, symbol.clone(), day)
+}
+
+/// The lineage entry of a stored chunk (fingerprint 0 when absent).
+fn lineage(key: &ChunkKey, bytes: Option<&Vec<u8>>) -> Lineage {
+    Lineage {
+        input: key.chunk_key(),
+        fingerprint: bytes.map_or(0, |b| i64::from(crc32fast::hash(b))),
+    }
+}
+
+fn decode<R: xlfeed_store::Columnar>(
+    key: &ChunkKey,
+    bytes: Option<&Vec<u8>>,
+) -> Result<Vec<R>, UnitError> {
+    match bytes {
+        None => Ok(Vec::new()),
+        Some(b) => xlfeed_store::codec::decode::<R>(b)
+            .map_err(|e| UnitError::Data(format!("{key} does not decode: {e}"))),
+    }
+}
+
+/// The rate curve for `day`: of the policy's candidates, each at its latest date on or
+/// before the day (within a month), the first at most `max_age` days old, else the most recent.
+async fn day_curve(
+    ctx: &Ctx,
+    day: TradingDay,
+    lineages: &mut Vec<Lineage>,
+) -> Result<Option<DayCurve>, UnitError> {
+    let earliest = TradingDay::from_date(day.date() - chrono::Duration::days(CURVE_LOOKBACK_DAYS))
+        .unwrap_or(day);
+    let mut found: Vec<(ChunkKey, Vec<u8>, TradingDay)> = Vec::new();
+    for name in ctx.policy.candidates(day.yyyymmdd()) {
+        let Ok(sym) = Symbol::parse(name) else {
+            continue;
+        };
+        let days = ctx
+            .feed
+            .days(Dataset::Feed, Kind::Rate, &sym, earliest, day)
+            .await?;
+        let Some(&d) = days.last() else { continue };
+        let k = key(Dataset::Feed, Kind::Rate, &sym, d);
+        let got = ctx.feed.get_chunks(std::slice::from_ref(&k)).await?;
+        if let Some(bytes) = got.into_iter().next().flatten() {
+            found.push((k, bytes, d));
+        }
+    }
+    let age = |d: TradingDay| (day.date() - d.date()).num_days();
+    let max_age = i64::from(ctx.policy.max_age_days());
+    let chosen = match found.iter().position(|(_, _, d)| age(*d) <= max_age) {
+        Some(i) => Some(i),
+        // None fresh: the most recent, the more preferred on a tie.
+        None => (0..found.len()).min_by_key(|&i| (age(found[i].2), i)),
+    };
+    let Some(i) = chosen else {
+        return Ok(None);
+    };
+    let (k, bytes, d) = &found[i];
+    lineages.push(lineage(k, Some(bytes)));
+    let points: Vec<RatePoint> = decode(k, Some(bytes))?;
+    let curve = Curve {
+        name: k.symbol.to_string(),
+        date: d.yyyymmdd(),
+        points,
+    };
+    let zeros = curve
+        .zeros()
+        .map_err(|e| UnitError::Data(format!("rate curve {k}: {e}")))?;
+    Ok(Some(DayCurve { zeros }))
+}
+
+/// One (underlying, day).
+async fn run_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<Done, UnitError> {
+    let keys = [
+        key(Dataset::Feed, Kind::OptionTrade, und, day),
+        key(Dataset::Feed, Kind::Chain, und, day),
+        key(Dataset::Feed, Kind::Trade, und, day),
+    ];
+    let chunks = ctx.feed.get_chunks(&keys).await?;
+    let mut lineages: Vec<Lineage> = keys
+        .iter()
+        .zip(&chunks)
+        .map(|(k, c)| lineage(k, c.as_ref()))
+        .collect();
+    let curve = day_curve(ctx, day, &mut lineages).await?;
+    // Dividends: every one the underlying has, as one input.
+    let div_days = ctx
+        .feed
+        .all_days(Dataset::Feed, Kind::Dividend, und)
+        .await?;
+    let div_keys: Vec<ChunkKey> = div_days
+        .iter()
+        .map(|d| key(Dataset::Feed, Kind::Dividend, und, *d))
+        .collect();
+    let div_chunks = ctx.feed.get_chunks(&div_keys).await?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut dividends: Vec<Dividend> = Vec::new();
+    for (k, c) in div_keys.iter().zip(&div_chunks) {
+        if let Some(b) = c {
+            hasher.update(k.chunk_key().as_bytes());
+            hasher.update(b);
+        }
+        dividends.extend(decode::<Dividend>(k, c.as_ref())?);
+    }
+    lineages.push(Lineage {
+        input: format!("feed:dividend:{und}:*"),
+        fingerprint: i64::from(hasher.finalize()),
+    });
+
+    let lineage_key = key(Dataset::Post, Kind::Lineage, und, day);
+    if !ctx.force
+        && let Some(before) = ctx.post.get_rows::<Lineage>(&lineage_key).await?
+        && before == lineages
+    {
+        return Ok(Done {
+            outcome: Outcome::Skipped,
+            unresolved: 0,
+        });
+    }
+    let trades: Vec<OptionTrade> = decode(&keys[0], chunks[0].as_ref())?;
+    let chain: Vec<OptionContract> = decode(&keys[1], chunks[1].as_ref())?;
+    let underlying: Vec<Trade> = decode(&keys[2], chunks[2].as_ref())?;
+    let pairing = ctx.pairing;
+    // The maths on a blocking thread: units on other threads use the other cores.
+    let (out, encoded) = tokio::task::spawn_blocking(move || {
+        let out = enrich::enrich(
+            &Inputs {
+                day,
+                trades: &trades,
+                chain: &chain,
+                underlying: &underlying,
+                dividends: &dividends,
+                curve: curve.as_ref(),
+            },
+            pairing,
+        );
+        let n = out.trades.len() as u64;
+        let unresolved = out.unresolved;
+        let encoded = (
+            Records::EnrichedOptionTrades(out.trades).encode(),
+            Records::ContractDailies(out.daily).encode(),
+            Records::IvTerms(out.summary).encode(),
+        );
+        ((n, unresolved), encoded)
+    })
+    .await
+    .map_err(|e| UnitError::Data(format!("the maths failed: {e}")))?;
+    let (n, unresolved) = out;
+    let lineage_chunk = Records::Lineages(lineages).encode();
+    // Outputs first, lineage last, in one commit: a day whose lineage matches is complete.
+    ctx.post
+        .put_chunks(vec![
+            (key(Dataset::Post, Kind::EnrichedTrade, und, day), encoded.0),
+            (key(Dataset::Post, Kind::ContractDaily, und, day), encoded.1),
+            (key(Dataset::Post, Kind::IvSummary, und, day), encoded.2),
+            (lineage_key, lineage_chunk),
+        ])
+        .await?;
+    Ok(Done {
+        outcome: if n == 0 {
+            Outcome::Empty
+        } else {
+            Outcome::Done(n)
+        },
+        unresolved,
+    })
+}

@@ -1,0 +1,302 @@
+//! `xlpipeline postprocess` end to end: FEED filled by `fetch --sim` (and the simulator's
+//! rate curve written as SOFR), POST on both store backends, the simulator's smile recovered,
+//! incremental re-runs, kill -9 and resume.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xlfeed_core::records::{
+    ContractDaily, EnrichedOptionTrade, IvTerm, OptionTrade, RatePoint, rate_convention,
+};
+use xlfeed_core::{Nyse, Symbol, TradingDay};
+use xlfeed_iqfeed::sim::{Market, Universe};
+use xlfeed_store::testing::{self, TestStore};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store};
+
+const SEED: &str = "7";
+const FROM: &str = "2024-06-10";
+const TO: &str = "2024-06-12";
+
+fn day(s: &str) -> TradingDay {
+    TradingDay::parse(s).unwrap()
+}
+
+fn sym(s: &str) -> Symbol {
+    Symbol::parse(s).unwrap()
+}
+
+fn xlpipeline(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = command(dir, args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xlpipeline"));
+    c.args(args)
+        .arg("--report")
+        .arg(dir.join("report.json"))
+        .args(["--progress", "off"])
+        .env("RUST_LOG", "warn")
+        .env_remove("JOB_COMPLETION_INDEX");
+    c
+}
+
+#[track_caller]
+fn ok((code, stderr): (i32, String)) -> String {
+    assert_eq!(code, 0, "stderr:\n{stderr}");
+    stderr
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+/// FEED from the simulator: AAPL and SPY options and trades, their dividends, and the
+/// simulator's own risk-free curve as SOFR (continuously compounded zero rates).
+async fn fill_feed(dir: &Path, feed: &str) {
+    ok(xlpipeline(
+        dir,
+        &[
+            "fetch",
+            "--sim",
+            "--sim-seed",
+            SEED,
+            "--sim-tick-scale",
+            "0.2",
+            "--symbols",
+            "AAPL,SPY",
+            "--kinds",
+            "ticks,options,dividends",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--feed",
+            feed,
+        ],
+    ));
+    let m = Market::new(SEED.parse().unwrap(), Universe::standard());
+    let store = Store::open(feed).await.unwrap();
+    // The dividend history (as `import dividends` would bring it), each under its ex-date.
+    for u in ["AAPL", "SPY"] {
+        for d in m.dividends(u, day(TO)).unwrap() {
+            let ex = TradingDay::from_yyyymmdd(d.ex_date).unwrap();
+            let k = ChunkKey::new(Dataset::Feed, Kind::Dividend, sym(u), ex);
+            store.put(&k, &Records::Dividends(vec![d])).await.unwrap();
+        }
+    }
+    for d in Nyse.trading_days(day(FROM), day(TO)) {
+        let points: Vec<RatePoint> = [1, 7, 30, 60, 90, 180, 365, 730]
+            .iter()
+            .map(|&tenor| RatePoint {
+                tenor_days: tenor,
+                rate: m.rate(d, tenor as f64),
+                convention: rate_convention::ZERO,
+            })
+            .collect();
+        store
+            .put(
+                &ChunkKey::new(Dataset::Feed, Kind::Rate, sym("SOFR"), d),
+                &Records::RatePoints(points),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn postprocess_args<'a>(feed: &'a str, post: &'a str) -> Vec<&'a str> {
+    vec![
+        "postprocess",
+        "--feed",
+        feed,
+        "--post",
+        post,
+        "--from",
+        FROM,
+        "--to",
+        TO,
+    ]
+}
+
+async fn enriches_every_option_trade_and_recovers_the_smile(post: TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = format!("embedded://{}/feed", dir.path().display());
+    fill_feed(dir.path(), &feed).await;
+    let post_url = post.url();
+    ok(xlpipeline(dir.path(), &postprocess_args(&feed, &post_url)));
+    let r = report(dir.path());
+    assert_eq!(r["status"], "complete", "{r}");
+    assert_eq!(r["kinds"]["options"]["done"], 6, "{r}");
+
+    let m = Market::new(SEED.parse().unwrap(), Universe::standard());
+    let feed_store = Store::open(&feed).await.unwrap();
+    let post_store = post.open().await;
+    let (mut checked, mut close) = (0usize, 0usize);
+    for d in Nyse.trading_days(day(FROM), day(TO)) {
+        for u in ["AAPL", "SPY"] {
+            let k = |ds, kind| ChunkKey::new(ds, kind, sym(u), d);
+            let raw: Vec<OptionTrade> = feed_store
+                .get_rows(&k(Dataset::Feed, Kind::OptionTrade))
+                .await
+                .unwrap()
+                .unwrap();
+            let rows: Vec<EnrichedOptionTrade> = post_store
+                .get_rows(&k(Dataset::Post, Kind::EnrichedTrade))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                rows.len(),
+                raw.len(),
+                "{u} {d}: one enriched row per option trade"
+            );
+            assert!(rows.windows(2).all(|w| w[0].time <= w[1].time));
+            let first_underlying = feed_store
+                .get_rows::<xlfeed_core::records::Trade>(&k(Dataset::Feed, Kind::Trade))
+                .await
+                .unwrap()
+                .unwrap()
+                .first()
+                .map(|t| t.time)
+                .unwrap();
+            for e in &rows {
+                assert_eq!(e.rate_curve, "SOFR");
+                // Only a trade before the day's first underlying trade has no pair.
+                assert_eq!(
+                    e.underlying_price.is_none(),
+                    e.time < first_underlying,
+                    "{e:?}"
+                );
+                assert_eq!(e.flags & 2 != 0, e.underlying_price.is_none(), "{e:?}");
+                assert!(
+                    e.underlying_staleness_ns >= 0,
+                    "backward pairing: no look-ahead"
+                );
+                let (Some(iv), Some(fwd_spot)) = (e.iv, e.underlying_price) else {
+                    continue;
+                };
+                // Compare where the price carries the volatility well: not too near expiry,
+                // not far from the money.
+                let fwd = fwd_spot * ((e.rate - e.dividend_yield) * e.time_to_expiry).exp();
+                let k = (e.strike / fwd).ln();
+                if e.time_to_expiry < 14.0 / 365.0 || k.abs() > 0.1 || e.price < 0.5 {
+                    continue;
+                }
+                let smile = m.smile(u, d, e.time_to_expiry, k).unwrap();
+                checked += 1;
+                // The simulator priced at smile × (1 ± 1%), then rounded to the tick.
+                if (iv / smile - 1.0).abs() <= 0.02 {
+                    close += 1;
+                }
+            }
+            let daily: Vec<ContractDaily> = post_store
+                .get_rows(&k(Dataset::Post, Kind::ContractDaily))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                daily.iter().map(|c| c.trades).sum::<i64>(),
+                raw.len() as i64
+            );
+            let summary: Vec<IvTerm> = post_store
+                .get_rows(&k(Dataset::Post, Kind::IvSummary))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                summary.iter().any(|t| t.atm_iv.is_some()),
+                "{u} {d}: {summary:?}"
+            );
+        }
+    }
+    assert!(checked > 100, "only {checked} trades near the money");
+    assert!(
+        close as f64 >= 0.95 * checked as f64,
+        "{close} of {checked} IVs within 2% of the simulator's smile"
+    );
+    drop((feed_store, post_store));
+
+    // Nothing changed in FEED: a re-run skips every day and writes the same bytes.
+    let before = snapshot(&post_url).await;
+    ok(xlpipeline(dir.path(), &postprocess_args(&feed, &post_url)));
+    assert_eq!(report(dir.path())["kinds"]["options"]["skipped"], 6);
+    assert_eq!(snapshot(&post_url).await, before);
+    // One FEED day changes (more option data fetched again with another scale): only it is redone.
+    let feed_store = Store::open(&feed).await.unwrap();
+    let k = ChunkKey::new(Dataset::Feed, Kind::OptionTrade, sym("SPY"), day(TO));
+    let mut raw: Vec<OptionTrade> = feed_store.get_rows(&k).await.unwrap().unwrap();
+    raw.truncate(raw.len() / 2);
+    feed_store
+        .put(&k, &Records::OptionTrades(raw))
+        .await
+        .unwrap();
+    drop(feed_store);
+    ok(xlpipeline(dir.path(), &postprocess_args(&feed, &post_url)));
+    let r = report(dir.path());
+    assert_eq!(r["kinds"]["options"]["done"], 1, "{r}");
+    assert_eq!(r["kinds"]["options"]["skipped"], 5, "{r}");
+}
+
+async fn snapshot(url: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let store = Store::open(url).await.unwrap();
+    testing::snapshot(&store, &[Dataset::Post]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_embedded() {
+    enriches_every_option_trade_and_recovers_the_smile(TestStore::embedded()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_redis() {
+    enriches_every_option_trade_and_recovers_the_smile(TestStore::redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_resume_equals_a_clean_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = format!("embedded://{}/feed", dir.path().display());
+    fill_feed(dir.path(), &feed).await;
+    let clean = format!("embedded://{}/clean", dir.path().display());
+    let started = Instant::now();
+    ok(xlpipeline(dir.path(), &postprocess_args(&feed, &clean)));
+    let took = started.elapsed();
+    let want = snapshot(&clean).await;
+    let resumed = format!("embedded://{}/resumed", dir.path().display());
+    for share in [0.3, 0.5] {
+        let mut child = command(dir.path(), &postprocess_args(&feed, &resumed))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(took.mul_f64(share).max(Duration::from_millis(50)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    ok(xlpipeline(dir.path(), &postprocess_args(&feed, &resumed)));
+    assert_eq!(snapshot(&resumed).await, want);
+}
+
+#[test]
+fn bad_arguments_name_the_bad_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = format!("embedded://{}/feed", dir.path().display());
+    let post = format!("embedded://{}/post", dir.path().display());
+    for (extra, wanted) in [
+        (vec!["--staleness=-1"], "bad --staleness -1"),
+        (vec!["--curves", "2023=SOFR"], "bad --curves"),
+        (vec!["--shard", "2/2"], "\"2/2\""),
+    ] {
+        let mut args = postprocess_args(&feed, &post);
+        args.extend(extra);
+        let (code, stderr) = xlpipeline(dir.path(), &args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(wanted), "{wanted} not in {stderr}");
+    }
+}
