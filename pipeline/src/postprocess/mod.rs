@@ -446,6 +446,11 @@ async fn run_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<Done,
             unresolved: 0,
         });
     }
+    // Only the dividends that matter for this day: those that may go ex in an option's life,
+    // and the two before the day (the cadence projections start from).
+    dividends.sort_by_key(|d| d.ex_date);
+    let before = dividends.partition_point(|d| d.ex_date <= day.yyyymmdd());
+    dividends.drain(..before.saturating_sub(2));
     let trades: Vec<OptionTrade> = decode(&keys[0], chunks[0].as_ref())?;
     let chain: Vec<OptionContract> = decode(&keys[1], chunks[1].as_ref())?;
     let underlying: Vec<Trade> = decode(&keys[2], chunks[2].as_ref())?;
