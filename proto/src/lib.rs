@@ -158,6 +158,7 @@ mod tests {
             QualityFlag::NoRate,
             QualityFlag::UnresolvedContract,
             QualityFlag::ClosedDay,
+            QualityFlag::ProjectedDividends,
         ];
         let mut all = 0u32;
         for flag in flags {
@@ -170,7 +171,7 @@ mod tests {
             assert_eq!(all & bit, 0, "{} overlaps another flag", flag.as_str_name());
             all |= bit;
         }
-        assert_eq!(all, 511);
+        assert_eq!(all, 1023);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use xlfeed_analytics::asof::{Direction, asof};
 use xlfeed_analytics::bsm::{Contract, Right, greeks};
-use xlfeed_analytics::dividends::{dividend_pv, yield_from_pv};
+use xlfeed_analytics::dividends::{DividendMethod, dividend_pv, yield_from_pv};
 use xlfeed_analytics::iv::{IvError, implied_vol};
 use xlfeed_analytics::rates::ZeroCurve;
 use xlfeed_core::calendar::new_york_to_utc_ns;
@@ -33,6 +33,8 @@ pub(crate) mod flag {
     pub(crate) const NO_RATE: u32 = 64;
     /// The contract is not in the day's chain.
     pub(crate) const UNRESOLVED_CONTRACT: u32 = 128;
+    /// The dividend yield includes projected (not yet announced) dividends.
+    pub(crate) const PROJECTED_DIVIDENDS: u32 = 512;
 }
 
 /// Nanoseconds in a year of 365 days (time to expiry is act/365).
@@ -155,7 +157,10 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
         };
         let spot = underlying_price.unwrap_or(0.0);
         // The dividends going ex in the option's life, as a yield over its exact time.
-        let (pv, _method) = dividend_pv(inp.dividends, inp.day.yyyymmdd(), contract.expiry, rate);
+        let (pv, method) = dividend_pv(inp.dividends, inp.day.yyyymmdd(), contract.expiry, rate);
+        if method == DividendMethod::Projected && pv > 0.0 {
+            flags |= flag::PROJECTED_DIVIDENDS;
+        }
         let q = if spot > 0.0 && pv > 0.0 {
             yield_from_pv(spot, pv, tte).unwrap_or(0.0)
         } else {
