@@ -283,6 +283,32 @@ async fn kill_9_then_resume_equals_a_clean_run() {
     assert_eq!(snapshot(&resumed).await, want);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nearest_pairing_looks_both_ways_and_flags_stale_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = format!("embedded://{}/feed", dir.path().display());
+    fill_feed(dir.path(), &feed).await;
+    let post = format!("embedded://{}/post", dir.path().display());
+    let mut args = postprocess_args(&feed, &post);
+    args.extend(["--pairing", "nearest", "--staleness", "0.5"]);
+    ok(xlpipeline(dir.path(), &args));
+    let store = Store::open(&post).await.unwrap();
+    let k = ChunkKey::new(Dataset::Post, Kind::EnrichedTrade, sym("SPY"), day(TO));
+    let rows: Vec<EnrichedOptionTrade> = store.get_rows(&k).await.unwrap().unwrap();
+    assert!(
+        rows.iter().all(|e| e.underlying_price.is_some()),
+        "nearest always pairs"
+    );
+    assert!(
+        rows.iter().any(|e| e.underlying_staleness_ns < 0),
+        "some pairs are later trades"
+    );
+    for e in &rows {
+        let stale = e.underlying_staleness_ns.abs() > 500_000_000;
+        assert_eq!(e.flags & 1 != 0, stale, "{e:?}");
+    }
+}
+
 #[test]
 fn bad_arguments_name_the_bad_value() {
     let dir = tempfile::tempdir().unwrap();
