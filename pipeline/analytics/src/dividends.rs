@@ -14,7 +14,6 @@
 //! is the last one, repeated from the last known ex-date on. Every dividend passed in counts as
 //! known: a caller that has declaration dates passes only those declared by the trade day.
 
-use xlfeed_core::TradingDay;
 use xlfeed_core::records::Dividend;
 
 /// Days in the act/365 year.
@@ -163,9 +162,18 @@ pub fn day_number(yyyymmdd: u32) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-/// Whether `yyyymmdd` is a calendar date the system handles.
+/// Whether `yyyymmdd` is a calendar date the system handles (1900-01-01 to 2199-12-31, as
+/// [`xlfeed_core::TradingDay`]); arithmetic only, as it runs for every dividend of every trade.
 fn is_date(yyyymmdd: u32) -> bool {
-    TradingDay::from_yyyymmdd(yyyymmdd).is_ok()
+    let (y, m, d) = (yyyymmdd / 10_000, yyyymmdd / 100 % 100, yyyymmdd % 100);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    (1900..=2199).contains(&y) && (1..=12).contains(&m) && (1..=month_days).contains(&d)
 }
 
 #[cfg(test)]
@@ -174,6 +182,7 @@ mod tests {
 
     use super::*;
     use proptest::prelude::*;
+    use xlfeed_core::TradingDay;
 
     fn div(ex_date: u32, amount: f64) -> Dividend {
         Dividend {
@@ -201,6 +210,11 @@ mod tests {
                 d = d.succ().unwrap();
             }
             prop_assert_eq!(day_number(d.yyyymmdd()) - start, i64::from(days % 1000));
+        }
+
+        #[test]
+        fn is_date_agrees_with_trading_day(n in 18_991_231u32..22_000_101) {
+            prop_assert_eq!(is_date(n), TradingDay::from_yyyymmdd(n).is_ok());
         }
     }
 
