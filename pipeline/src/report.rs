@@ -171,6 +171,51 @@ impl Report {
     }
 }
 
+/// Exit code when some units failed (2 is clap's, for a command line it cannot parse).
+pub(crate) const EXIT_FAILURES: u8 = 4;
+/// Exit code when a store could not be read or written.
+pub(crate) const EXIT_STORE: u8 = 3;
+/// Exit code when stopped by SIGINT or SIGTERM.
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
+
+impl Report {
+    /// Ends a run: its status and exit code from how it went (a store error, a signal,
+    /// failed units), the report written to `path` and the summary printed. `store_down`
+    /// names the store that failed and why.
+    pub(crate) fn finish(
+        &mut self,
+        started: std::time::Instant,
+        store_down: Option<String>,
+        interrupted: bool,
+        path: &Path,
+    ) -> Result<u8> {
+        self.seconds = started.elapsed().as_secs_f64();
+        self.rows_per_second = self.rows() as f64 / self.seconds.max(1e-9);
+        let code = if let Some(why) = store_down {
+            self.status = "store unavailable".into();
+            eprintln!(
+                "{}: stopped: {why}. Everything committed before is kept; run again when it \
+                 is back.",
+                self.stage
+            );
+            EXIT_STORE
+        } else if interrupted {
+            self.status = "interrupted".into();
+            EXIT_INTERRUPTED
+        } else if self.failed() > 0 {
+            self.status = "complete with failures".into();
+            EXIT_FAILURES
+        } else {
+            self.status = "complete".into();
+            0
+        };
+        self.write(path)?;
+        eprint!("{}", self.summary());
+        eprintln!("report: {}", path.display());
+        Ok(code)
+    }
+}
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ProgressMode {

@@ -27,16 +27,9 @@ use xlfeed_iqfeed::wire::request::{
 };
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
 
-use crate::report::{Outcome, Problem, Progress, ProgressMode, Report};
+use crate::report::{EXIT_STORE, Outcome, Problem, Progress, ProgressMode, Report};
 use plan::{FetchKind, Shard, Unit};
 use source::{Reply, Source, SourceError};
-
-/// Exit code when some units failed (2 is clap's, for a command line it cannot parse).
-pub(crate) const EXIT_FAILURES: u8 = 4;
-/// Exit code when the store could not be written.
-pub(crate) const EXIT_STORE: u8 = 3;
-/// Exit code when stopped by SIGINT or SIGTERM.
-pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 pub(crate) const FETCH_EXAMPLES: &str = "\
 Examples:
@@ -351,30 +344,8 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
         s.shutdown().await;
     }
 
-    report.seconds = started.elapsed().as_secs_f64();
-    report.rows_per_second = report.rows() as f64 / report.seconds.max(1e-9);
-    let code = if let Some(e) = &store_down {
-        report.status = "store unavailable".into();
-        eprintln!(
-            "fetch: stopped: the FEED store {} failed: {e}. Everything committed before is \
-             kept; run again when it is back.",
-            ctx.store.url()
-        );
-        EXIT_STORE
-    } else if stop.load(Ordering::SeqCst) {
-        report.status = "interrupted".into();
-        EXIT_INTERRUPTED
-    } else if report.failed() > 0 {
-        report.status = "complete with failures".into();
-        EXIT_FAILURES
-    } else {
-        report.status = "complete".into();
-        0
-    };
-    report.write(&args.report)?;
-    eprint!("{}", report.summary());
-    eprintln!("report: {}", args.report.display());
-    Ok(code)
+    let down = store_down.map(|e| format!("the FEED store {} failed: {e}", ctx.store.url()));
+    report.finish(started, down, stop.load(Ordering::SeqCst), &args.report)
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<FetchKind>> {

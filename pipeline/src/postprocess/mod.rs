@@ -24,15 +24,8 @@ use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
 
 use crate::fetch::plan::{self, Shard};
-use crate::report::{Outcome, Problem, Progress, ProgressMode, Report};
+use crate::report::{EXIT_STORE, Outcome, Problem, Progress, ProgressMode, Report};
 use enrich::{DayCurve, Inputs, Pairing};
-
-/// Exit code when some units failed.
-const EXIT_FAILURES: u8 = 4;
-/// Exit code when a store could not be read or written.
-const EXIT_STORE: u8 = 3;
-/// Exit code when stopped by SIGINT or SIGTERM.
-const EXIT_INTERRUPTED: u8 = 130;
 
 /// How far back a rate curve may be: the latest curve at or before the day, within this.
 const CURVE_LOOKBACK_DAYS: i64 = 31;
@@ -301,29 +294,8 @@ pub(crate) async fn run(args: PostprocessArgs) -> Result<u8> {
             "option trades of contracts not in their day's chain"
         );
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    report.rows_per_second = report.rows() as f64 / report.seconds.max(1e-9);
-    let code = if let Some(e) = &store_down {
-        report.status = "store unavailable".into();
-        eprintln!(
-            "postprocess: stopped: a store failed: {e}. Everything committed before is kept; run \
-             again when it is back."
-        );
-        EXIT_STORE
-    } else if stop.load(Ordering::SeqCst) {
-        report.status = "interrupted".into();
-        EXIT_INTERRUPTED
-    } else if report.failed() > 0 {
-        report.status = "complete with failures".into();
-        EXIT_FAILURES
-    } else {
-        report.status = "complete".into();
-        0
-    };
-    report.write(&args.report)?;
-    eprint!("{}", report.summary());
-    eprintln!("report: {}", args.report.display());
-    Ok(code)
+    let down = store_down.map(|e| format!("a store failed: {e}"));
+    report.finish(started, down, stop.load(Ordering::SeqCst), &args.report)
 }
 
 fn key(ds: Dataset, kind: Kind, symbol: &Symbol, day: TradingDay) -> ChunkKey {
