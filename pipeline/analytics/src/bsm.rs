@@ -90,7 +90,7 @@ impl Contract {
 pub fn price(c: &Contract, vol: f64) -> f64 {
     match Setup::new(c) {
         Some(setup) => match setup.s(vol) {
-            Some(s) => setup.kd * setup.ex2 * normalised(setup.theta, setup.x, s, setup.ex2),
+            Some(s) => setup.price(s),
             None => degenerate(c, vol).price,
         },
         None => degenerate(c, vol).price,
@@ -181,10 +181,30 @@ pub fn inverse_norm_cdf(p: f64) -> f64 {
     if q < 0.0 { -z } else { z }
 }
 
+/// [`inverse_norm_cdf`] of `p = e^{ln_p} <= 0.5`, taking the logarithm (the tail formula
+/// needs only `√(−ln p)`, so `p` itself may underflow).
+pub(crate) fn inverse_norm_cdf_of_ln(ln_p: f64) -> f64 {
+    // ln(0.075): below it AS 241 uses its tail approximations in r = √(−ln p).
+    const LN_SPLIT: f64 = -2.590_267_165_445_826_7;
+    if ln_p >= LN_SPLIT {
+        return inverse_norm_cdf(ln_p.exp());
+    }
+    let r = (-ln_p).sqrt();
+    let z = if r <= 5.0 {
+        let r = r - 1.6;
+        poly(&AS241_C, r) / poly(&AS241_D, r)
+    } else {
+        let r = r - 5.0;
+        poly(&AS241_E, r) / poly(&AS241_F, r)
+    };
+    -z
+}
+
 pub(crate) const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
 /// What a contract contributes to a price independently of volatility, computed once and
-/// shared by the price, the Greeks and every iteration of the IV solver.
+/// shared by the price, the Greeks and every iteration of the IV solver. Reciprocals are kept
+/// so the per-volatility work has a single division.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Setup {
     /// +1 call, −1 put.
@@ -193,19 +213,25 @@ pub(crate) struct Setup {
     pub(crate) x: f64,
     /// `e^{x/2}`, so `√(FK) = K·e^{x/2}`.
     pub(crate) ex2: f64,
+    /// `e^{−x/2}`.
+    pub(crate) inv_ex2: f64,
     /// `K·e^{−rt}`.
     pub(crate) kd: f64,
     /// `√t`.
     pub(crate) sqrt_t: f64,
-    pub(crate) spot: f64,
-    pub(crate) t: f64,
-    pub(crate) r: f64,
-    pub(crate) q: f64,
+    /// `1/√t`.
+    inv_sqrt_t: f64,
+    /// `1/S`.
+    inv_spot: f64,
+    t: f64,
+    r: f64,
+    q: f64,
 }
 
 impl Setup {
     /// `None` for inputs outside the model's domain (NaN or infinite values, non-positive
     /// spot or strike, `t <= 0`) or whose normalisation does not fit in an f64.
+    #[inline]
     pub(crate) fn new(c: &Contract) -> Option<Setup> {
         let finite = c.spot.is_finite()
             && c.strike.is_finite()
@@ -218,18 +244,26 @@ impl Setup {
         let x = (c.spot / c.strike).ln() + (c.r - c.q) * c.t;
         let ex2 = (0.5 * x).exp();
         let kd = c.strike * (-c.r * c.t).exp();
+        let sqrt_t = c.t.sqrt();
         let ok = x.is_finite() && ex2.is_finite() && ex2 > 0.0 && kd.is_finite() && kd > 0.0;
         ok.then(|| Setup {
             theta: c.right.sign(),
             x,
             ex2,
+            inv_ex2: 1.0 / ex2,
             kd,
-            sqrt_t: c.t.sqrt(),
-            spot: c.spot,
+            sqrt_t,
+            inv_sqrt_t: 1.0 / sqrt_t,
+            inv_spot: 1.0 / c.spot,
             t: c.t,
             r: c.r,
             q: c.q,
         })
+    }
+
+    /// `1/√t`, which turns a normalised volatility `s = σ√t` back into `σ`.
+    pub(crate) fn inv_sqrt_t(&self) -> f64 {
+        self.inv_sqrt_t
     }
 
     /// The normalised volatility `σ√t`, `None` unless it is positive and finite.
@@ -238,12 +272,25 @@ impl Setup {
         (s > 0.0 && s.is_finite()).then_some(s)
     }
 
-    /// Price and Greeks at normalised volatility `s = vol·√t`.
-    pub(crate) fn greeks(&self, s: f64, vol: f64) -> Greeks {
+    /// The price at normalised volatility `s = vol·√t`.
+    #[inline]
+    fn price(&self, s: f64) -> f64 {
         let ev = Eval::new(self.x, s);
+        self.kd * self.ex2 * ev.price(self.theta, self.x, self.ex2, self.inv_ex2)
+    }
+
+    /// Price and Greeks at normalised volatility `s = vol·√t`.
+    #[inline]
+    pub(crate) fn greeks(&self, s: f64, vol: f64) -> Greeks {
+        self.greeks_from(&Eval::new(self.x, s), vol)
+    }
+
+    /// Price and Greeks from an evaluation at `s = vol·√t`.
+    #[inline]
+    pub(crate) fn greeks_from(&self, ev: &Eval, vol: f64) -> Greeks {
         let (theta, x, ex2, kd) = (self.theta, self.x, self.ex2, self.kd);
         // Φ(θ·d1) and Φ(θ·d2) from the tails: Φ(−|d1|) = A·e^{−x/2}, Φ(−|d2|) = B·e^{x/2}.
-        let tail1 = ev.a / ex2;
+        let tail1 = ev.a * self.inv_ex2;
         let tail2 = ev.b * ex2;
         let n1 = if theta * ev.d1 <= 0.0 {
             tail1
@@ -255,14 +302,14 @@ impl Setup {
         } else {
             1.0 - tail2
         };
-        let price = kd * ex2 * ev.price(theta, x, ex2);
+        let price = kd * ex2 * ev.price(theta, x, ex2, self.inv_ex2);
         // D·F = K·e^{−rt}·e^x and D·F·φ(d1) = K·e^{−rt}·e^{x/2}·e/√(2π).
         let df = kd * ex2 * ex2;
         let df_pdf = kd * ex2 * ev.e * FRAC_1_SQRT_2PI;
-        let delta = theta * (df / self.spot) * n1;
-        let gamma = df_pdf / (self.spot * self.spot * s);
+        let delta = theta * (df * self.inv_spot) * n1;
+        let gamma = df_pdf * (self.inv_spot * self.inv_spot) * ev.inv_s;
         let vega = df_pdf * self.sqrt_t;
-        let theta_year = -df_pdf * vol / (2.0 * self.sqrt_t) - theta * self.r * kd * n2
+        let theta_year = -df_pdf * vol * (0.5 * self.inv_sqrt_t) - theta * self.r * kd * n2
             + theta * self.q * df * n1;
         let rho = theta * kd * self.t * n2;
         Greeks {
@@ -270,7 +317,7 @@ impl Setup {
             delta,
             gamma,
             vega: vega * 0.01,
-            theta: theta_year / 365.0,
+            theta: theta_year * (1.0 / 365.0),
             rho: rho * 0.01,
         }
     }
@@ -280,9 +327,13 @@ impl Setup {
 /// the two scaled tails.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Eval {
+    /// `1/s`.
+    pub(crate) inv_s: f64,
+    /// `h = x/s`.
+    pub(crate) h: f64,
     pub(crate) d1: f64,
     pub(crate) d2: f64,
-    /// `exp(−(h² + t²)/2)` with `h = x/s`, `t = s/2`; `∂b/∂s = e/√(2π)`.
+    /// `exp(−(h² + t²)/2)` with `t = s/2`; `∂b/∂s = e/√(2π)`.
     pub(crate) e: f64,
     /// `e^{x/2}·Φ(−|d1|) = ½·e·erfcx(|d1|/√2)`.
     pub(crate) a: f64,
@@ -293,19 +344,29 @@ pub(crate) struct Eval {
 impl Eval {
     #[inline]
     pub(crate) fn new(x: f64, s: f64) -> Eval {
-        let h = x / s;
+        let inv_s = 1.0 / s;
+        let h = x * inv_s;
         let t = 0.5 * s;
         let d1 = h + t;
         let d2 = h - t;
         let e = (-0.5 * (h * h + t * t)).exp();
         let a = 0.5 * e * erfcx(d1.abs() * FRAC_1_SQRT_2);
         let b = 0.5 * e * erfcx(d2.abs() * FRAC_1_SQRT_2);
-        Eval { d1, d2, e, a, b }
+        Eval {
+            inv_s,
+            h,
+            d1,
+            d2,
+            e,
+            a,
+            b,
+        }
     }
 
-    /// The normalised price `b = price / (K·e^{−rt}·e^{x/2})` of right `theta`.
+    /// The normalised price `b = price / (K·e^{−rt}·e^{x/2})` of right `theta`, given
+    /// `ex2 = e^{x/2}` and `inv_ex2 = e^{−x/2}`.
     #[inline]
-    pub(crate) fn price(&self, theta: f64, x: f64, ex2: f64) -> f64 {
+    pub(crate) fn price(&self, theta: f64, x: f64, ex2: f64, inv_ex2: f64) -> f64 {
         let (a, b) = (self.a, self.b);
         // Call: e^{x/2}Φ(d1) − e^{−x/2}Φ(d2); put: e^{−x/2}Φ(−d2) − e^{x/2}Φ(−d1).
         let (low, high) = if theta > 0.0 {
@@ -318,18 +379,34 @@ impl Eval {
             theta * (a - b)
         } else if low >= 0.0 {
             // Both θd ≥ 0: intrinsic plus the other right's tail difference.
-            2.0 * (0.5 * theta * x).sinh() + theta * (b - a)
+            theta * (two_sinh_half(x, ex2, inv_ex2) + (b - a))
         } else if theta > 0.0 {
             ex2 - a - b
         } else {
-            1.0 / ex2 - a - b
+            inv_ex2 - a - b
         }
     }
 }
 
-/// The normalised price `b(x, s)` of right `theta` (see [`Eval::price`]).
-fn normalised(theta: f64, x: f64, s: f64, ex2: f64) -> f64 {
-    Eval::new(x, s).price(theta, x, ex2)
+/// `e^{x/2} − e^{−x/2}` (the normalised intrinsic value of a call), given `ex2 = e^{x/2}` and
+/// `inv_ex2 = e^{−x/2}`: a Taylor polynomial where the difference would cancel, the difference
+/// elsewhere.
+#[inline]
+pub(crate) fn two_sinh_half(x: f64, ex2: f64, inv_ex2: f64) -> f64 {
+    if x.abs() < 1.0 {
+        // 2·sinh(y) = 2y·Σ y^{2k}/(2k+1)!, y = x/2, to y^14 (error below 1e-16 relative).
+        let y = 0.5 * x;
+        let z = y * y;
+        let z2 = z * z;
+        let z4 = z2 * z2;
+        let series = (1.0 + z * (1.0 / 6.0))
+            + z2 * ((1.0 / 120.0) + z * (1.0 / 5040.0))
+            + z4 * (((1.0 / 362_880.0) + z * (1.0 / 39_916_800.0))
+                + z2 * ((1.0 / 6_227_020_800.0) + z * (1.0 / 1_307_674_368_000.0)));
+        x * series
+    } else {
+        ex2 - inv_ex2
+    }
 }
 
 /// Prices and Greeks where the option has no time value left to model: zero volatility,
@@ -397,12 +474,17 @@ fn erfc_small(y: f64) -> f64 {
     1.0 - erf_small(y)
 }
 
+/// Upper end of the interval of Cody's `erf` approximation ([`erf_small`]).
+pub(crate) const ERF_SMALL_LIMIT: f64 = 0.46875;
+
 /// `erf(y)` for `|y| <= 0.46875`: Cody's first rational approximation.
 #[inline]
-fn erf_small(y: f64) -> f64 {
+pub(crate) fn erf_small(y: f64) -> f64 {
+    // Estrin's scheme (shorter dependency chains than Horner's; all terms positive).
     let z = y * y;
-    let num = (((CODY_A[4] * z + CODY_A[0]) * z + CODY_A[1]) * z + CODY_A[2]) * z + CODY_A[3];
-    let den = (((z + CODY_B[0]) * z + CODY_B[1]) * z + CODY_B[2]) * z + CODY_B[3];
+    let z2 = z * z;
+    let num = (CODY_A[3] + CODY_A[2] * z) + z2 * (CODY_A[1] + CODY_A[0] * z + z2 * CODY_A[4]);
+    let den = (CODY_B[3] + CODY_B[2] * z) + z2 * (CODY_B[1] + CODY_B[0] * z + z2);
     y * num / den
 }
 
@@ -411,8 +493,10 @@ fn erf_small(y: f64) -> f64 {
 /// W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23
 /// (1969) 631–638, with the coefficients and interval splits of his CALERF (1990): `erf` on
 /// `|y| <= 0.46875`, `erfcx` on `(0.46875, 4]` and `erfcx` in `1/y²` beyond, each accurate to
-/// better than 1e-17 relative before rounding. Negative arguments use
-/// `erfcx(−y) = 2e^{y²} − erfcx(y)`.
+/// better than 1e-17 relative before rounding. The polynomials are evaluated by Estrin's
+/// scheme (all their coefficients are positive, so no cancellation) and the outer interval's
+/// rational function in `1/y²` is multiplied through so that one division remains. Negative
+/// arguments use `erfcx(−y) = 2e^{y²} − erfcx(y)`.
 #[inline]
 pub(crate) fn erfcx(y: f64) -> f64 {
     if y < 0.0 {
@@ -422,36 +506,33 @@ pub(crate) fn erfcx(y: f64) -> f64 {
             2.0 * (y * y).exp() - erfcx(-y)
         };
     }
-    if y <= 0.46875 {
+    if y <= ERF_SMALL_LIMIT {
         (y * y).exp() * (1.0 - erf_small(y))
     } else if y <= 4.0 {
-        let num = ((((((((CODY_C[8] * y + CODY_C[0]) * y + CODY_C[1]) * y + CODY_C[2]) * y
-            + CODY_C[3])
-            * y
-            + CODY_C[4])
-            * y
-            + CODY_C[5])
-            * y
-            + CODY_C[6])
-            * y)
-            + CODY_C[7];
-        let den = (((((((y + CODY_D[0]) * y + CODY_D[1]) * y + CODY_D[2]) * y + CODY_D[3]) * y
-            + CODY_D[4])
-            * y
-            + CODY_D[5])
-            * y
-            + CODY_D[6])
-            * y
-            + CODY_D[7];
+        let y2 = y * y;
+        let y4 = y2 * y2;
+        let num = ((CODY_C[7] + CODY_C[6] * y) + y2 * (CODY_C[5] + CODY_C[4] * y))
+            + y4 * ((CODY_C[3] + CODY_C[2] * y) + y2 * (CODY_C[1] + CODY_C[0] * y))
+            + (y4 * y4) * CODY_C[8];
+        let den = ((CODY_D[7] + CODY_D[6] * y) + y2 * (CODY_D[5] + CODY_D[4] * y))
+            + y4 * ((CODY_D[3] + CODY_D[2] * y) + y2 * (CODY_D[1] + CODY_D[0] * y))
+            + y4 * y4;
         num / den
     } else if y < 6.71e7 {
-        let z = 1.0 / (y * y);
-        let num = ((((CODY_P[5] * z + CODY_P[0]) * z + CODY_P[1]) * z + CODY_P[2]) * z + CODY_P[3])
-            * z
-            + CODY_P[4];
-        let den =
-            ((((z + CODY_Q[0]) * z + CODY_Q[1]) * z + CODY_Q[2]) * z + CODY_Q[3]) * z + CODY_Q[4];
-        (FRAC_1_SQRT_PI - z * num / den) / y
+        // Cody: erfcx(y) = (1/√π − z·P(z)/Q(z))/y with z = 1/y², P and Q of degree 5.
+        // With w = y² and P̃(w) = w⁵P(1/w), Q̃(w) = w⁵Q(1/w):
+        // erfcx(y) = (Q̃(w)·w/√π − P̃(w)) / (w·Q̃(w)·y).
+        let w = y * y;
+        let w2 = w * w;
+        let w4 = w2 * w2;
+        let p = (CODY_P[5] + CODY_P[0] * w)
+            + w2 * (CODY_P[1] + CODY_P[2] * w)
+            + w4 * (CODY_P[3] + CODY_P[4] * w);
+        let q = (1.0 + CODY_Q[0] * w)
+            + w2 * (CODY_Q[1] + CODY_Q[2] * w)
+            + w4 * (CODY_Q[3] + CODY_Q[4] * w);
+        let wq = w * q;
+        (wq * FRAC_1_SQRT_PI - p) / (wq * y)
     } else {
         // Beyond this 1 − 1/(2y²) rounds to 1; 1/(√π·y) underflows gracefully to 0.
         FRAC_1_SQRT_PI / y
@@ -513,10 +594,13 @@ const CODY_Q: [f64; 5] = [
     0.0023352049762686918,
 ];
 
-/// `Σ c[i]·x^i` by Horner's rule.
+/// `Σ c[i]·x^i` by Estrin's scheme (AS 241's coefficients are positive and so are its
+/// arguments, so the reordering costs no accuracy).
 #[inline]
 fn poly(c: &[f64; 8], x: f64) -> f64 {
-    c.iter().rev().fold(0.0, |acc, &k| acc * x + k)
+    let x2 = x * x;
+    let x4 = x2 * x2;
+    ((c[0] + c[1] * x) + x2 * (c[2] + c[3] * x)) + x4 * ((c[4] + c[5] * x) + x2 * (c[6] + c[7] * x))
 }
 
 // Wichura (1988), AS 241 PPND16.
