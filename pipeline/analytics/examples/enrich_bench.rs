@@ -7,10 +7,11 @@
 //! cent, the rate from a SOFR curve and the dividend yield from a quarterly schedule), writes
 //! them as raw little-endian columns under `--out` (default `target/peer-data`, read by
 //! `benches/peers/postprocess_peer.py` with `numpy.fromfile`), then times the stage's maths over
-//! every option trade: the backward as-of join with the underlying, the implied volatility and
-//! all Greeks, on one thread and on two (the option trades split in halves), the median of
-//! `--runs` runs each. Our results go to `ours_*.f64` (NaN where no volatility) and the
-//! timings to `ours.json`, for the peer's report.
+//! every option trade: the backward as-of join with the underlying (`asof::asof`), the implied
+//! volatility and all Greeks (`iv::enrich_batch`, blocks of 512 trades), on one thread and on
+//! two (the option trades split in halves), the median of `--runs` runs each. Our results go
+//! to `ours_*.f64` (NaN where no volatility) and `ours_pair.i64` (the paired underlying row,
+//! -1 for none), the timings to `ours.json`, for the peer's report.
 //!
 //! ```sh
 //! cargo run --release -p xlfeed-analytics --example enrich_bench -- [--options 1000000]
@@ -429,6 +430,8 @@ fn enrich(day: &Day, out: &mut Outputs, threads: usize) {
 /// The stage's maths for the option trades `start..start + out.iv.len()`; returns how many had
 /// no underlying trade at or before them.
 fn enrich_range(day: &Day, start: usize, out: Slices<'_>) -> usize {
+    /// Option trades handed to the solver at a time (its batches stay in cache).
+    const BLOCK: usize = 512;
     let o = &day.options;
     let end = start + out.iv.len();
     let pairs = asof(
@@ -438,47 +441,64 @@ fn enrich_range(day: &Day, start: usize, out: Slices<'_>) -> usize {
         None,
     );
     let mut unpaired = 0;
-    for (k, pair) in pairs.iter().enumerate() {
-        let i = start + k;
-        out.pair[k] = pair.map_or(-1, |j| j as i64);
-        let Some(j) = *pair else {
-            unpaired += 1;
-            out.iv[k] = f64::NAN;
-            out.delta[k] = f64::NAN;
-            out.gamma[k] = f64::NAN;
-            out.vega[k] = f64::NAN;
-            out.theta[k] = f64::NAN;
-            out.rho[k] = f64::NAN;
-            continue;
-        };
-        let c = Contract {
-            right: if o.right[i] == b'c' {
-                Right::Call
-            } else {
-                Right::Put
-            },
-            spot: day.und_price[j],
-            strike: o.strike[i],
-            t: o.t[i],
-            r: o.r[i],
-            q: o.q[i],
-        };
-        match iv::enrich(&c, o.price[i]) {
-            Ok((vol, g)) => {
-                out.iv[k] = vol;
-                out.delta[k] = g.delta;
-                out.gamma[k] = g.gamma;
-                out.vega[k] = g.vega;
-                out.theta[k] = g.theta;
-                out.rho[k] = g.rho;
-            }
-            Err(_) => {
+    let mut items: Vec<(Contract, f64)> = Vec::with_capacity(BLOCK);
+    let mut rows: Vec<usize> = Vec::with_capacity(BLOCK);
+    let mut results = Vec::with_capacity(BLOCK);
+    for (block_start, block) in (0..pairs.len())
+        .step_by(BLOCK)
+        .map(|b| (b, &pairs[b..(b + BLOCK).min(pairs.len())]))
+    {
+        items.clear();
+        rows.clear();
+        results.clear();
+        for (offset, pair) in block.iter().enumerate() {
+            let k = block_start + offset;
+            let i = start + k;
+            out.pair[k] = pair.map_or(-1, |j| j as i64);
+            let Some(j) = *pair else {
+                unpaired += 1;
                 out.iv[k] = f64::NAN;
                 out.delta[k] = f64::NAN;
                 out.gamma[k] = f64::NAN;
                 out.vega[k] = f64::NAN;
                 out.theta[k] = f64::NAN;
                 out.rho[k] = f64::NAN;
+                continue;
+            };
+            let c = Contract {
+                right: if o.right[i] == b'c' {
+                    Right::Call
+                } else {
+                    Right::Put
+                },
+                spot: day.und_price[j],
+                strike: o.strike[i],
+                t: o.t[i],
+                r: o.r[i],
+                q: o.q[i],
+            };
+            items.push((c, o.price[i]));
+            rows.push(k);
+        }
+        iv::enrich_batch(&items, &mut results);
+        for (&k, result) in rows.iter().zip(&results) {
+            match result {
+                Ok((vol, g)) => {
+                    out.iv[k] = *vol;
+                    out.delta[k] = g.delta;
+                    out.gamma[k] = g.gamma;
+                    out.vega[k] = g.vega;
+                    out.theta[k] = g.theta;
+                    out.rho[k] = g.rho;
+                }
+                Err(_) => {
+                    out.iv[k] = f64::NAN;
+                    out.delta[k] = f64::NAN;
+                    out.gamma[k] = f64::NAN;
+                    out.vega[k] = f64::NAN;
+                    out.theta[k] = f64::NAN;
+                    out.rho[k] = f64::NAN;
+                }
             }
         }
     }
