@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use xlfeed_analytics::asof::{Direction, asof};
-use xlfeed_analytics::bsm::{Contract, Right, greeks};
+use xlfeed_analytics::bsm::{Contract, Right};
 use xlfeed_analytics::dividends::{DividendMethod, dividend_pv, yield_from_pv};
-use xlfeed_analytics::iv::{IvError, implied_vol};
+use xlfeed_analytics::iv::{IvError, enrich_batch};
 use xlfeed_analytics::rates::ZeroCurve;
 use xlfeed_core::calendar::new_york_to_utc_ns;
 use xlfeed_core::records::{
@@ -104,7 +104,10 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
     let right: Vec<i64> = inp.underlying.iter().map(|t| t.time).collect();
     // Every option trade gets its pair, however far; beyond the staleness limit it is flagged.
     let pairs = asof(&left, &right, pairing.direction, None);
-    // Expiry times and per-expiry rates and yields, computed once per expiry.
+    // The options to solve, and where their records are.
+    let mut solve: Vec<(Contract, f64)> = Vec::new();
+    let mut solve_at: Vec<usize> = Vec::new();
+    // Expiry times, computed once per expiry.
     let mut per_expiry: HashMap<u32, Option<i64>> = HashMap::new();
     for (&i, pair) in order.iter().zip(pairs) {
         let t = &inp.trades[i];
@@ -208,22 +211,29 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
             if tte <= 0.0 {
                 e.flags |= flag::ZERO_TIME;
             } else {
-                match implied_vol(&c, t.price) {
-                    Ok(iv) => {
-                        let g = greeks(&c, iv);
-                        e.iv = Some(iv);
-                        e.delta = Some(g.delta);
-                        e.gamma = Some(g.gamma);
-                        e.vega = Some(g.vega);
-                        e.theta = Some(g.theta);
-                        e.rho = Some(g.rho);
-                        out.with_iv += 1;
-                    }
-                    Err(err) => e.flags |= iv_flag(err),
-                }
+                solve.push((c, t.price));
+                solve_at.push(out.trades.len());
             }
         }
         out.trades.push(e);
+    }
+    // The solver takes the day's options in one batch (a few at a time in lockstep).
+    let mut solved = Vec::with_capacity(solve.len());
+    enrich_batch(&solve, &mut solved);
+    for (&at, r) in solve_at.iter().zip(solved) {
+        let e = &mut out.trades[at];
+        match r {
+            Ok((iv, g)) => {
+                e.iv = Some(iv);
+                e.delta = Some(g.delta);
+                e.gamma = Some(g.gamma);
+                e.vega = Some(g.vega);
+                e.theta = Some(g.theta);
+                e.rho = Some(g.rho);
+                out.with_iv += 1;
+            }
+            Err(err) => e.flags |= iv_flag(err),
+        }
     }
     out.daily = contract_daily(&out.trades);
     out.summary = iv_summary(&out.trades);
