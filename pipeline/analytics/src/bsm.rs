@@ -12,7 +12,7 @@
 //! the one exponential `e = exp(−(x²/s² + s²/4)/2)`, so a price and all its Greeks cost one
 //! `exp` and two scaled complementary error functions (`erfcx`, W. J. Cody's rational
 //! approximations, no cancellation in the tails), plus the `ln`/`exp`/`sqrt` of the contract
-//! that do not depend on volatility ([`Setup`]). Out-of-the-money values are computed as tail
+//! that do not depend on volatility (`Setup`). Out-of-the-money values are computed as tail
 //! differences and in-the-money ones as intrinsic plus the other side's tail difference, so
 //! prices keep their relative accuracy down to the smallest representable values.
 
@@ -728,6 +728,74 @@ mod tests {
             ..c
         };
         assert!((price(&p, 0.2) - 0.808_599_372_900_093_6).abs() < 1e-12);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Call − put = S·e^{−qt} − K·e^{−rt} at every volatility.
+        #[test]
+        fn put_call_parity(
+            spot in 1.0f64..1000.0,
+            moneyness in 0.2f64..5.0,
+            t in 0.001f64..10.0,
+            r in -0.03f64..0.15,
+            q in -0.02f64..0.1,
+            vol in 0.001f64..4.0,
+        ) {
+            let c = call(spot, spot * moneyness, t, r, q);
+            let p = Contract { right: Right::Put, ..c };
+            let parity = spot * (-q * t).exp() - c.strike * (-r * t).exp();
+            let diff = price(&c, vol) - price(&p, vol) - parity;
+            prop_assert!(diff.abs() <= 1e-13 * spot.max(c.strike), "{}", diff);
+        }
+
+        /// Prices rise with volatility and stay between the intrinsic value and the upper
+        /// bound.
+        #[test]
+        fn monotone_in_volatility_and_bounded(
+            is_call in any::<bool>(),
+            moneyness in 0.2f64..5.0,
+            t in 0.001f64..10.0,
+            r in -0.03f64..0.15,
+            q in -0.02f64..0.1,
+            vol in 0.001f64..4.0,
+            bump in 1e-6f64..1.0,
+        ) {
+            let right = if is_call { Right::Call } else { Right::Put };
+            let c = Contract { right, spot: 100.0, strike: 100.0 * moneyness, t, r, q };
+            let (low, high) = (price(&c, vol), price(&c, vol + bump));
+            let slack = 1e-13 * c.strike.max(100.0);
+            prop_assert!(high >= low - slack, "{} then {}", low, high);
+            prop_assert!(low >= c.intrinsic() - slack && high <= c.upper_bound() + slack);
+        }
+
+        /// The analytic Greeks are the derivatives of the price (central differences).
+        #[test]
+        fn greeks_are_derivatives(
+            is_call in any::<bool>(),
+            moneyness in 0.7f64..1.4,
+            t in 0.05f64..3.0,
+            r in -0.01f64..0.08,
+            q in 0.0f64..0.05,
+            vol in 0.1f64..1.0,
+        ) {
+            let right = if is_call { Right::Call } else { Right::Put };
+            let c = Contract { right, spot: 100.0, strike: 100.0 * moneyness, t, r, q };
+            let g = greeks(&c, vol);
+            let d = |f: &dyn Fn(f64) -> f64, x: f64, h: f64| (f(x + h) - f(x - h)) / (2.0 * h);
+            let close = |a: f64, b: f64, scale: f64| (a - b).abs() <= 1e-5 * scale;
+            let delta = d(&|s| price(&Contract { spot: s, ..c }, vol), 100.0, 1e-3);
+            let gamma = d(&|s| greeks(&Contract { spot: s, ..c }, vol).delta, 100.0, 1e-3);
+            let vega = d(&|v| price(&c, v), vol, 1e-5) * 0.01;
+            let theta = -d(&|tt| price(&Contract { t: tt, ..c }, vol), t, 1e-5) / 365.0;
+            let rho = d(&|rr| price(&Contract { r: rr, ..c }, vol), r, 1e-5) * 0.01;
+            prop_assert!(close(g.delta, delta, 1.0), "delta {} vs {}", g.delta, delta);
+            prop_assert!(close(g.gamma, gamma, 0.01), "gamma {} vs {}", g.gamma, gamma);
+            prop_assert!(close(g.vega, vega, 1.0), "vega {} vs {}", g.vega, vega);
+            prop_assert!(close(g.theta, theta, 0.1), "theta {} vs {}", g.theta, theta);
+            prop_assert!(close(g.rho, rho, 1.0), "rho {} vs {}", g.rho, rho);
+        }
     }
 
     #[test]
