@@ -92,6 +92,11 @@ def run(args):
         print(f"peer {args.label} run {i + 1}: {secs[-1]:.3f} s "
               f"({len(opt) / secs[-1] / 1e6:.3f} M options/s)", flush=True)
     med = statistics.median(secs)
+    join = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        pd.merge_asof(opt, und, on="time", direction="backward")
+        join.append(time.perf_counter() - start)
     m["iv"].to_numpy().astype("<f8").tofile(data / "peer_iv.f64")
     m["und_row"].fillna(-1).to_numpy().astype("<i8").tofile(data / "peer_pair.i64")
     result = {
@@ -102,6 +107,7 @@ def run(args):
         "secs": secs,
         "median_secs": med,
         "options_per_s": len(opt) / med,
+        "join_median_secs": statistics.median(join),
         "cpus": sorted(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "packages": {p: version(p) for p in
@@ -138,6 +144,8 @@ def report(args):
     print(f"| ours one thread / peer one core | {r1:.1f}x | >= 4x |")
     print(f"| ours two threads / peer whole machine | {r2:.1f}x | >= 8x |")
     print(f"| ours one thread, options/s | {ours['one_thread_options_per_s'] / 1e6:.2f} M | >= 5 M |")
+    print(f"\nthe join alone, one core: ours {ours['join_median_secs'] * 1e3:.1f} ms, "
+          f"merge_asof {one['join_median_secs'] * 1e3:.1f} ms")
 
     # The join: the same underlying row for every option trade?
     our_pair = np.fromfile(data / "ours_pair.i64", dtype="<i8")
