@@ -108,7 +108,9 @@ pub(crate) struct StatsArgs {
 /// The dataset a kind lives in.
 fn dataset_of(kind: Kind) -> Dataset {
     match kind {
-        Kind::EnrichedTrade | Kind::ContractDaily | Kind::IvSummary => Dataset::Post,
+        Kind::EnrichedTrade | Kind::ContractDaily | Kind::IvSummary | Kind::Lineage => {
+            Dataset::Post
+        }
         _ => Dataset::Feed,
     }
 }

@@ -609,7 +609,9 @@ async fn show_prints_every_kind(b: Backend) {
         let store = b.open().await;
         for (i, kind) in synth::EVERY_KIND.iter().enumerate() {
             let ds = match kind {
-                Kind::EnrichedTrade | Kind::ContractDaily | Kind::IvSummary => Dataset::Post,
+                Kind::EnrichedTrade | Kind::ContractDaily | Kind::IvSummary | Kind::Lineage => {
+                    Dataset::Post
+                }
                 _ => Dataset::Feed,
             };
             let rows = synth::records(*kind, 5, i as u64);
@@ -620,7 +622,7 @@ async fn show_prints_every_kind(b: Backend) {
             wanted.push((*kind, rows));
         }
     }
-    assert_eq!(wanted.len(), 12, "every record kind");
+    assert_eq!(wanted.len(), 13, "every record kind");
     for (kind, rows) in &wanted {
         let run = xlpipeline(&[
             "show",
