@@ -292,6 +292,20 @@ async fn nearest_pairing_looks_both_ways_and_flags_stale_pairs() {
     let mut args = postprocess_args(&feed, &post);
     args.extend(["--pairing", "nearest", "--staleness", "0.5"]);
     ok(xlpipeline(dir.path(), &args));
+    // An underlying named without option trades in FEED is reported, not an error.
+    let mut named = postprocess_args(&feed, &post);
+    named.extend(["--underlyings", "SPY,KO"]);
+    let stderr = ok(xlpipeline(dir.path(), &named));
+    assert!(stderr.contains("no option trades options KO"), "{stderr}");
+    let r = report(dir.path());
+    assert!(
+        r["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["symbol"] == "KO"),
+        "{r}"
+    );
     let store = Store::open(&post).await.unwrap();
     let k = ChunkKey::new(Dataset::Post, Kind::EnrichedTrade, sym("SPY"), day(TO));
     let rows: Vec<EnrichedOptionTrade> = store.get_rows(&k).await.unwrap().unwrap();

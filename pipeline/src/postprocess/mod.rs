@@ -218,6 +218,18 @@ pub(crate) async fn run(args: PostprocessArgs) -> Result<u8> {
                 return Ok(EXIT_STORE);
             }
         };
+        // An underlying asked for by name with nothing to process is worth saying.
+        if have.is_empty() && !args.underlyings.is_empty() {
+            report.problems.push(Problem {
+                kind: "options".into(),
+                symbol: u.to_string(),
+                days: format!("{}..{}", days[0], days[days.len() - 1]),
+                status: "no option trades".into(),
+                reason: format!(
+                    "FEED has no option trades of {u} in the range (fetch --kinds options first)"
+                ),
+            });
+        }
         units.extend(have.into_iter().map(|d| (u.clone(), d)));
     }
     report.units = units.len() as u64;
