@@ -396,10 +396,8 @@ fn replay(path: &Path, sink: Sink<'_>) -> Result<Reply> {
         return Ok(if any { Reply::Data } else { Reply::NoData });
     };
     if last_start > 0 {
-        any = true;
         sink(&buf[..last_start])?;
     }
-    let _ = any;
     Ok(match text {
         b"!NO_DATA!" => Reply::NoData,
         t if t.starts_with(b"Invalid symbol") || t.starts_with(b"level 1 does not know") => {
