@@ -239,6 +239,7 @@ pub(crate) struct Progress {
     rows: u64,
     started: Instant,
     last_log: Instant,
+    counters: Option<std::sync::Arc<crate::runs::Counters>>,
 }
 
 impl Progress {
@@ -271,13 +272,30 @@ impl Progress {
             rows: 0,
             started: Instant::now(),
             last_log: Instant::now(),
+            counters: None,
         }
+    }
+
+    /// Also counts into `counters` (for a program that started the run in process).
+    pub(crate) fn with_counters(
+        mut self,
+        counters: std::sync::Arc<crate::runs::Counters>,
+    ) -> Progress {
+        counters
+            .total
+            .store(self.total, std::sync::atomic::Ordering::Relaxed);
+        self.counters = Some(counters);
+        self
     }
 
     /// One more unit done, with `rows` rows.
     pub(crate) fn tick(&mut self, unit: &str, rows: u64) {
         self.done += 1;
         self.rows += rows;
+        if let Some(c) = &self.counters {
+            c.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            c.rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(b) = &self.bar {
             b.inc(1);
             b.set_message(format!("{} rows, last {unit}", self.rows));

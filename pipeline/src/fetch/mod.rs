@@ -167,7 +167,7 @@ impl From<anyhow::Error> for UnitError {
 }
 
 /// Runs `fetch`; the exit code.
-pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
+pub(crate) async fn run(args: FetchArgs, control: &crate::runs::RunControl) -> Result<u8> {
     let started = Instant::now();
     let kinds = parse_kinds(&args.kinds)?;
     let from =
@@ -188,7 +188,8 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
         bail!("--jobs 0: at least one unit must run at a time");
     }
 
-    let store = Store::open(&args.feed)
+    let store = control
+        .open(&args.feed)
         .await
         .with_context(|| format!("cannot open the FEED store {}", args.feed))?;
     let mut sim = None;
@@ -292,9 +293,16 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
         "fetch planned"
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    spawn_signal_watch(stop.clone(), "fetch");
-    let mut progress = Progress::new("fetch", args.progress, units.len() as u64);
+    let stop = control.stop.clone();
+    if control.signals {
+        spawn_signal_watch(stop.clone(), "fetch");
+    }
+    let mut progress = Progress::new(
+        "fetch",
+        control.progress.unwrap_or(args.progress),
+        units.len() as u64,
+    )
+    .with_counters(control.counters.clone());
     let mut running = JoinSet::new();
     let mut queue = units.into_iter();
     let mut store_down: Option<StoreError> = None;
@@ -345,7 +353,9 @@ pub(crate) async fn run(args: FetchArgs) -> Result<u8> {
     }
 
     let down = store_down.map(|e| format!("the FEED store {} failed: {e}", ctx.store.url()));
-    report.finish(started, down, stop.load(Ordering::SeqCst), &args.report)
+    let code = report.finish(started, down, stop.load(Ordering::SeqCst), &args.report);
+    control.keep_report(&report);
+    code
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<FetchKind>> {

@@ -12,7 +12,7 @@ mod enrich;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -128,7 +128,7 @@ struct Done {
 }
 
 /// Runs `postprocess`; the exit code.
-pub(crate) async fn run(args: PostprocessArgs) -> Result<u8> {
+pub(crate) async fn run(args: PostprocessArgs, control: &crate::runs::RunControl) -> Result<u8> {
     let started = Instant::now();
     let from =
         TradingDay::parse(&args.from).with_context(|| format!("bad --from {:?}", args.from))?;
@@ -154,14 +154,16 @@ pub(crate) async fn run(args: PostprocessArgs) -> Result<u8> {
         Some(s) => CurvePolicy::parse(s).with_context(|| format!("bad --curves {s:?}"))?,
         None => CurvePolicy::default_usd(),
     };
-    let feed = Store::open(&args.feed)
+    let feed = control
+        .open(&args.feed)
         .await
         .with_context(|| format!("cannot open the FEED store {}", args.feed))?;
     // One embedded directory admits one handle per process: the same URL shares it.
     let post = if args.post == args.feed {
         feed.clone()
     } else {
-        Store::open(&args.post)
+        control
+            .open(&args.post)
             .await
             .with_context(|| format!("cannot open the POST store {}", args.post))?
     };
@@ -234,9 +236,16 @@ pub(crate) async fn run(args: PostprocessArgs) -> Result<u8> {
     }
     report.units = units.len() as u64;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    crate::fetch::spawn_signal_watch(stop.clone(), "postprocess");
-    let mut progress = Progress::new("postprocess", args.progress, units.len() as u64);
+    let stop = control.stop.clone();
+    if control.signals {
+        crate::fetch::spawn_signal_watch(stop.clone(), "postprocess");
+    }
+    let mut progress = Progress::new(
+        "postprocess",
+        control.progress.unwrap_or(args.progress),
+        units.len() as u64,
+    )
+    .with_counters(control.counters.clone());
     let mut running = JoinSet::new();
     let mut queue = units.into_iter();
     let mut store_down: Option<StoreError> = None;
@@ -307,7 +316,9 @@ pub(crate) async fn run(args: PostprocessArgs) -> Result<u8> {
         );
     }
     let down = store_down.map(|e| format!("a store failed: {e}"));
-    report.finish(started, down, stop.load(Ordering::SeqCst), &args.report)
+    let code = report.finish(started, down, stop.load(Ordering::SeqCst), &args.report);
+    control.keep_report(&report);
+    code
 }
 
 fn key(ds: Dataset, kind: Kind, symbol: &Symbol, day: TradingDay) -> ChunkKey {
