@@ -1,0 +1,137 @@
+//! The server's one error type: what went wrong, as an [`ErrorKind`], and a one-line message
+//! naming the bad value. HTTP, gRPC and the batch endpoint all render it from here, so a
+//! failure reads the same everywhere: an HTTP status, a gRPC code and the Excel error an
+//! add-in cell shows (`#N/A` not found, `#VALUE!` bad argument, `#NUM!` no number, `#BUSY!`
+//! retry later).
+
+use xlfeed_core::ErrorKind;
+use xlfeed_store::StoreError;
+
+/// A failed call: its kind and a one-line message for the caller.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// What kind of failure this is.
+    pub kind: ErrorKind,
+    /// One line naming the bad value or what is missing; never a stack trace or an
+    /// internal detail.
+    pub message: String,
+    /// Set when the answer exists but has no number (`#NUM!`), e.g. a correlation of a
+    /// constant series.
+    pub no_number: bool,
+}
+
+/// Shorthand for results of query functions.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// A bad argument (`#VALUE!`, HTTP 400).
+    pub fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::InvalidArgument, message)
+    }
+
+    /// Nothing there (`#N/A`, HTTP 404).
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::NotFound, message)
+    }
+
+    /// An answer without a number (`#NUM!`, HTTP 422).
+    pub fn no_number(message: impl Into<String>) -> ApiError {
+        ApiError {
+            no_number: true,
+            ..ApiError::new(ErrorKind::InvalidArgument, message)
+        }
+    }
+
+    /// Too much asked at once, or too often (`#BUSY!`, HTTP 429 or 413).
+    pub fn exhausted(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::ResourceExhausted, message)
+    }
+
+    /// Not allowed (HTTP 401/403).
+    pub fn denied(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::PermissionDenied, message)
+    }
+
+    /// A failure of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+            no_number: false,
+        }
+    }
+
+    /// The Excel error a cell shows for this failure.
+    pub fn excel(&self) -> &'static str {
+        if self.no_number {
+            return "#NUM!";
+        }
+        match self.kind {
+            ErrorKind::InvalidArgument => "#VALUE!",
+            ErrorKind::NotFound => "#N/A",
+            ErrorKind::Unavailable | ErrorKind::ResourceExhausted => "#BUSY!",
+            ErrorKind::PermissionDenied => "#VALUE!",
+            _ => "#N/A",
+        }
+    }
+
+    /// A stable machine-readable code (`invalid_argument`, `not_found`, `no_number`, ...).
+    pub fn code(&self) -> &'static str {
+        if self.no_number {
+            "no_number"
+        } else {
+            self.kind.as_str()
+        }
+    }
+
+    /// The HTTP status of this failure.
+    pub fn http_status(&self) -> u16 {
+        if self.no_number {
+            return 422;
+        }
+        match self.kind {
+            ErrorKind::InvalidArgument => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::PermissionDenied => 403,
+            ErrorKind::ResourceExhausted => 429,
+            ErrorKind::Unavailable => 503,
+            _ => 500,
+        }
+    }
+
+    /// The error as JSON: `{"code", "excel", "message"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "code": self.code(),
+            "excel": self.excel(),
+            "message": self.message,
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let kind = e.kind();
+        // A store's own detail (URLs, keys) stays in the log; the caller gets the gist.
+        tracing::warn!(error = %e, "store error");
+        let message = match kind {
+            ErrorKind::Unavailable => "the store is unavailable; retry shortly".to_owned(),
+            ErrorKind::Corrupt => "stored data failed its checksum; an administrator has been told (see the server log)".to_owned(),
+            ErrorKind::InvalidArgument => e.to_string(),
+            _ => "the store failed; see the server log".to_owned(),
+        };
+        let kind = if kind == ErrorKind::Corrupt {
+            ErrorKind::Internal
+        } else {
+            kind
+        };
+        ApiError::new(kind, message)
+    }
+}
+
+impl From<xlfeed_core::ParseError> for ApiError {
+    fn from(e: xlfeed_core::ParseError) -> ApiError {
+        ApiError::bad(e.to_string())
+    }
+}

@@ -1,0 +1,3 @@
+//! `xlserver`: xlfeed's query server (see the `xlfeed_server` crate).
+
+fn main() {}

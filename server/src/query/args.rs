@@ -1,0 +1,363 @@
+//! Arguments of a query call, from an HTTP query string or a batch call's JSON object, read
+//! with errors that name the parameter and the bad value.
+//!
+//! Dates are accepted as ISO (`2024-06-12`), `yyyymmdd` (`20240612`) or Excel serial numbers
+//! (`45455`, the 1900 date system, as a number or a string of digits), so a worksheet cell
+//! holding a date can be passed as is. Times are ISO date-times, in New York time unless they
+//! carry an offset (`2024-06-12T10:30`, `2024-06-12T14:30:00Z`), Excel serials with a
+//! fraction, or dates (the start of the day for a range's start, its end for a range's end).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde_json::{Map, Value};
+use xlfeed_core::calendar::new_york_to_utc_ns;
+use xlfeed_core::{DateSystem, Symbol, TradingDay};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Named arguments of one call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Args(Map<String, Value>);
+
+/// Which end of a day a date stands for when a time is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayEnd {
+    /// 00:00 New York.
+    Start,
+    /// The last nanosecond of the day, New York.
+    End,
+}
+
+impl Args {
+    /// From `name=value` pairs (an HTTP query string); names are case-insensitive.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Args {
+        let mut m = Map::new();
+        for (k, v) in pairs {
+            m.insert(k.to_ascii_lowercase(), Value::String(v.to_owned()));
+        }
+        Args(m)
+    }
+
+    /// From a JSON object (a batch call's `args`).
+    pub fn from_json(v: &Value) -> ApiResult<Args> {
+        match v {
+            Value::Null => Ok(Args::default()),
+            Value::Object(o) => Ok(Args(
+                o.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect(),
+            )),
+            other => Err(ApiError::bad(format!(
+                "args must be an object of named arguments, not {other}"
+            ))),
+        }
+    }
+
+    /// The arguments as JSON (for de-duplication and cache keys: keys are sorted).
+    pub fn to_json(&self) -> Value {
+        Value::Object(self.0.clone())
+    }
+
+    /// Sets an argument.
+    pub fn set(&mut self, name: &str, v: impl Into<Value>) {
+        self.0.insert(name.to_owned(), v.into());
+    }
+
+    /// Fails on an argument not in `known`, naming it and listing the known ones.
+    pub fn only(&self, call: &str, known: &[&str]) -> ApiResult<()> {
+        for k in self.0.keys() {
+            if !known.contains(&k.as_str()) && k != "dates" {
+                return Err(ApiError::bad(format!(
+                    "{call} has no parameter \"{k}\" (it takes {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn raw(&self, name: &str) -> Option<&Value> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// An optional text argument.
+    pub fn opt_text(&self, name: &str) -> ApiResult<Option<String>> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(other) => Err(ApiError::bad(format!(
+                "{name} must be text, not {other}"
+            ))),
+        }
+    }
+
+    /// A required text argument.
+    pub fn text(&self, name: &str) -> ApiResult<String> {
+        self.opt_text(name)?
+            .ok_or_else(|| ApiError::bad(format!("{name} is required")))
+    }
+
+    /// A required symbol.
+    pub fn symbol(&self, name: &str) -> ApiResult<Symbol> {
+        let s = self.text(name)?;
+        Symbol::parse(&s).map_err(|e| ApiError::bad(format!("{name}: {e}")))
+    }
+
+    /// A list: a JSON array, or text separated by commas.
+    pub fn list(&self, name: &str) -> ApiResult<Vec<String>> {
+        let items: Vec<String> = match self.raw(name) {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .flat_map(|v| match v {
+                    // A range of cells arrives as rows of values.
+                    Value::Array(row) => row.clone(),
+                    v => vec![v.clone()],
+                })
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
+            Some(other) => {
+                return Err(ApiError::bad(format!(
+                    "{name} must be a list (text separated by commas), not {other}"
+                )));
+            }
+        };
+        Ok(items
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect())
+    }
+
+    /// An optional integer.
+    pub fn int(&self, name: &str) -> ApiResult<Option<i64>> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(v) => Ok(Some(v)),
+                None => match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Some(f as i64)),
+                    _ => Err(ApiError::bad(format!("{name} {n} is not a whole number"))),
+                },
+            },
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::bad(format!("{name} \"{s}\" is not a whole number"))),
+            Some(other) => Err(ApiError::bad(format!(
+                "{name} must be a whole number, not {other}"
+            ))),
+        }
+    }
+
+    /// An optional number.
+    pub fn num(&self, name: &str) -> ApiResult<Option<f64>> {
+        let v = match self.raw(name) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+            Some(_) => None,
+        };
+        match v {
+            Some(f) if f.is_finite() => Ok(Some(f)),
+            _ => Err(ApiError::bad(format!(
+                "{name} {} is not a number",
+                self.raw(name).map(Value::to_string).unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// An optional yes/no.
+    pub fn flag(&self, name: &str) -> ApiResult<Option<bool>> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => match v.as_str().map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+                Some("true" | "yes" | "1") => Ok(Some(true)),
+                Some("false" | "no" | "0") => Ok(Some(false)),
+                _ => Err(ApiError::bad(format!("{name} {v} is not true or false"))),
+            },
+        }
+    }
+
+    /// An optional date: ISO, `yyyymmdd` or an Excel serial.
+    pub fn day(&self, name: &str) -> ApiResult<Option<TradingDay>> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        parse_day(v).map(Some).map_err(|why| {
+            ApiError::bad(format!("{name} {}: {why}", display(v)))
+        })
+    }
+
+    /// An optional point in time (UTC nanoseconds); a bare date stands for `end` of it.
+    pub fn time(&self, name: &str, end: DayEnd) -> ApiResult<Option<i64>> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        parse_time(v, end).map(Some).map_err(|why| {
+            ApiError::bad(format!("{name} {}: {why}", display(v)))
+        })
+    }
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("\"{s}\""),
+        other => other.to_string(),
+    }
+}
+
+/// A whole Excel serial from a number or a string of digits of at most 6 (`yyyymmdd` has 8).
+fn serial_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => {
+            let t = s.trim();
+            let numeric = !t.is_empty()
+                && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && t.split('.').next().is_some_and(|i| i.len() <= 6);
+            if numeric { t.parse().ok() } else { None }
+        }
+        _ => None,
+    }
+}
+
+fn parse_day(v: &Value) -> Result<TradingDay, String> {
+    if let Some(n) = v.as_u64().filter(|n| (19_000_101..=99_991_231).contains(n)) {
+        return TradingDay::from_yyyymmdd(n as u32).map_err(|e| e.to_string());
+    }
+    if let Some(serial) = serial_of(v) {
+        let date = DateSystem::Date1900
+            .date_from_serial(serial.floor() as i64)
+            .map_err(|e| e.to_string())?;
+        return TradingDay::from_date(date).map_err(|e| e.to_string());
+    }
+    match v {
+        Value::String(s) => {
+            let t = s.trim();
+            // A date-time given where a date is expected: its date.
+            let date_part = t.split(['T', ' ']).next().unwrap_or(t);
+            TradingDay::parse(date_part).map_err(|e| e.to_string())
+        }
+        _ => Err("not a date (use 2024-06-12, 20240612 or an Excel date)".into()),
+    }
+}
+
+fn day_bound(date: NaiveDate, end: DayEnd) -> Result<i64, String> {
+    let start = date.and_hms_opt(0, 0, 0).ok_or("no such time")?;
+    let ns = new_york_to_utc_ns(start).ok_or("not a time in New York")?;
+    Ok(match end {
+        DayEnd::Start => ns,
+        DayEnd::End => {
+            let next = date.succ_opt().ok_or("past the last date")?;
+            let next = next.and_hms_opt(0, 0, 0).ok_or("no such time")?;
+            new_york_to_utc_ns(next).ok_or("not a time in New York")? - 1
+        }
+    })
+}
+
+fn parse_time(v: &Value, end: DayEnd) -> Result<i64, String> {
+    if let Some(serial) = serial_of(v) {
+        if serial.fract() == 0.0 {
+            let day = parse_day(v)?;
+            return day_bound(day.date(), end);
+        }
+        let local = DateSystem::Date1900
+            .datetime_from_serial(serial)
+            .map_err(|e| e.to_string())?;
+        return new_york_to_utc_ns(local).ok_or_else(|| "not a time in New York".into());
+    }
+    if v.is_u64() {
+        return day_bound(parse_day(v)?.date(), end);
+    }
+    let Value::String(s) = v else {
+        return Err("not a time (use 2024-06-12T10:30, an ISO time with an offset, or an Excel date-time)".into());
+    };
+    let t = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return dt
+            .timestamp_nanos_opt()
+            .ok_or_else(|| "out of range".to_owned());
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(local) = NaiveDateTime::parse_from_str(t, fmt) {
+            return new_york_to_utc_ns(local)
+                .ok_or_else(|| "not a time in New York (a clock change skips it)".into());
+        }
+    }
+    let day = TradingDay::parse(t).map_err(|_| {
+        "not a date or time (use 2024-06-12, 2024-06-12T10:30, an ISO time with an offset, or an Excel date)".to_owned()
+    })?;
+    day_bound(day.date(), end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(v: Value) -> Args {
+        Args::from_json(&v).unwrap()
+    }
+
+    #[test]
+    fn dates_in_every_form_and_bad_ones_named() {
+        let a = args(json!({"a": "2024-06-12", "b": 20240612, "c": 45455, "d": "45455",
+            "e": "2024-02-30", "f": 60, "g": "soon"}));
+        let want = TradingDay::parse("2024-06-12").unwrap();
+        for k in ["a", "b", "c", "d"] {
+            assert_eq!(a.day(k).unwrap(), Some(want), "{k}");
+        }
+        let e = a.day("e").unwrap_err();
+        assert!(e.message.contains("2024-02-30"), "{}", e.message);
+        let e = a.day("f").unwrap_err();
+        assert!(e.message.contains("60"), "{}", e.message);
+        assert!(a.day("g").unwrap_err().message.contains("\"soon\""));
+        assert_eq!(a.day("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn times_are_new_york_unless_zoned() {
+        let a = args(json!({"a": "2024-06-12T09:30", "b": "2024-06-12T13:30:00Z",
+            "c": 45455.395833333336, "d": "2024-06-12"}));
+        let open = 1_718_199_000_000_000_000;
+        assert_eq!(a.time("a", DayEnd::Start).unwrap(), Some(open));
+        assert_eq!(a.time("b", DayEnd::Start).unwrap(), Some(open));
+        let c = a.time("c", DayEnd::Start).unwrap().unwrap();
+        assert!((c - open).abs() < 1_000_000, "{c}");
+        let (s, e) = (
+            a.time("d", DayEnd::Start).unwrap().unwrap(),
+            a.time("d", DayEnd::End).unwrap().unwrap(),
+        );
+        assert_eq!(e - s, 86_400_000_000_000 - 1);
+    }
+
+    #[test]
+    fn unknown_parameters_and_bad_numbers_are_named() {
+        let a = args(json!({"symbol": "AAPL", "limt": 5}));
+        let e = a.only("ticks", &["symbol", "limit"]).unwrap_err();
+        assert!(e.message.contains("\"limt\""), "{}", e.message);
+        let a = args(json!({"limit": "ten", "x": 1.5}));
+        assert!(a.int("limit").unwrap_err().message.contains("\"ten\""));
+        assert!(a.int("x").unwrap_err().message.contains("1.5"));
+        let a = Args::from_pairs([("Symbols", "AAPL, MSFT,,SPY")]);
+        assert_eq!(a.list("symbols").unwrap(), vec!["AAPL", "MSFT", "SPY"]);
+    }
+}

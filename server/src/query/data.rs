@@ -1,0 +1,275 @@
+//! Reading FEED and POST through the Store API, with an in-process cache of decoded chunks
+//! bounded in bytes and a short-lived cache of the day indexes.
+//!
+//! A past trading day never changes once written, so its decoded chunk stays cached until the
+//! byte bound evicts it (least recently and frequently used first); today's (New York) chunks
+//! are read fresh each time, since fetch may still be writing them. Index listings (which
+//! days a series has) are cached for `index_ttl`, so a new day shows up within that time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use xlfeed_core::calendar::utc_ns_to_new_york;
+use xlfeed_core::{Symbol, TradingDay};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records, StoreError};
+
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::{Metrics, StoreLabels};
+
+/// Cache sizes.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheConfig {
+    /// Upper bound of the decoded chunks kept, bytes (estimated).
+    pub max_bytes: u64,
+    /// How long a day index listing is reused.
+    pub index_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_bytes: 512 << 20,
+            index_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The stores and their caches.
+#[derive(Clone)]
+pub struct Data {
+    feed: xlfeed_store::Store,
+    post: xlfeed_store::Store,
+    chunks: Cache<String, Arc<Records>>,
+    index: Cache<String, Arc<Vec<TradingDay>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Data")
+            .field("feed", &self.feed.url())
+            .field("post", &self.post.url())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Estimated heap size of decoded rows.
+fn weight(r: &Records) -> u32 {
+    fn rows<T>(v: &[T]) -> usize {
+        v.len() * std::mem::size_of::<T>()
+    }
+    let text = |s: &str| s.len() + 24;
+    let bytes = match r {
+        Records::Trades(v) => rows(v),
+        Records::Bars(v) => rows(v),
+        Records::DailyBars(v) => rows(v),
+        Records::Quotes(v) => rows(v),
+        Records::Contracts(v) => {
+            rows(v)
+                + v.iter()
+                    .map(|c| text(&c.symbol) + text(&c.occ) + text(&c.underlying))
+                    .sum::<usize>()
+        }
+        Records::OptionTrades(v) => rows(v) + v.iter().map(|t| text(&t.contract)).sum::<usize>(),
+        Records::Dividends(v) => rows(v),
+        Records::Fundamentals(v) => rows(v),
+        Records::RatePoints(v) => rows(v),
+        Records::EnrichedOptionTrades(v) => {
+            rows(v)
+                + v.iter()
+                    .map(|t| text(&t.contract) + text(&t.rate_curve))
+                    .sum::<usize>()
+        }
+        Records::ContractDailies(v) => rows(v) + v.iter().map(|t| text(&t.contract)).sum::<usize>(),
+        Records::IvTerms(v) => rows(v),
+        Records::Lineages(v) => rows(v) + v.iter().map(|t| text(&t.input)).sum::<usize>(),
+    };
+    u32::try_from(bytes + 64).unwrap_or(u32::MAX)
+}
+
+/// Today in New York, the day whose chunks may still change.
+pub fn today() -> Option<TradingDay> {
+    let now = chrono::Utc::now().timestamp_nanos_opt()?;
+    TradingDay::from_date(utc_ns_to_new_york(now).date()).ok()
+}
+
+impl Data {
+    /// Reads `feed` and `post` with caches of `config`'s sizes, counting into `metrics`.
+    pub fn new(
+        feed: xlfeed_store::Store,
+        post: xlfeed_store::Store,
+        config: CacheConfig,
+        metrics: Arc<Metrics>,
+    ) -> Data {
+        let chunks = Cache::builder()
+            .max_capacity(config.max_bytes)
+            .weigher(|_k: &String, v: &Arc<Records>| weight(v))
+            .build();
+        let index = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.index_ttl)
+            .build();
+        Data {
+            feed,
+            post,
+            chunks,
+            index,
+            metrics,
+        }
+    }
+
+    /// The store of a dataset.
+    pub fn store(&self, ds: Dataset) -> &xlfeed_store::Store {
+        match ds {
+            Dataset::Feed => &self.feed,
+            Dataset::Post => &self.post,
+        }
+    }
+
+    fn observe<T>(
+        &self,
+        ds: Dataset,
+        op: &str,
+        started: Instant,
+        r: Result<T, StoreError>,
+    ) -> ApiResult<T> {
+        let labels = StoreLabels {
+            dataset: ds.to_string(),
+            op: op.to_owned(),
+        };
+        self.metrics
+            .store_latency
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        r.map_err(|e| {
+            self.metrics.store_errors.get_or_create(&labels).inc();
+            ApiError::from(e)
+        })
+    }
+
+    /// Every day a series has, ascending (cached for the index TTL).
+    pub async fn all_days(
+        &self,
+        ds: Dataset,
+        kind: Kind,
+        symbol: &Symbol,
+    ) -> ApiResult<Arc<Vec<TradingDay>>> {
+        let name = format!("{ds}:{kind}:{symbol}");
+        if let Some(days) = self.index.get(&name).await {
+            return Ok(days);
+        }
+        let started = Instant::now();
+        let r = self.store(ds).all_days(ds, kind, symbol).await;
+        let days = Arc::new(self.observe(ds, "index", started, r)?);
+        self.index.insert(name, days.clone()).await;
+        Ok(days)
+    }
+
+    /// The days of a series in `first..=last`.
+    pub async fn days(
+        &self,
+        ds: Dataset,
+        kind: Kind,
+        symbol: &Symbol,
+        first: TradingDay,
+        last: TradingDay,
+    ) -> ApiResult<Vec<TradingDay>> {
+        let all = self.all_days(ds, kind, symbol).await?;
+        let lo = all.partition_point(|d| *d < first);
+        let hi = all.partition_point(|d| *d <= last);
+        Ok(all[lo..hi.max(lo)].to_vec())
+    }
+
+    /// The latest day of a series at or before `at` (any day when `at` is `None`).
+    pub async fn latest_day(
+        &self,
+        ds: Dataset,
+        kind: Kind,
+        symbol: &Symbol,
+        at: Option<TradingDay>,
+    ) -> ApiResult<Option<TradingDay>> {
+        let all = self.all_days(ds, kind, symbol).await?;
+        Ok(match at {
+            None => all.last().copied(),
+            Some(at) => {
+                let i = all.partition_point(|d| *d <= at);
+                i.checked_sub(1).map(|i| all[i])
+            }
+        })
+    }
+
+    /// Decoded chunks of one series on `days`, in order (`None` where a day has none).
+    pub async fn chunks(
+        &self,
+        ds: Dataset,
+        kind: Kind,
+        symbol: &Symbol,
+        days: &[TradingDay],
+    ) -> ApiResult<Vec<Option<Arc<Records>>>> {
+        let today = today();
+        let mut out: Vec<Option<Arc<Records>>> = vec![None; days.len()];
+        let mut missing = Vec::new();
+        for (i, d) in days.iter().enumerate() {
+            let key = ChunkKey::new(ds, kind, symbol.clone(), *d);
+            let name = key.chunk_key();
+            match self.chunks.get(&name).await {
+                Some(r) => {
+                    self.metrics.cache_hits.inc();
+                    out[i] = Some(r);
+                }
+                None => missing.push((i, key, name)),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        self.metrics.cache_misses.inc_by(missing.len() as u64);
+        let keys: Vec<ChunkKey> = missing.iter().map(|(_, k, _)| k.clone()).collect();
+        let started = Instant::now();
+        let r = self.store(ds).get_chunks(&keys).await;
+        let raw = self.observe(ds, "chunks", started, r)?;
+        for ((i, key, name), bytes) in missing.into_iter().zip(raw) {
+            let Some(bytes) = bytes else { continue };
+            let records = Records::decode(&bytes).map_err(|source| {
+                ApiError::from(StoreError::Corrupt {
+                    key: key.chunk_key(),
+                    source,
+                })
+            })?;
+            let records = Arc::new(records);
+            if Some(key.day) != today {
+                self.chunks.insert(name, records.clone()).await;
+            }
+            out[i] = Some(records);
+        }
+        self.metrics
+            .cache_bytes
+            .set(i64::try_from(self.chunks.weighted_size()).unwrap_or(i64::MAX));
+        Ok(out)
+    }
+
+    /// One decoded chunk.
+    pub async fn chunk(
+        &self,
+        ds: Dataset,
+        kind: Kind,
+        symbol: &Symbol,
+        day: TradingDay,
+    ) -> ApiResult<Option<Arc<Records>>> {
+        Ok(self.chunks(ds, kind, symbol, &[day]).await?.pop().flatten())
+    }
+
+    /// Symbols that have `kind` in `ds`.
+    pub async fn symbols(&self, ds: Dataset, kind: Kind) -> ApiResult<Vec<Symbol>> {
+        let started = Instant::now();
+        let r = self.store(ds).symbols(ds, kind).await;
+        self.observe(ds, "index", started, r)
+    }
+
+    /// Drops every cached chunk and index (after an admin run rewrote days).
+    pub fn invalidate(&self) {
+        self.chunks.invalidate_all();
+        self.index.invalidate_all();
+    }
+}
