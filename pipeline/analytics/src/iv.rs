@@ -176,7 +176,7 @@ struct State {
 }
 
 impl Problem {
-    #[inline]
+    #[inline(always)]
     fn new(c: &Contract, price: f64) -> Result<(Setup, Problem), IvError> {
         let inputs = [c.spot, c.strike, c.t, c.r, c.q, price];
         if inputs.iter().any(|v| !v.is_finite()) || c.spot <= 0.0 || c.strike <= 0.0 || price < 0.0
