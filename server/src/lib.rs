@@ -11,7 +11,9 @@
 //! - [`error`]: one error type, mapped to HTTP statuses, gRPC codes and Excel error values.
 //! - [`metrics`]: Prometheus metrics.
 
+pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod query;
 pub mod table;
+pub mod tls;
