@@ -231,7 +231,7 @@ impl Problem {
     /// The initial guess, bracket and objective: from the tables where they cover the
     /// problem (`tables` is `None` while the tables themselves are being built), else from
     /// asymptotics.
-    #[inline]
+    #[inline(always)]
     fn start(&self, tables: Option<&Tables>) -> State {
         let (x, beta, bmax) = (self.x, self.beta, self.bmax);
         let root = (-x).sqrt();
@@ -313,7 +313,7 @@ impl Problem {
     }
 
     /// One Householder step of order four on the region's objective, kept in the bracket.
-    #[inline]
+    #[inline(always)]
     fn step(&self, st: &mut State) {
         st.iterations += 1;
         let s = st.s;
