@@ -16,8 +16,12 @@
 //! - `proto/xlfeed/v1/post.proto`: postprocess output, [`v1::EnrichedOptionTrade`] with
 //!   [`v1::QualityFlag`] and [`v1::DividendMethod`], [`v1::ContractDailyAggregate`],
 //!   [`v1::IvSummary`] with [`v1::IvTerm`].
-//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of all of the above, for gRPC
-//!   reflection.
+//! - `proto/xlfeed/v1/query.proto`: xlserver's gRPC `QueryService` (its service code is
+//!   generated in the server crate), the request messages of its functions
+//!   ([`v1::HistoryRequest`], [`v1::TicksRequest`], [`v1::QuoteRequest`], ...) and the
+//!   answers: [`v1::Table`], [`v1::TablePage`], [`v1::Row`], [`v1::Cell`].
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of all of the above, the service
+//!   included, for gRPC reflection.
 //!
 //! In short: times are UTC nanoseconds (`*_ns`, `i64`), dates are `yyyymmdd` integers,
 //! prices are USD per share, rates and volatilities are decimal fractions (0.0525 is

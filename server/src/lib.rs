@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod grpc;
 pub mod metrics;
 pub mod query;
 pub mod table;
