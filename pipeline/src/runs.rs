@@ -69,7 +69,10 @@ impl std::fmt::Debug for RunControl {
         f.debug_struct("RunControl")
             .field("stop", &self.stop)
             .field("counters", &self.counters)
-            .field("stores", &self.stores.iter().map(Store::url).collect::<Vec<_>>())
+            .field(
+                "stores",
+                &self.stores.iter().map(Store::url).collect::<Vec<_>>(),
+            )
             .field("signals", &self.signals)
             .finish_non_exhaustive()
     }

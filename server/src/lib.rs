@@ -10,11 +10,20 @@
 //! - [`table`]: the tabular answer every function returns, rendered for Excel.
 //! - [`error`]: one error type, mapped to HTTP statuses, gRPC codes and Excel error values.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`http`]: the JSON API for Excel, the batch endpoint, OpenAPI, health, metrics, admin.
+//! - [`grpc`]: the same service over gRPC (`xlfeed.v1.QueryService`), health, reflection.
+//! - [`auth`], [`tls`]: API keys and roles, rate limit, CORS; rustls from PEM files.
+//! - [`config`]: the TOML file and its environment overrides.
+//! - [`serve`]: the two listeners put together; [`demo`]: the one-command demo.
 
 pub mod auth;
+pub mod config;
+pub mod demo;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod metrics;
 pub mod query;
+pub mod serve;
 pub mod table;
 pub mod tls;

@@ -1,3 +1,153 @@
 //! `xlserver`: xlfeed's query server (see the `xlfeed_server` crate).
 
-fn main() {}
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use xlfeed_server::config::Config;
+use xlfeed_server::{auth, demo, serve};
+
+/// xlserver: market data and option analytics for Excel (HTTP JSON) and programs (gRPC).
+#[derive(Debug, Parser)]
+#[command(name = "xlserver", version, about)]
+struct Cli {
+    /// Configuration file (TOML); XLFEED_<SECTION>__<KEY> variables override it.
+    #[arg(long, global = true, env = "XLFEED_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP and gRPC from the configured stores.
+    Serve,
+    /// The one-command demo: simulator → fetch → postprocess into ./data, then serve on
+    /// loopback. A second run reuses the data.
+    Demo(demo::DemoArgs),
+    /// API keys: add, list, revoke (stored hashed in security.keys_file).
+    #[command(subcommand)]
+    Keys(auth::KeysCommand),
+    /// The configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective one, secrets redacted.
+    Check,
+}
+
+const BANNER_EXAMPLE: &str =
+    "curl -s '{url}/api/v1/history?symbol=AAPL&start=2024-06-03&end=2024-06-28&dates=iso'";
+
+async fn run_server(
+    config: &Config,
+    stores: (xlfeed_store::Store, xlfeed_store::Store),
+) -> Result<()> {
+    let running = serve::start(config, stores).await?;
+    let url = running.http_url();
+    println!();
+    println!("xlserver {} is serving", env!("CARGO_PKG_VERSION"));
+    println!(
+        "  HTTP      {url}   (API under /api/v1, OpenAPI at /openapi.json, metrics at /metrics)"
+    );
+    println!(
+        "  gRPC      {}   (xlfeed.v1.QueryService, health, reflection)",
+        running.grpc_addr
+    );
+    println!(
+        "  API keys  {}",
+        if running.auth {
+            "required"
+        } else {
+            "none configured: loopback only"
+        }
+    );
+    println!("  try       {}", BANNER_EXAMPLE.replace("{url}", &url));
+    println!(
+        "  Excel     the add-in's manifest is at {url}/addin/manifest.xml when excel-addin/ is built; see docs/excel-addin.md to sideload it"
+    );
+    println!("Stop with ctrl-c.");
+    shutdown_signal().await;
+    eprintln!("xlserver: stopping (requests in flight finish)");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    xlfeed_pipeline::init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config(ConfigCommand::Check) => {
+            let c = Config::load(cli.config.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&c.redacted())?);
+            eprintln!("configuration is valid");
+            Ok(())
+        }
+        Command::Keys(cmd) => {
+            let c = Config::load(cli.config.as_deref())?;
+            let path = c
+                .security
+                .keys_file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("xlserver-keys.json"));
+            auth::run_keys(cmd, &path)
+        }
+        Command::Serve => {
+            let c = Config::load(cli.config.as_deref())?;
+            let stores = serve::open_stores(&c).await?;
+            run_server(&c, stores).await
+        }
+        Command::Demo(args) => {
+            let base = Config::load(cli.config.as_deref())?;
+            let c = demo::config(&args, base);
+            std::fs::create_dir_all(&args.data)
+                .with_context(|| format!("cannot create {}", args.data.display()))?;
+            let stores = serve::open_stores(&c).await?;
+            demo::prepare(&args, &stores.0, &stores.1).await?;
+            if args.no_serve {
+                eprintln!(
+                    "demo: data ready in {} (--no-serve: not serving)",
+                    args.data.display()
+                );
+                return Ok(());
+            }
+            run_server(&c, stores).await
+        }
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

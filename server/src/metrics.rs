@@ -1,7 +1,6 @@
 //! The server's Prometheus metrics, served as text at `GET /metrics`: requests and latency by
 //! route and status, cache hits, misses and bytes, store reads' latency and errors.
 
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -103,8 +102,16 @@ impl Metrics {
             "Store read latency",
             store_latency.clone(),
         );
-        registry.register("store_errors", "Store reads that failed", store_errors.clone());
-        registry.register("batch_calls", "Calls received inside batches", batch_calls.clone());
+        registry.register(
+            "store_errors",
+            "Store reads that failed",
+            store_errors.clone(),
+        );
+        registry.register(
+            "batch_calls",
+            "Calls received inside batches",
+            batch_calls.clone(),
+        );
         Metrics {
             registry,
             requests,

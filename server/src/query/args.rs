@@ -90,9 +90,7 @@ impl Args {
             Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(other) => Err(ApiError::bad(format!(
-                "{name} must be text, not {other}"
-            ))),
+            Some(other) => Err(ApiError::bad(format!("{name} must be text, not {other}"))),
         }
     }
 
@@ -196,9 +194,9 @@ impl Args {
         let Some(v) = self.raw(name) else {
             return Ok(None);
         };
-        parse_day(v).map(Some).map_err(|why| {
-            ApiError::bad(format!("{name} {}: {why}", display(v)))
-        })
+        parse_day(v)
+            .map(Some)
+            .map_err(|why| ApiError::bad(format!("{name} {}: {why}", display(v))))
     }
 
     /// An optional point in time (UTC nanoseconds); a bare date stands for `end` of it.
@@ -206,9 +204,9 @@ impl Args {
         let Some(v) = self.raw(name) else {
             return Ok(None);
         };
-        parse_time(v, end).map(Some).map_err(|why| {
-            ApiError::bad(format!("{name} {}: {why}", display(v)))
-        })
+        parse_time(v, end)
+            .map(Some)
+            .map_err(|why| ApiError::bad(format!("{name} {}: {why}", display(v))))
     }
 }
 
@@ -283,7 +281,10 @@ fn parse_time(v: &Value, end: DayEnd) -> Result<i64, String> {
         return day_bound(parse_day(v)?.date(), end);
     }
     let Value::String(s) = v else {
-        return Err("not a time (use 2024-06-12T10:30, an ISO time with an offset, or an Excel date-time)".into());
+        return Err(
+            "not a time (use 2024-06-12T10:30, an ISO time with an offset, or an Excel date-time)"
+                .into(),
+        );
     };
     let t = s.trim();
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
@@ -319,8 +320,10 @@ mod tests {
 
     #[test]
     fn dates_in_every_form_and_bad_ones_named() {
-        let a = args(json!({"a": "2024-06-12", "b": 20240612, "c": 45455, "d": "45455",
-            "e": "2024-02-30", "f": 60, "g": "soon"}));
+        let a = args(
+            json!({"a": "2024-06-12", "b": 20240612, "c": 45455, "d": "45455",
+            "e": "2024-02-30", "f": 60, "g": "soon"}),
+        );
         let want = TradingDay::parse("2024-06-12").unwrap();
         for k in ["a", "b", "c", "d"] {
             assert_eq!(a.day(k).unwrap(), Some(want), "{k}");

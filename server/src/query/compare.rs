@@ -56,14 +56,21 @@ impl QueryService {
         let names = args.list("symbols")?;
         let symbols: Vec<Symbol> = names
             .iter()
-            .map(|s| Symbol::parse(&s.to_ascii_uppercase()).map_err(|e| ApiError::bad(format!("symbols: {e}"))))
+            .map(|s| {
+                Symbol::parse(&s.to_ascii_uppercase())
+                    .map_err(|e| ApiError::bad(format!("symbols: {e}")))
+            })
             .collect::<ApiResult<_>>()?;
         let one = matches!(metric.as_str(), "ivrv" | "consistency" | "drawdown");
-        let need = if one { 1 } else if metric == "spread" { 2 } else { 2 };
+        let need = if one { 1 } else { 2 };
         if symbols.len() < need {
             return Err(ApiError::bad(format!(
                 "compare {metric} needs {} symbol{} in symbols, got {}",
-                if need == 1 { "at least one" } else { "at least two" },
+                if need == 1 {
+                    "at least one"
+                } else {
+                    "at least two"
+                },
                 if need == 1 { "" } else { "s" },
                 symbols.len()
             )));
@@ -116,7 +123,8 @@ impl QueryService {
         match metric.as_str() {
             "returns" => {
                 t = Table::new(cols("date"));
-                let rets: Vec<Vec<f64>> = aligned.closes.iter().map(|c| simple_returns(c)).collect();
+                let rets: Vec<Vec<f64>> =
+                    aligned.closes.iter().map(|c| simple_returns(c)).collect();
                 for (i, d) in aligned.dates.iter().enumerate().skip(1) {
                     let mut row = vec![Cell::Date(*d)];
                     row.extend(rets.iter().map(|r| Cell::Num(r[i - 1])));
@@ -218,8 +226,9 @@ impl QueryService {
         }
         let window = window as usize;
         // Realized volatility needs `window` returns before the first day shown.
-        let lead = TradingDay::from_date(start.date() - chrono::Duration::days(window as i64 * 2 + 10))
-            .unwrap_or(start);
+        let lead =
+            TradingDay::from_date(start.date() - chrono::Duration::days(window as i64 * 2 + 10))
+                .unwrap_or(start);
         let (dates, closes) = self.daily_closes(und, lead, end).await?;
         let rv = rolling_realized_vol(&closes, window);
         let days = self
@@ -237,18 +246,12 @@ impl QueryService {
                 continue;
             };
             // The expiry nearest 30 calendar days with an ATM IV.
-            let best = terms
-                .iter()
-                .filter(|x| x.atm_iv.is_some())
-                .min_by(|a, b| {
-                    let da = (a.time_to_expiry * 365.0 - 30.0).abs();
-                    let db = (b.time_to_expiry * 365.0 - 30.0).abs();
-                    da.total_cmp(&db)
-                });
-            let realized = dates
-                .binary_search(&d.yyyymmdd())
-                .ok()
-                .and_then(|i| rv[i]);
+            let best = terms.iter().filter(|x| x.atm_iv.is_some()).min_by(|a, b| {
+                let da = (a.time_to_expiry * 365.0 - 30.0).abs();
+                let db = (b.time_to_expiry * 365.0 - 30.0).abs();
+                da.total_cmp(&db)
+            });
+            let realized = dates.binary_search(&d.yyyymmdd()).ok().and_then(|i| rv[i]);
             let iv = best.and_then(|b| b.atm_iv);
             t.rows.push(vec![
                 Cell::Date(d.yyyymmdd()),

@@ -57,7 +57,7 @@ impl std::fmt::Debug for Data {
 /// Estimated heap size of decoded rows.
 fn weight(r: &Records) -> u32 {
     fn rows<T>(v: &[T]) -> usize {
-        v.len() * std::mem::size_of::<T>()
+        std::mem::size_of_val(v)
     }
     let text = |s: &str| s.len() + 24;
     let bytes = match r {

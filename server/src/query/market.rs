@@ -4,8 +4,9 @@
 //! otherwise: intraday bars from stored one-minute bars or from trades, daily bars from
 //! trades on days without a stored daily bar, weekly and monthly bars from daily ones.
 //! Intraday bars are stamped at their end like IQFeed's and aligned to the clock in New York
-//! (a 5-minute bar covers [09:30, 09:35)). `vwap` is computed from trades; a bar built only
-//! from stored bars has no vwap (empty). Weekly and monthly bars carry the date of their last
+//! (a 5-minute bar covers [09:30, 09:35)). `vwap` is computed from trades, so asking for
+//! `vwap` or `trades` builds intraday bars from trades wherever a day has them; a bar built
+//! only from stored bars has no vwap (empty). Weekly and monthly bars carry the date of their last
 //! trading day.
 
 use std::collections::BTreeMap;
@@ -192,11 +193,14 @@ impl QueryService {
             Interval::Intraday(secs) => {
                 let start_ns = args.time("start", DayEnd::Start)?.unwrap_or(0);
                 let end_ns = args.time("end", DayEnd::End)?.unwrap_or(i64::MAX);
-                self.intraday(&symbol, start, end, secs, start_ns, end_ns)
+                let exact = fields.iter().any(|f| f == "vwap" || f == "trades");
+                self.intraday(&symbol, start, end, secs, (start_ns, end_ns), exact)
                     .await?
             }
             _ => {
-                let daily = self.daily(&symbol, start, end, fields.iter().any(|f| f == "vwap")).await?;
+                let daily = self
+                    .daily(&symbol, start, end, fields.iter().any(|f| f == "vwap"))
+                    .await?;
                 let grouped = match interval {
                     Interval::Weekly => group(daily, |d| {
                         let w = d.date().iso_week();
@@ -314,15 +318,16 @@ impl QueryService {
         Ok(out.into_iter().collect())
     }
 
-    /// Intraday bars of `secs` seconds over `start..=end`, within `[start_ns, end_ns]`.
+    /// Intraday bars of `secs` seconds over `start..=end`, within `[start_ns, end_ns]`; from
+    /// trades where a day has them when `from_trades` (vwap or trade counts asked for).
     async fn intraday(
         &self,
         symbol: &Symbol,
         start: TradingDay,
         end: TradingDay,
         secs: u32,
-        start_ns: i64,
-        end_ns: i64,
+        (start_ns, end_ns): (i64, i64),
+        from_trades: bool,
     ) -> ApiResult<(Vec<Cell>, Vec<Row>)> {
         let stored_kind = Kind::Bar(secs);
         let minute = Kind::Bar(60);
@@ -332,7 +337,7 @@ impl QueryService {
             .data
             .days(Dataset::Feed, stored_kind, symbol, start, end)
             .await?;
-        let minutes = if secs % 60 == 0 && secs != 60 {
+        let minutes = if secs.is_multiple_of(60) && secs != 60 {
             self.data
                 .days(Dataset::Feed, minute, symbol, start, end)
                 .await?
@@ -347,11 +352,16 @@ impl QueryService {
         for d in traded {
             plan.insert(d, Kind::Trade);
         }
+        // Trades give vwap and trade counts exactly; stored bars are cheaper to read.
         for d in minutes {
-            plan.insert(d, minute);
+            if !(from_trades && plan.contains_key(&d)) {
+                plan.insert(d, minute);
+            }
         }
         for d in exact {
-            plan.insert(d, stored_kind);
+            if !(from_trades && plan.get(&d) == Some(&Kind::Trade)) {
+                plan.insert(d, stored_kind);
+            }
         }
         if plan.len() > MAX_INTRADAY_DAYS {
             return Err(ApiError::exhausted(format!(
@@ -366,14 +376,24 @@ impl QueryService {
             };
             match c.as_ref() {
                 Records::Bars(bars) => {
-                    for b in bars.iter().filter(|b| b.time > start_ns && b.time <= end_ns) {
+                    for b in bars
+                        .iter()
+                        .filter(|b| b.time > start_ns && b.time <= end_ns)
+                    {
                         let e = bucket_end(b.time, secs, true);
                         add(&mut buckets, e, bar_row(b));
                     }
                 }
                 Records::Trades(trades) => {
-                    for t in trades.iter().filter(|t| t.time >= start_ns && t.time <= end_ns) {
-                        add(&mut buckets, bucket_end(t.time, secs, false), Row::from_trade(t));
+                    for t in trades
+                        .iter()
+                        .filter(|t| t.time >= start_ns && t.time <= end_ns)
+                    {
+                        add(
+                            &mut buckets,
+                            bucket_end(t.time, secs, false),
+                            Row::from_trade(t),
+                        );
                     }
                 }
                 _ => {}
@@ -391,7 +411,9 @@ impl QueryService {
         let end = match args.time("end", DayEnd::End)? {
             Some(e) => e,
             None => {
-                let d = args.day("start")?.ok_or_else(|| ApiError::bad("start is required"))?;
+                let d = args
+                    .day("start")?
+                    .ok_or_else(|| ApiError::bad("start is required"))?;
                 args_day_end(d)?
             }
         };
@@ -431,7 +453,11 @@ impl QueryService {
             "conditions",
         ]);
         'days: for d in days {
-            let Some(c) = self.data.chunk(Dataset::Feed, Kind::Trade, &symbol, d).await? else {
+            let Some(c) = self
+                .data
+                .chunk(Dataset::Feed, Kind::Trade, &symbol, d)
+                .await?
+            else {
                 continue;
             };
             let Records::Trades(trades) = c.as_ref() else {
@@ -477,8 +503,19 @@ impl QueryService {
         let at = args.time("at", DayEnd::End)?;
         let field = args.opt_text("field")?.map(|f| f.to_ascii_lowercase());
         const QUOTE_FIELDS: &[&str] = &[
-            "symbol", "time", "last", "size", "bid", "ask", "volume", "change", "change_pct",
-            "open", "high", "low", "prev_close",
+            "symbol",
+            "time",
+            "last",
+            "size",
+            "bid",
+            "ask",
+            "volume",
+            "change",
+            "change_pct",
+            "open",
+            "high",
+            "low",
+            "prev_close",
         ];
         if let Some(f) = &field
             && !QUOTE_FIELDS.contains(&f.as_str())
@@ -514,7 +551,10 @@ impl QueryService {
             ("bid", Cell::Num(values.bid)),
             ("ask", Cell::Num(values.ask)),
             ("volume", Cell::Int(values.volume)),
-            ("change", Cell::opt(values.prev_close.map(|p| values.last - p))),
+            (
+                "change",
+                Cell::opt(values.prev_close.map(|p| values.last - p)),
+            ),
             (
                 "change_pct",
                 Cell::opt(
@@ -550,7 +590,11 @@ impl QueryService {
         else {
             return Ok(None);
         };
-        let Some(c) = self.data.chunk(Dataset::Feed, Kind::Quote, symbol, day).await? else {
+        let Some(c) = self
+            .data
+            .chunk(Dataset::Feed, Kind::Quote, symbol, day)
+            .await?
+        else {
             return Ok(None);
         };
         let Records::Quotes(q) = c.as_ref() else {
@@ -583,7 +627,10 @@ impl QueryService {
         at: Option<i64>,
         at_day: Option<TradingDay>,
     ) -> ApiResult<Option<QuoteValues>> {
-        let days = self.data.all_days(Dataset::Feed, Kind::Trade, symbol).await?;
+        let days = self
+            .data
+            .all_days(Dataset::Feed, Kind::Trade, symbol)
+            .await?;
         let upto = match at_day {
             Some(d) => days.partition_point(|x| *x <= d),
             None => days.len(),
@@ -591,7 +638,11 @@ impl QueryService {
         // The latest day with a trade at or before `at`, and the day before it.
         for i in (0..upto).rev() {
             let day = days[i];
-            let Some(c) = self.data.chunk(Dataset::Feed, Kind::Trade, symbol, day).await? else {
+            let Some(c) = self
+                .data
+                .chunk(Dataset::Feed, Kind::Trade, symbol, day)
+                .await?
+            else {
                 continue;
             };
             let Records::Trades(trades) = c.as_ref() else {
@@ -636,13 +687,19 @@ impl QueryService {
 
     /// A day's close: its stored daily bar, else its last trade.
     async fn close_of(&self, symbol: &Symbol, day: TradingDay) -> ApiResult<Option<f64>> {
-        if let Some(c) = self.data.chunk(Dataset::Feed, Kind::Daily, symbol, day).await?
+        if let Some(c) = self
+            .data
+            .chunk(Dataset::Feed, Kind::Daily, symbol, day)
+            .await?
             && let Records::DailyBars(b) = c.as_ref()
             && let Some(b) = b.last()
         {
             return Ok(Some(b.close));
         }
-        if let Some(c) = self.data.chunk(Dataset::Feed, Kind::Trade, symbol, day).await?
+        if let Some(c) = self
+            .data
+            .chunk(Dataset::Feed, Kind::Trade, symbol, day)
+            .await?
             && let Records::Trades(t) = c.as_ref()
         {
             return Ok(t.last().map(|t| t.price));
@@ -692,7 +749,11 @@ fn args_day_end(d: TradingDay) -> ApiResult<i64> {
 }
 
 fn parse_cursor(c: &str) -> ApiResult<(i64, i64)> {
-    let bad = || ApiError::bad(format!("cursor \"{c}\" is not one a previous page gave (time:tick_id)"));
+    let bad = || {
+        ApiError::bad(format!(
+            "cursor \"{c}\" is not one a previous page gave (time:tick_id)"
+        ))
+    };
     let (a, b) = c.split_once(':').ok_or_else(bad)?;
     Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
 }

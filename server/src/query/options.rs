@@ -17,8 +17,23 @@ use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 
 const CHAIN_FIELDS: &[&str] = &[
-    "contract", "occ", "expiry", "strike", "right", "bid", "ask", "last", "volume", "trades",
-    "iv", "delta", "gamma", "vega", "theta", "rho", "underlying_price",
+    "contract",
+    "occ",
+    "expiry",
+    "strike",
+    "right",
+    "bid",
+    "ask",
+    "last",
+    "volume",
+    "trades",
+    "iv",
+    "delta",
+    "gamma",
+    "vega",
+    "theta",
+    "rho",
+    "underlying_price",
 ];
 const DEFAULT_CHAIN_FIELDS: &[&str] = &[
     "contract", "expiry", "strike", "right", "bid", "ask", "last", "volume", "iv", "delta",
@@ -29,9 +44,25 @@ const DAY_FIELDS: &[&str] = &[
     "vega", "theta", "rho",
 ];
 const TRADE_FIELDS: &[&str] = &[
-    "time", "price", "size", "bid", "ask", "underlying_price", "underlying_mid", "staleness_ms",
-    "rate", "rate_curve", "dividend_yield", "time_to_expiry", "iv", "delta", "gamma", "vega",
-    "theta", "rho", "flags",
+    "time",
+    "price",
+    "size",
+    "bid",
+    "ask",
+    "underlying_price",
+    "underlying_mid",
+    "staleness_ms",
+    "rate",
+    "rate_curve",
+    "dividend_yield",
+    "time_to_expiry",
+    "iv",
+    "delta",
+    "gamma",
+    "vega",
+    "theta",
+    "rho",
+    "flags",
 ];
 
 /// What a chain row shows of one contract.
@@ -198,11 +229,15 @@ impl QueryService {
     /// `option`.
     pub async fn option(&self, args: &Args) -> ApiResult<Table> {
         let text = args.text("symbol")?;
-        let sym = OptionSymbol::parse(&text)
-            .map_err(|e| ApiError::bad(format!("symbol \"{text}\" is not an option symbol: {e}")))?;
+        let sym = OptionSymbol::parse(&text).map_err(|e| {
+            ApiError::bad(format!("symbol \"{text}\" is not an option symbol: {e}"))
+        })?;
         let contract = sym.to_iqfeed();
         let und = Symbol::parse(sym.root())?;
-        let per = args.opt_text("per")?.unwrap_or_else(|| "day".into()).to_ascii_lowercase();
+        let per = args
+            .opt_text("per")?
+            .unwrap_or_else(|| "day".into())
+            .to_ascii_lowercase();
         let (kind, available, default) = match per.as_str() {
             "day" | "daily" => (Kind::ContractDaily, DAY_FIELDS, DAY_FIELDS),
             "trade" | "trades" => (Kind::EnrichedTrade, TRADE_FIELDS, TRADE_FIELDS),
@@ -213,7 +248,11 @@ impl QueryService {
             }
         };
         let mut fields = pick_fields(args, available, default)?;
-        let stamp = if kind == Kind::ContractDaily { "date" } else { "time" };
+        let stamp = if kind == Kind::ContractDaily {
+            "date"
+        } else {
+            "time"
+        };
         if fields.first().map(String::as_str) != Some(stamp) {
             fields.retain(|f| f != stamp);
             fields.insert(0, stamp.to_owned());
@@ -225,11 +264,18 @@ impl QueryService {
             )));
         };
         let start = args.day("start")?.unwrap_or(latest);
-        let end = args.day("end")?.unwrap_or(if args.day("start")?.is_some() { start } else { latest });
+        let end = args.day("end")?.unwrap_or(if args.day("start")?.is_some() {
+            start
+        } else {
+            latest
+        });
         if start > end {
             return Err(ApiError::bad(format!("start {start} is after end {end}")));
         }
-        let days = self.data.days(Dataset::Post, kind, &und, start, end).await?;
+        let days = self
+            .data
+            .days(Dataset::Post, kind, &und, start, end)
+            .await?;
         let chunks = self.data.chunks(Dataset::Post, kind, &und, &days).await?;
         let mut t = Table::new(fields.iter().cloned());
         let mut seen = false;
@@ -239,13 +285,15 @@ impl QueryService {
                 Records::ContractDailies(rows) => {
                     for r in rows.iter().filter(|r| r.contract == contract) {
                         seen = true;
-                        t.rows.push(fields.iter().map(|f| day_cell(*d, r, f)).collect());
+                        t.rows
+                            .push(fields.iter().map(|f| day_cell(*d, r, f)).collect());
                     }
                 }
                 Records::EnrichedOptionTrades(rows) => {
                     for r in rows.iter().filter(|r| r.contract == contract) {
                         seen = true;
-                        t.rows.push(fields.iter().map(|f| trade_cell(r, f)).collect());
+                        t.rows
+                            .push(fields.iter().map(|f| trade_cell(r, f)).collect());
                     }
                 }
                 _ => {}

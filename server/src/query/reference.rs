@@ -50,7 +50,10 @@ impl QueryService {
     /// `dividends`.
     pub async fn dividends(&self, args: &Args) -> ApiResult<Table> {
         let symbol = args.symbol("symbol")?;
-        let all = self.data.all_days(Dataset::Feed, Kind::Dividend, &symbol).await?;
+        let all = self
+            .data
+            .all_days(Dataset::Feed, Kind::Dividend, &symbol)
+            .await?;
         let start = args.day("start")?;
         let end = args.day("end")?;
         if let (Some(s), Some(e)) = (start, end)
@@ -124,11 +127,14 @@ impl QueryService {
             }
             None => CurvePolicy::default_usd(),
         };
-        let earliest = TradingDay::from_date(day.date() - chrono::Duration::days(CURVE_LOOKBACK_DAYS))
-            .unwrap_or(day);
+        let earliest =
+            TradingDay::from_date(day.date() - chrono::Duration::days(CURVE_LOOKBACK_DAYS))
+                .unwrap_or(day);
         let mut curves = Vec::new();
         for name in policy.candidates(day.yyyymmdd()) {
-            let Ok(sym) = Symbol::parse(name) else { continue };
+            let Ok(sym) = Symbol::parse(name) else {
+                continue;
+            };
             let days = self
                 .data
                 .days(Dataset::Feed, Kind::Rate, &sym, earliest, day)
@@ -160,7 +166,14 @@ impl QueryService {
             .value
             .zero_rate(tenor)
             .map_err(|e| ApiError::bad(e.to_string()))?;
-        let mut t = Table::new(["date", "tenor_days", "rate", "curve", "curve_date", "convention"]);
+        let mut t = Table::new([
+            "date",
+            "tenor_days",
+            "rate",
+            "curve",
+            "curve_date",
+            "convention",
+        ]);
         t.rows.push(vec![
             Cell::Date(day.yyyymmdd()),
             Cell::Num(tenor),
@@ -237,7 +250,9 @@ impl QueryService {
         let text = args.text("text")?.to_ascii_uppercase();
         let limit = args.int("limit")?.unwrap_or(50);
         if !(1..=1000).contains(&limit) {
-            return Err(ApiError::bad(format!("limit {limit} is not between 1 and 1000")));
+            return Err(ApiError::bad(format!(
+                "limit {limit} is not between 1 and 1000"
+            )));
         }
         let kinds = [
             (Dataset::Feed, Kind::Trade, "ticks"),
@@ -261,7 +276,8 @@ impl QueryService {
         hits.sort_by_key(|(s, _)| (!s.starts_with(&text), s.len(), s.clone()));
         let mut t = Table::new(["symbol", "data"]);
         for (s, labels) in hits.into_iter().take(limit as usize) {
-            t.rows.push(vec![Cell::Text(s), Cell::Text(labels.join(", "))]);
+            t.rows
+                .push(vec![Cell::Text(s), Cell::Text(labels.join(", "))]);
         }
         Ok(t)
     }

@@ -1,0 +1,272 @@
+//! xlserver's configuration: a TOML file, then `XLFEED_<SECTION>__<KEY>` environment
+//! variables over it (`XLFEED_SERVER__HTTP=0.0.0.0:8443`, `XLFEED_CACHE__MAX_MB=2048`).
+//! `xlserver config check` validates it and prints the effective configuration, redacted.
+//!
+//! ```toml
+//! [server]
+//! http = "127.0.0.1:8080"     # the JSON API, admin, metrics, the add-in's files
+//! grpc = "127.0.0.1:50051"    # xlfeed.v1.QueryService, health, reflection
+//! addin_dir = "excel-addin/dist"
+//!
+//! [stores]
+//! feed = "embedded://data/feed"   # or redis://host:port/db (SSDB, Kvrocks, Redis, Valkey)
+//! post = "embedded://data/post"
+//!
+//! [cache]
+//! max_mb = 512          # decoded chunks kept in memory
+//! index_ttl_ms = 2000   # how long a list of days is reused
+//!
+//! [limits]
+//! max_batch_calls = 1000
+//! max_body_bytes = 1048576
+//! max_response_bytes = 5000000
+//! request_timeout_secs = 30
+//! batch_concurrency = 32
+//!
+//! [security]
+//! keys_file = "xlserver-keys.json"   # API keys, hashed (xlserver keys add|list|revoke)
+//! rate_limit_per_sec = 200            # per key
+//! rate_limit_burst = 400
+//! cors_origins = ["https://localhost:3000"]
+//!
+//! [tls]                               # HTTPS (Office add-ins require it) and gRPC over TLS
+//! cert = "cert.pem"
+//! key = "key.pem"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::SecurityConfig;
+use crate::http::Limits;
+use crate::query::CacheConfig;
+use crate::tls::TlsConfig;
+
+/// The sections of the file (and of the environment overrides).
+const SECTIONS: &[&str] = &["server", "stores", "cache", "limits", "security", "tls"];
+
+/// Listeners.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// HTTP listen address.
+    pub http: String,
+    /// gRPC listen address.
+    pub grpc: String,
+    /// The built Excel add-in, served under `/addin/` when the folder exists.
+    pub addin_dir: PathBuf,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            http: "127.0.0.1:8080".into(),
+            grpc: "127.0.0.1:50051".into(),
+            addin_dir: PathBuf::from("excel-addin/dist"),
+        }
+    }
+}
+
+/// The stores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoresSection {
+    /// SSDB-FEED's URL.
+    pub feed: String,
+    /// SSDB-POST's URL.
+    pub post: String,
+}
+
+impl Default for StoresSection {
+    fn default() -> Self {
+        StoresSection {
+            feed: "embedded://data/feed".into(),
+            post: "embedded://data/post".into(),
+        }
+    }
+}
+
+/// The cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSection {
+    /// Decoded chunks kept, megabytes.
+    pub max_mb: u64,
+    /// Day lists reused for this long, milliseconds.
+    pub index_ttl_ms: u64,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            max_mb: 512,
+            index_ttl_ms: 2000,
+        }
+    }
+}
+
+impl CacheSection {
+    /// As the query layer takes it.
+    pub fn cache_config(&self) -> CacheConfig {
+        CacheConfig {
+            max_bytes: self.max_mb.saturating_mul(1 << 20),
+            index_ttl: Duration::from_millis(self.index_ttl_ms),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listeners.
+    pub server: ServerSection,
+    /// Stores.
+    pub stores: StoresSection,
+    /// Cache.
+    pub cache: CacheSection,
+    /// Request limits.
+    pub limits: Limits,
+    /// API keys, rate limit, CORS.
+    pub security: SecurityConfig,
+    /// TLS (none: plain HTTP and gRPC).
+    pub tls: Option<TlsConfig>,
+}
+
+impl Config {
+    /// Defaults, then the file (when given; it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            f = f.merge(Toml::file(path));
+        }
+        let env = Env::prefixed("XLFEED_").split("__").filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
+            SECTIONS
+                .iter()
+                .any(|s| k.starts_with(&format!("{s}.")) || k.starts_with(&format!("{s}__")))
+        });
+        f = f.merge(env);
+        let c: Config = f
+            .extract()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}",
+                    e.into_iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            })
+            .context("bad configuration")?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks values that deserialize but cannot work; the error names the value.
+    pub fn validate(&self) -> Result<()> {
+        for (name, addr) in [
+            ("server.http", &self.server.http),
+            ("server.grpc", &self.server.grpc),
+        ] {
+            addr.parse::<SocketAddr>().with_context(|| {
+                format!("{name} \"{addr}\" is not an address like 127.0.0.1:8080")
+            })?;
+        }
+        for (name, url) in [
+            ("stores.feed", &self.stores.feed),
+            ("stores.post", &self.stores.post),
+        ] {
+            if !(url.starts_with("embedded://") || url.starts_with("redis://")) {
+                bail!("{name} \"{url}\" is not embedded://DIR or redis://HOST:PORT/DB");
+            }
+        }
+        if self.cache.max_mb == 0 {
+            bail!("cache.max_mb 0: the cache needs at least 1 MB");
+        }
+        if self.limits.max_batch_calls == 0 || self.limits.batch_concurrency == 0 {
+            bail!("limits.max_batch_calls and limits.batch_concurrency must be at least 1");
+        }
+        if self.limits.request_timeout_secs == 0 {
+            bail!("limits.request_timeout_secs 0: requests need some time");
+        }
+        if let Some(tls) = &self.tls {
+            for (what, p) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                if !p.is_file() {
+                    bail!("{what} {} does not exist", p.display());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as JSON with secrets removed (passwords in store URLs).
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        for k in ["feed", "post"] {
+            if let Some(url) = v["stores"][k].as_str() {
+                v["stores"][k] = serde_json::json!(redact_url(url));
+            }
+        }
+        v
+    }
+}
+
+/// `redis://user:secret@host` → `redis://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((cred, host)) => {
+            let user = cred.split_once(':').map_or(cred, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
+    }
+
+    #[test]
+    fn files_and_env_override_defaults_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.toml");
+        std::fs::write(
+            &p,
+            "[server]\nhttp = \"127.0.0.1:9999\"\n[cache]\nmax_mb = 64\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.server.http, "127.0.0.1:9999");
+        assert_eq!(c.cache.max_mb, 64);
+        std::fs::write(&p, "[server]\nhttp = \"nowhere\"\n").unwrap();
+        let e = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(e.contains("nowhere"), "{e}");
+        std::fs::write(&p, "[sever]\nhttp = \"127.0.0.1:1\"\n").unwrap();
+        let e = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(e.contains("sever"), "{e}");
+        let e = format!(
+            "{:#}",
+            Config::load(Some(&dir.path().join("none.toml"))).unwrap_err()
+        );
+        assert!(e.contains("none.toml"), "{e}");
+    }
+}
