@@ -8,9 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xlfeed_core::records::{
-    ContractDaily, EnrichedOptionTrade, IvTerm, OptionTrade, RatePoint, rate_convention,
-};
+use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade, IvTerm, OptionTrade};
 use xlfeed_core::{Nyse, Symbol, TradingDay};
 use xlfeed_iqfeed::sim::{Market, Universe};
 use xlfeed_store::testing::{self, TestStore};
@@ -92,14 +90,7 @@ async fn fill_feed(dir: &Path, feed: &str) {
         }
     }
     for d in Nyse.trading_days(day(FROM), day(TO)) {
-        let points: Vec<RatePoint> = [1, 7, 30, 60, 90, 180, 365, 730]
-            .iter()
-            .map(|&tenor| RatePoint {
-                tenor_days: tenor,
-                rate: m.rate(d, tenor as f64),
-                convention: rate_convention::ZERO,
-            })
-            .collect();
+        let points = m.rate_curve(d);
         store
             .put(
                 &ChunkKey::new(Dataset::Feed, Kind::Rate, sym("SOFR"), d),

@@ -13,7 +13,7 @@
 //! post = "embedded://data/post"
 //!
 //! [cache]
-//! max_mb = 512          # decoded chunks kept in memory
+//! max_mb = 512          # decoded chunks kept in memory (0: none)
 //! index_ttl_ms = 2000   # how long a list of days is reused
 //!
 //! [limits]
@@ -96,7 +96,7 @@ impl Default for StoresSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSection {
-    /// Decoded chunks kept, megabytes.
+    /// Decoded chunks kept, megabytes (0: no chunk cache, every answer reads the store).
     pub max_mb: u64,
     /// Day lists reused for this long, milliseconds.
     pub index_ttl_ms: u64,
@@ -189,9 +189,6 @@ impl Config {
             if !(url.starts_with("embedded://") || url.starts_with("redis://")) {
                 bail!("{name} \"{url}\" is not embedded://DIR or redis://HOST:PORT/DB");
             }
-        }
-        if self.cache.max_mb == 0 {
-            bail!("cache.max_mb 0: the cache needs at least 1 MB");
         }
         if self.limits.max_batch_calls == 0 || self.limits.batch_concurrency == 0 {
             bail!("limits.max_batch_calls and limits.batch_concurrency must be at least 1");

@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use xlfeed_core::records::{RatePoint, rate_convention};
 use xlfeed_core::{Nyse, Symbol, TradingDay};
 use xlfeed_iqfeed::sim::{Market, Universe};
 use xlfeed_pipeline::runs::{RunControl, Stage, run_stage};
@@ -194,14 +193,7 @@ async fn reference_data(
     }
     let sofr = Symbol::parse("SOFR")?;
     for d in Nyse.trading_days(first, last) {
-        let points: Vec<RatePoint> = [1, 7, 30, 60, 90, 180, 365, 730]
-            .iter()
-            .map(|&tenor| RatePoint {
-                tenor_days: tenor,
-                rate: market.rate(d, tenor as f64),
-                convention: rate_convention::ZERO,
-            })
-            .collect();
+        let points = market.rate_curve(d);
         let k = ChunkKey::new(Dataset::Feed, Kind::Rate, sofr.clone(), d);
         batch.push((k, Records::RatePoints(points).encode()));
     }

@@ -48,28 +48,22 @@ async fn run_server(
 ) -> Result<()> {
     let running = serve::start(config, stores).await?;
     let url = running.http_url();
-    println!();
-    println!("xlserver {} is serving", env!("CARGO_PKG_VERSION"));
-    println!(
-        "  HTTP      {url}   (API under /api/v1, OpenAPI at /openapi.json, metrics at /metrics)"
-    );
-    println!(
-        "  gRPC      {}   (xlfeed.v1.QueryService, health, reflection)",
-        running.grpc_addr
-    );
-    println!(
-        "  API keys  {}",
+    let banner = format!(
+        "\nxlserver {} is serving\n  HTTP      {url}   (API under /api/v1, OpenAPI at /openapi.json, metrics at /metrics)\n  gRPC      {}   (xlfeed.v1.QueryService, health, reflection)\n  API keys  {}\n  try       {}\n  Excel     the add-in's manifest is at {url}/addin/manifest.xml when excel-addin/ is built; see docs/excel-addin.md to sideload it\nStop with ctrl-c.\n",
+        env!("CARGO_PKG_VERSION"),
+        running.grpc_addr,
         if running.auth {
             "required"
         } else {
             "none configured: loopback only"
-        }
+        },
+        BANNER_EXAMPLE.replace("{url}", &url),
     );
-    println!("  try       {}", BANNER_EXAMPLE.replace("{url}", &url));
-    println!(
-        "  Excel     the add-in's manifest is at {url}/addin/manifest.xml when excel-addin/ is built; see docs/excel-addin.md to sideload it"
-    );
-    println!("Stop with ctrl-c.");
+    // A closed stdout (a detached terminal, a pipe nobody reads) must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, banner.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
+    drop(out);
     shutdown_signal().await;
     eprintln!("xlserver: stopping (requests in flight finish)");
     running.shutdown().await;

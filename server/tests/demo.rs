@@ -29,11 +29,13 @@ fn start(dir: &std::path::Path) -> (Child, String, Duration) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
-    for line in out.lines() {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.trim().strip_prefix("HTTP") {
             let url = rest.split_whitespace().next().unwrap().to_owned();
+            // Keep reading what it prints, as a terminal would.
+            std::thread::spawn(move || lines.for_each(drop));
             return (child, url, started.elapsed());
         }
     }

@@ -576,6 +576,8 @@ async fn every_route(backend: TestStore) {
     assert!(st["feed"]["kinds"]["trade"]["chunks"].as_u64().unwrap() >= 4);
     let cov = c.ok("/admin/v1/coverage?dataset=post&kind=etrade").await;
     assert_eq!(cov["symbols"].as_array().unwrap().len(), 2);
+    assert!(cov["symbols"][0]["bytes"].as_u64().unwrap() > 0, "{cov}");
+    assert_eq!(cov["symbols"][0]["days"], json!(2));
     let cfg = c.ok("/admin/v1/config").await;
     assert!(cfg["limits"]["max_batch_calls"].is_number());
     let (s, _) = c.get("/admin/v1/coverage?kind=bogus").await;

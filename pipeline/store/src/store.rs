@@ -286,32 +286,48 @@ impl Store {
 
     /// Chunks and bytes per kind, counted from the indexes (what a reader can see).
     pub async fn stats(&self, ds: Dataset) -> Result<Stats> {
-        let (first, last) = day_bounds();
         let mut stats = Stats::default();
         for kind in self.kinds(ds).await? {
             let mut ks = KindStats::default();
             for symbol in self.symbols(ds, kind).await? {
-                let days = self.index(ds, kind, &symbol, first, last).await?;
-                if days.is_empty() {
+                let one = self.series_stats(ds, kind, &symbol).await?;
+                if one.chunks == 0 {
                     continue;
                 }
                 ks.series += 1;
-                ks.chunks += days.len() as u64;
-                ks.bytes += match &self.backend {
-                    Backend::Embedded(_) => days.iter().map(|(_, n)| n).sum::<u64>(),
-                    Backend::Resp(b) => {
-                        let keys: Vec<String> = days
-                            .iter()
-                            .filter_map(|(d, _)| TradingDay::from_yyyymmdd(*d).ok())
-                            .map(|d| ChunkKey::new(ds, kind, symbol.clone(), d).chunk_key())
-                            .collect();
-                        b.sizes(&keys).await?.iter().sum::<u64>()
-                    }
-                };
+                ks.chunks += one.chunks;
+                ks.bytes += one.bytes;
             }
             stats.kinds.insert(kind, ks);
         }
         Ok(stats)
+    }
+
+    /// One series' chunks and their stored bytes (`series` is 1, or 0 when it has no day).
+    pub async fn series_stats(
+        &self,
+        ds: Dataset,
+        kind: Kind,
+        symbol: &Symbol,
+    ) -> Result<KindStats> {
+        let (first, last) = day_bounds();
+        let days = self.index(ds, kind, symbol, first, last).await?;
+        let bytes = match &self.backend {
+            Backend::Embedded(_) => days.iter().map(|(_, n)| n).sum::<u64>(),
+            Backend::Resp(b) => {
+                let keys: Vec<String> = days
+                    .iter()
+                    .filter_map(|(d, _)| TradingDay::from_yyyymmdd(*d).ok())
+                    .map(|d| ChunkKey::new(ds, kind, symbol.clone(), d).chunk_key())
+                    .collect();
+                b.sizes(&keys).await?.iter().sum::<u64>()
+            }
+        };
+        Ok(KindStats {
+            series: u64::from(!days.is_empty()),
+            chunks: days.len() as u64,
+            bytes,
+        })
     }
 
     /// Bytes the embedded store uses on disk (all datasets); `None` for RESP stores.

@@ -4,7 +4,7 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /admin/v1/stats` | per dataset and kind: symbols, days, chunks, bytes |
-//! | `GET /admin/v1/coverage?dataset=feed&kind=trade[&symbol=AAPL]` | per symbol: days present, first and last day |
+//! | `GET /admin/v1/coverage?dataset=feed&kind=trade[&symbol=AAPL]` | per symbol: days present, first and last day, bytes |
 //! | `POST /admin/v1/runs` `{"stage": "fetch", "args": ["--symbols", "AAPL", ...]}` | starts a run with the command line's options; 202 with its id |
 //! | `GET /admin/v1/runs`, `GET /admin/v1/runs/{id}` | runs with their progress and, when ended, their reports |
 //! | `DELETE /admin/v1/runs/{id}` | cancels a run (the units in flight finish and commit) |
@@ -147,9 +147,11 @@ async fn coverage(State(state): State<AppState>, Query(q): Query<CoverageQuery>)
         let mut rows = Vec::new();
         for s in symbols {
             let days = data.all_days(ds, kind, &s).await?;
+            let size = data.store(ds).series_stats(ds, kind, &s).await?;
             rows.push(json!({
                 "symbol": s.to_string(),
                 "days": days.len(),
+                "bytes": size.bytes,
                 "first_day": days.first().map(|d| d.to_string()),
                 "last_day": days.last().map(|d| d.to_string()),
             }));

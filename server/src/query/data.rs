@@ -6,10 +6,11 @@
 //! are read fresh each time, since fetch may still be writing them. Index listings (which
 //! days a series has) are cached for `index_ttl`, so a new day shows up within that time.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moka::future::Cache;
+use moka::sync::Cache;
 use xlfeed_core::calendar::utc_ns_to_new_york;
 use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, StoreError};
@@ -42,7 +43,23 @@ pub struct Data {
     post: xlfeed_store::Store,
     chunks: Cache<String, Arc<Records>>,
     index: Cache<String, Arc<Vec<TradingDay>>>,
+    summaries: Cache<String, Arc<DaySummary>>,
+    cache_chunks: bool,
     metrics: Arc<Metrics>,
+}
+
+/// A day of trades summed up (session open, high, low, volume), kept beside the chunk so a
+/// quote does not rescan the day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DaySummary {
+    /// First trade price.
+    pub open: f64,
+    /// Highest trade price.
+    pub high: f64,
+    /// Lowest trade price.
+    pub low: f64,
+    /// Shares traded.
+    pub volume: i64,
 }
 
 impl std::fmt::Debug for Data {
@@ -115,6 +132,8 @@ impl Data {
             post,
             chunks,
             index,
+            summaries: Cache::builder().max_capacity(100_000).build(),
+            cache_chunks: config.max_bytes > 0,
             metrics,
         }
     }
@@ -156,13 +175,13 @@ impl Data {
         symbol: &Symbol,
     ) -> ApiResult<Arc<Vec<TradingDay>>> {
         let name = format!("{ds}:{kind}:{symbol}");
-        if let Some(days) = self.index.get(&name).await {
+        if let Some(days) = self.index.get(&name) {
             return Ok(days);
         }
         let started = Instant::now();
         let r = self.store(ds).all_days(ds, kind, symbol).await;
         let days = Arc::new(self.observe(ds, "index", started, r)?);
-        self.index.insert(name, days.clone()).await;
+        self.index.insert(name, days.clone());
         Ok(days)
     }
 
@@ -210,15 +229,24 @@ impl Data {
         let today = today();
         let mut out: Vec<Option<Arc<Records>>> = vec![None; days.len()];
         let mut missing = Vec::new();
+        // One key buffer for the series: `{ds}:{kind}:{symbol}:` then the day's digits (the
+        // chunk key), so a cache hit allocates nothing.
+        let Some(&first) = days.first() else {
+            return Ok(out);
+        };
+        let mut name = ChunkKey::new(ds, kind, symbol.clone(), first).chunk_key();
+        let prefix = name.len().saturating_sub(8);
         for (i, d) in days.iter().enumerate() {
-            let key = ChunkKey::new(ds, kind, symbol.clone(), *d);
-            let name = key.chunk_key();
-            match self.chunks.get(&name).await {
+            name.truncate(prefix);
+            let _ = write!(name, "{}", d.yyyymmdd());
+            match self.chunks.get(name.as_str()) {
                 Some(r) => {
                     self.metrics.cache_hits.inc();
                     out[i] = Some(r);
                 }
-                None => missing.push((i, key, name)),
+                None => {
+                    missing.push((i, ChunkKey::new(ds, kind, symbol.clone(), *d), name.clone()))
+                }
             }
         }
         if missing.is_empty() {
@@ -238,8 +266,8 @@ impl Data {
                 })
             })?;
             let records = Arc::new(records);
-            if Some(key.day) != today {
-                self.chunks.insert(name, records.clone()).await;
+            if Some(key.day) != today && self.cache_chunks {
+                self.chunks.insert(name, records.clone());
             }
             out[i] = Some(records);
         }
@@ -267,8 +295,27 @@ impl Data {
         self.observe(ds, "index", started, r)
     }
 
+    /// The summary of a past day's chunk, computed by `f` once (today's: every time).
+    pub fn summary(
+        &self,
+        key: &ChunkKey,
+        f: impl FnOnce() -> Option<DaySummary>,
+    ) -> Option<Arc<DaySummary>> {
+        if !self.cache_chunks || Some(key.day) == today() {
+            return f().map(Arc::new);
+        }
+        let name = key.chunk_key();
+        if let Some(s) = self.summaries.get(&name) {
+            return Some(s);
+        }
+        let s = Arc::new(f()?);
+        self.summaries.insert(name, s.clone());
+        Some(s)
+    }
+
     /// Drops every cached chunk and index (after an admin run rewrote days).
     pub fn invalidate(&self) {
+        self.summaries.invalidate_all();
         self.chunks.invalidate_all();
         self.index.invalidate_all();
     }

@@ -15,7 +15,9 @@ use chrono::{Datelike, Timelike};
 use xlfeed_core::calendar::utc_ns_to_new_york;
 use xlfeed_core::records::{Bar, DailyBar, Trade};
 use xlfeed_core::{Nyse, Symbol, TradingDay};
-use xlfeed_store::{Dataset, Kind, Records};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records};
+
+use super::data::DaySummary;
 
 use super::{Args, DayEnd, QueryService, pick_fields};
 use crate::error::{ApiError, ApiResult};
@@ -657,14 +659,29 @@ impl QueryService {
             }
             let upto_now = &trades[..n];
             let last = &upto_now[n - 1];
-            let mut open = None;
-            let (mut high, mut low, mut volume) = (f64::MIN, f64::MAX, 0i64);
-            for x in upto_now {
-                open.get_or_insert(x.price);
-                high = high.max(x.price);
-                low = low.min(x.price);
-                volume += x.size;
-            }
+            let summarize = || {
+                let first = upto_now.first()?;
+                let (mut high, mut low, mut volume) = (first.price, first.price, 0i64);
+                for x in upto_now {
+                    high = high.max(x.price);
+                    low = low.min(x.price);
+                    volume += x.size;
+                }
+                Some(DaySummary {
+                    open: first.price,
+                    high,
+                    low,
+                    volume,
+                })
+            };
+            // The whole day's summary is kept; a quote as of a time inside it is summed anew.
+            let sum = if n == trades.len() {
+                let key = ChunkKey::new(Dataset::Feed, Kind::Trade, symbol.clone(), day);
+                self.data.summary(&key, summarize)
+            } else {
+                summarize().map(std::sync::Arc::new)
+            };
+            let Some(sum) = sum else { continue };
             let prev_close = match i.checked_sub(1) {
                 Some(j) => self.close_of(symbol, days[j]).await?,
                 None => None,
@@ -675,10 +692,10 @@ impl QueryService {
                 size: last.size,
                 bid: last.bid,
                 ask: last.ask,
-                volume,
-                open,
-                high: Some(high),
-                low: Some(low),
+                volume: sum.volume,
+                open: Some(sum.open),
+                high: Some(sum.high),
+                low: Some(sum.low),
                 prev_close,
             }));
         }

@@ -16,7 +16,7 @@
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, Weekday};
 use xlfeed_core::calendar::new_york_to_utc_ns;
-use xlfeed_core::records::{OptionContract, Trade};
+use xlfeed_core::records::{OptionContract, RatePoint, Trade, rate_convention};
 use xlfeed_core::{Conditions, Nyse, OptionSymbol, Right, TradingDay};
 
 use super::bsm;
@@ -217,6 +217,20 @@ impl Market {
         };
         let tau = tenor_days.max(0.0);
         (short + (0.012 - 0.28 * short) * (1.0 - (-tau / 730.0).exp())).max(0.0)
+    }
+
+    /// The simulator's risk-free curve on `day` as stored rate points (continuously compounded
+    /// zero rates at 1, 7, 30, 60, 90, 180, 365 and 730 days): what `xlpipeline import rates`
+    /// would bring for the market the options were priced in.
+    pub fn rate_curve(&self, day: TradingDay) -> Vec<RatePoint> {
+        [1, 7, 30, 60, 90, 180, 365, 730]
+            .iter()
+            .map(|&tenor| RatePoint {
+                tenor_days: tenor,
+                rate: self.rate(day, tenor as f64),
+                convention: rate_convention::ZERO,
+            })
+            .collect()
     }
 
     /// The implied volatility the simulator prices `underlying`'s options at on `day`, for
