@@ -592,7 +592,75 @@ async fn every_route(backend: TestStore) {
     );
     assert!(m.contains("xlserver_cache_hits_total"));
     assert!(m.contains("xlserver_store_read_duration_seconds"));
+    grpc_on_the_same_data(&running, &t).await;
     running.shutdown().await;
+}
+
+/// The gRPC listener `serve::start` opens, on the same stores: typed calls agree with the
+/// stored trades; errors are gRPC statuses naming the value.
+async fn grpc_on_the_same_data(running: &Running, t: &[xlfeed_core::records::Trade]) {
+    use tokio_stream::StreamExt;
+    use xlfeed_proto::v1;
+    use xlfeed_server::grpc::pb::query_service_client::QueryServiceClient;
+    let mut c = QueryServiceClient::connect(format!("http://{}", running.grpc_addr))
+        .await
+        .unwrap();
+    let q = c
+        .quote(v1::QuoteRequest {
+            symbol: "SPY".into(),
+            field: "last".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        q.rows[0].cells[0].value,
+        Some(v1::cell::Value::Num(t.last().unwrap().price))
+    );
+    let mut pages = c
+        .ticks(v1::TicksRequest {
+            symbol: "SPY".into(),
+            start: TODAY.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut n = 0;
+    while let Some(page) = pages.next().await {
+        n += page.unwrap().rows.len();
+    }
+    assert_eq!(n, t.len());
+    let chain = c
+        .chain(v1::ChainRequest {
+            underlying: "SPY".into(),
+            date: TODAY.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!chain.rows.is_empty());
+    let e = c
+        .quote(v1::QuoteRequest {
+            symbol: "NOPE".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    assert!(e.message().contains("NOPE"), "{}", e.message());
+    let e = c
+        .history(v1::HistoryRequest {
+            symbol: "SPY".into(),
+            start: "2024-02-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("2024-02-30"), "{}", e.message());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,40 @@ async fn keys_and_roles_guard_every_route() {
         );
     }
 
+    // gRPC: the same keys, as `authorization` metadata; health stays open.
+    {
+        use xlfeed_proto::v1;
+        use xlfeed_server::grpc::pb::query_service_client::QueryServiceClient;
+        let grpc = format!("http://{}", running.grpc_addr);
+        let mut c = QueryServiceClient::connect(grpc.clone()).await.unwrap();
+        let ask = |key: Option<String>| {
+            let mut r = tonic::Request::new(v1::QuoteRequest {
+                symbol: "AAPL".into(),
+                ..Default::default()
+            });
+            if let Some(k) = key {
+                r.metadata_mut()
+                    .insert("authorization", format!("Bearer {k}").parse().unwrap());
+            }
+            r
+        };
+        let e = c.quote(ask(None)).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+        let e = c.quote(ask(Some(analyst.clone()))).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+        let channel = tonic::transport::Channel::from_shared(grpc)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let h = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(h.into_inner().status, 1); // SERVING
+    }
+
     // Analyst: the API (an empty store answers 404 for the symbol), not admin.
     let r = get("/api/v1/quote?symbol=AAPL", Some(&analyst))
         .await
