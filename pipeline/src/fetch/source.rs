@@ -259,7 +259,13 @@ impl ArchiveFile {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create archive folder {}", dir.display()))?;
-        let tmp = path.with_extension("tmp");
+        // A name of its own: two units may archive the same reply at once (fundamentals and
+        // dividends both read a symbol's Level 1 `F` message); each renames its complete file.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.{n}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
         let file = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot write archive file {}", tmp.display()))?;
         let mut gz = GzEncoder::new(file, Compression::fast());
