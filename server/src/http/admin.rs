@@ -10,8 +10,8 @@
 //! | `DELETE /admin/v1/runs/{id}` | cancels a run (the units in flight finish and commit) |
 //! | `GET /admin/v1/config` | the effective configuration, secrets redacted |
 
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::Router;
@@ -282,6 +282,3 @@ async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Re
 async fn config(State(state): State<AppState>) -> Json<Value> {
     Json(state.config_view.as_ref().clone())
 }
-
-/// Shared registry handle.
-pub type SharedRuns = Arc<Runs>;

@@ -228,14 +228,13 @@ impl QueryService {
         let mut t = Table::new(std::iter::once(stamp.to_owned()).chain(fields.iter().cloned()));
         for (s, r) in stamps.into_iter().zip(rows) {
             if t.rows.len() == MAX_HISTORY_ROWS {
-                t.next = Some(match &s {
+                let from = match &s {
                     Cell::Date(d) => d.to_string(),
                     Cell::Time(ns) => ns.to_string(),
                     _ => String::new(),
-                });
+                };
                 t.next = Some(format!(
-                    "more than {MAX_HISTORY_ROWS} rows: ask again from start={}",
-                    t.next.take().unwrap_or_default()
+                    "more than {MAX_HISTORY_ROWS} rows: ask again from start={from}"
                 ));
                 break;
             }
@@ -454,6 +453,8 @@ impl QueryService {
             "market_center",
             "conditions",
         ]);
+        // The (time, tick id) of the last row: the cursor of the next page.
+        let mut page_end: Option<(i64, i64)> = None;
         'days: for d in days {
             let Some(c) = self
                 .data
@@ -476,13 +477,12 @@ impl QueryService {
                     continue;
                 }
                 if t.rows.len() as i64 == limit {
-                    if let Some(Cell::Time(lt)) = t.rows.last().map(|r| r[0].clone())
-                        && let Some(Cell::Int(lid)) = t.rows.last().map(|r| r[5].clone())
-                    {
+                    if let Some((lt, lid)) = page_end {
                         t.next = Some(format!("{lt}:{lid}"));
                     }
                     break 'days;
                 }
+                page_end = Some((x.time, x.tick_id));
                 t.rows.push(vec![
                     Cell::Time(x.time),
                     Cell::Num(x.price),

@@ -19,8 +19,6 @@ mod market;
 mod options;
 mod reference;
 
-use std::sync::Arc;
-
 pub use args::{Args, DayEnd};
 pub use data::{CacheConfig, Data};
 
@@ -123,9 +121,6 @@ impl QueryService {
         }
     }
 }
-
-/// Shared handle.
-pub type SharedQuery = Arc<QueryService>;
 
 /// Selected fields: `requested` (comma list) checked against `available`, or `default`.
 pub(crate) fn pick_fields(
