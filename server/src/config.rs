@@ -7,6 +7,8 @@
 //! http = "127.0.0.1:8080"     # the JSON API, admin, metrics, the add-in's files
 //! grpc = "127.0.0.1:50051"    # xlfeed.v1.QueryService, health, reflection
 //! addin_dir = "excel-addin/dist"
+//! public_url = "https://xlserver.example.com"  # the origin the add-in's manifest names
+//!                             # (default: the origin each request came to)
 //!
 //! [stores]
 //! feed = "embedded://data/feed"   # or redis://host:port/db (SSDB, Kvrocks, Redis, Valkey)
@@ -61,6 +63,9 @@ pub struct ServerSection {
     pub grpc: String,
     /// The built Excel add-in, served under `/addin/` when the folder exists.
     pub addin_dir: PathBuf,
+    /// The origin analysts reach this server at (`https://xlserver.example.com`, behind a
+    /// proxy or ingress); the add-in's manifest names it. Empty: the origin of each request.
+    pub public_url: String,
 }
 
 impl Default for ServerSection {
@@ -69,6 +74,7 @@ impl Default for ServerSection {
             http: "127.0.0.1:8080".into(),
             grpc: "127.0.0.1:50051".into(),
             addin_dir: PathBuf::from("excel-addin/dist"),
+            public_url: String::new(),
         }
     }
 }
@@ -189,6 +195,11 @@ impl Config {
             if !(url.starts_with("embedded://") || url.starts_with("redis://")) {
                 bail!("{name} \"{url}\" is not embedded://DIR or redis://HOST:PORT/DB");
             }
+        }
+        if !self.server.public_url.is_empty() {
+            crate::addin::origin_of(&self.server.public_url).map_err(|e| {
+                anyhow::anyhow!("server.public_url \"{}\": {e}", self.server.public_url)
+            })?;
         }
         if self.limits.max_batch_calls == 0 || self.limits.batch_concurrency == 0 {
             bail!("limits.max_batch_calls and limits.batch_concurrency must be at least 1");

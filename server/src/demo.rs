@@ -44,6 +44,10 @@ pub struct DemoArgs {
     /// Prepare the data and exit without serving.
     #[arg(long)]
     pub no_serve: bool,
+    /// Serve HTTPS with a development certificate for localhost (made once in
+    /// <DATA>/dev-cert/; trust it to sideload the Excel add-in, see docs/excel-addin.md).
+    #[arg(long)]
+    pub https: bool,
 }
 
 /// The first of the `n` trading days ending at `last`.
@@ -204,10 +208,23 @@ async fn reference_data(
 }
 
 /// The demo's configuration: stores under `data`, loopback listeners.
-pub fn config(args: &DemoArgs, base: Config) -> Config {
+pub fn config(args: &DemoArgs, base: Config) -> Result<Config> {
     let mut c = base;
     let dir = args.data.display().to_string();
     c.stores.feed = format!("embedded://{dir}/feed");
     c.stores.post = format!("embedded://{dir}/post");
-    c
+    if args.https && c.tls.is_none() {
+        let certs = args.data.join("dev-cert");
+        c.tls = Some(
+            if certs.join("cert.pem").is_file() && certs.join("key.pem").is_file() {
+                crate::tls::TlsConfig {
+                    cert: certs.join("cert.pem"),
+                    key: certs.join("key.pem"),
+                }
+            } else {
+                crate::tls::write_dev_cert(&certs)?
+            },
+        );
+    }
+    Ok(c)
 }

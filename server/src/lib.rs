@@ -15,7 +15,9 @@
 //! - [`auth`], [`tls`]: API keys and roles, rate limit, CORS; rustls from PEM files.
 //! - [`config`]: the TOML file and its environment overrides.
 //! - [`serve`]: the two listeners put together; [`demo`]: the one-command demo.
+//! - [`addin`]: the Excel add-in's files and its manifest, rendered for the server's origin.
 
+pub mod addin;
 pub mod auth;
 pub mod config;
 pub mod demo;

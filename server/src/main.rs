@@ -48,8 +48,18 @@ async fn run_server(
 ) -> Result<()> {
     let running = serve::start(config, stores).await?;
     let url = running.http_url();
+    let excel = if config.server.addin_dir.is_dir() {
+        format!(
+            "manifest {url}/addin/manifest.xml, task pane {url}/addin/taskpane.html\n            sideload: save the manifest, then in Excel Home > Add-ins > More add-ins > My Add-ins >\n            Upload My Add-in (Excel needs HTTPS: xlserver demo --https, and trust the certificate;\n            Windows and Mac steps in docs/excel-addin.md)"
+        )
+    } else {
+        format!(
+            "the add-in is not built in {} (cd excel-addin && npm ci && npm run build); see docs/excel-addin.md",
+            config.server.addin_dir.display()
+        )
+    };
     let banner = format!(
-        "\nxlserver {} is serving\n  HTTP      {url}   (API under /api/v1, OpenAPI at /openapi.json, metrics at /metrics)\n  gRPC      {}   (xlfeed.v1.QueryService, health, reflection)\n  API keys  {}\n  try       {}\n  Excel     the add-in's manifest is at {url}/addin/manifest.xml when excel-addin/ is built; see docs/excel-addin.md to sideload it\nStop with ctrl-c.\n",
+        "\nxlserver {} is serving\n  HTTP      {url}   (API under /api/v1, OpenAPI at /openapi.json, metrics at /metrics)\n  gRPC      {}   (xlfeed.v1.QueryService, health, reflection)\n  API keys  {}\n  try       {}\n  Excel     {excel}\nStop with ctrl-c.\n",
         env!("CARGO_PKG_VERSION"),
         running.grpc_addr,
         if running.auth {
@@ -97,9 +107,9 @@ async fn main() -> Result<()> {
         }
         Command::Demo(args) => {
             let base = Config::load(cli.config.as_deref())?;
-            let c = demo::config(&args, base);
             std::fs::create_dir_all(&args.data)
                 .with_context(|| format!("cannot create {}", args.data.display()))?;
+            let c = demo::config(&args, base)?;
             let stores = serve::open_stores(&c).await?;
             demo::prepare(&args, &stores.0, &stores.1).await?;
             if args.no_serve {

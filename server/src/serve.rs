@@ -93,9 +93,8 @@ pub fn app(state: AppState, auth: Auth, config: &Config) -> Result<Router> {
         .merge(api)
         .merge(admin)
         .merge(http::open_routes());
-    let addin = &config.server.addin_dir;
-    if addin.is_dir() {
-        router = router.nest_service("/addin", tower_http::services::ServeDir::new(addin));
+    if let Some(addin) = crate::addin::routes(config) {
+        router = router.merge(addin);
     }
     let limits = state.limits;
     Ok(router

@@ -95,14 +95,36 @@ impl Table {
         self.columns.iter().position(|c| c == name)
     }
 
-    /// The table as JSON for Excel.
+    /// Each column's type, from its first non-empty cell: `date`, `time`, `number`, `text`,
+    /// or `empty` when every cell is. The add-in formats `date` and `time` columns as dates.
+    pub fn column_types(&self) -> Vec<&'static str> {
+        (0..self.columns.len())
+            .map(|i| {
+                let first = self
+                    .rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .find(|c| **c != Cell::Empty);
+                match first {
+                    None | Some(Cell::Empty) => "empty",
+                    Some(Cell::Num(_) | Cell::Int(_)) => "number",
+                    Some(Cell::Text(_)) => "text",
+                    Some(Cell::Date(_)) => "date",
+                    Some(Cell::Time(_)) => "time",
+                }
+            })
+            .collect()
+    }
+
+    /// The table as JSON for Excel: `columns`, their `types` (see [`Table::column_types`]),
+    /// `rows`, and `next` when there is a following page.
     pub fn to_json(&self, style: DateStyle) -> Value {
         let rows: Vec<Value> = self
             .rows
             .iter()
             .map(|r| Value::Array(r.iter().map(|c| cell_json(c, style)).collect()))
             .collect();
-        let mut v = json!({"columns": self.columns, "rows": rows});
+        let mut v = json!({"columns": self.columns, "types": self.column_types(), "rows": rows});
         if let Some(n) = &self.next {
             v["next"] = json!(n);
         }

@@ -1,0 +1,282 @@
+// The MKT.* custom functions. Their JSDoc is the metadata: `npm run build` turns it into
+// functions.json with custom-functions-metadata, and `npm run check` compares that with the
+// committed snapshot (metadata.snapshot.json), so a signature never changes by accident.
+// Ids are frozen: add a new function rather than change one (Office caches the metadata).
+
+import {
+  client,
+  compact,
+  countArg,
+  dateArg,
+  layoutOptions,
+  listArg,
+  live as liveHub,
+  optText,
+  scalar,
+  tenorArg,
+  text,
+  toExcelError,
+  toMatrix,
+  ServerError,
+} from "./client.js";
+
+/** Calls `fn`, turning any failure into a CustomFunctions.Error. */
+async function ask(fn, args) {
+  try {
+    return await client.call(fn, compact(args));
+  } catch (e) {
+    throw toExcelError(e);
+  }
+}
+
+/** Runs `body`, so that a bad argument becomes #VALUE! naming it. */
+async function guarded(body) {
+  try {
+    return await body();
+  } catch (e) {
+    throw toExcelError(e);
+  }
+}
+
+/** A table answer as a spilled range; no rows is #N/A saying what was empty. */
+function spill(table, what, layout) {
+  if (table.rows.length === 0) throw toExcelError(new ServerError("#N/A", "not_found", `no ${what}`));
+  return toMatrix(table, layout);
+}
+
+function range(start, end) {
+  return `${start ?? "the start"} to ${end ?? "the end"}`;
+}
+
+/**
+ * Bars of a symbol over a date range, as a table with a header row: date (or time), open,
+ * high, low, close, volume. Example: =MKT.HISTORY("AAPL", "2024-06-03", "2024-06-28")
+ * @customfunction HISTORY
+ * @param {string} symbol Ticker, e.g. "AAPL".
+ * @param {any} start First day: a date cell, "2024-06-03", or relative like "-1M".
+ * @param {any} end Last day (inclusive), same forms as start.
+ * @param {any} [interval] 1m, 5m, 15m, 30m, 1h, daily (default), weekly or monthly.
+ * @param {any[][]} [fields] Columns: open, high, low, close, volume, vwap, trades (a range or "close,volume").
+ * @param {any[][]} [options] Layout: "headers=no; sort=desc", or a two-column range of name and value.
+ * @returns {Promise<any[][]>} The bars, oldest first, with a header row.
+ */
+export function history(symbol, start, end, interval, fields, options) {
+  return guarded(async () => {
+    const args = {
+      symbol: text("symbol", symbol).toUpperCase(),
+      start: dateArg("start", start),
+      end: dateArg("end", end),
+      interval: optText("interval", interval),
+      fields: listArg("fields", fields),
+    };
+    const layout = layoutOptions(options);
+    if (!args.start) throw toExcelError(new ServerError("#VALUE!", "invalid_argument", "start is required"));
+    if (!args.end) throw toExcelError(new ServerError("#VALUE!", "invalid_argument", "end is required"));
+    const table = await ask("history", args);
+    return spill(table, `${args.interval ?? "daily"} bars of ${args.symbol} from ${range(args.start, args.end)}`, layout);
+  });
+}
+
+/**
+ * Trades of a symbol between two times, oldest first: time, price, size, bid, ask, ...
+ * Example: =MKT.TICKS("AAPL", "2024-06-28 09:30", "2024-06-28 09:35", 100)
+ * @customfunction TICKS
+ * @param {string} symbol Ticker, e.g. "AAPL".
+ * @param {any} start First time (New York): a date-time cell or "2024-06-28 09:30".
+ * @param {any} end Last time (New York), same forms as start.
+ * @param {any} [limit] At most this many trades (default 10,000).
+ * @returns {Promise<any[][]>} The trades with a header row.
+ */
+export function ticks(symbol, start, end, limit) {
+  return guarded(async () => {
+    const args = {
+      symbol: text("symbol", symbol).toUpperCase(),
+      start: dateArg("start", start),
+      end: dateArg("end", end),
+      limit: countArg("limit", limit),
+    };
+    const table = await ask("ticks", args);
+    return spill(table, `trades of ${args.symbol} from ${range(args.start, args.end)}`, { precise: true });
+  });
+}
+
+/**
+ * The latest value of one field of a symbol. Example: =MKT.QUOTE("AAPL", "bid")
+ * @customfunction QUOTE
+ * @param {string} symbol Ticker, e.g. "AAPL".
+ * @param {any} [field] last (default), bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time.
+ * @returns {Promise<any>} The value.
+ */
+export function quote(symbol, field) {
+  return guarded(async () => {
+    const args = { symbol: text("symbol", symbol).toUpperCase(), field: (optText("field", field) ?? "last").toLowerCase() };
+    const table = await ask("quote", args);
+    return scalar(table, undefined, `${args.field} for ${args.symbol}`);
+  });
+}
+
+/**
+ * The latest value of one field of a symbol, updated every 2 seconds while the cell exists.
+ * Example: =MKT.LIVE("AAPL", "last")
+ * @customfunction LIVE
+ * @param {string} symbol Ticker, e.g. "AAPL".
+ * @param {any} [field] last (default), bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time.
+ * @param {CustomFunctions.StreamingInvocation<any>} invocation The cell the value streams to.
+ */
+export function live(symbol, field, invocation) {
+  let args;
+  try {
+    args = { symbol: text("symbol", symbol).toUpperCase(), field: (optText("field", field) ?? "last").toLowerCase() };
+  } catch (e) {
+    invocation.setResult(toExcelError(e));
+    return;
+  }
+  const unsubscribe = liveHub.subscribe("quote", args, (error, table) => {
+    try {
+      if (error) throw error;
+      invocation.setResult(scalar(table, undefined, `${args.field} for ${args.symbol}`));
+    } catch (e) {
+      invocation.setResult(toExcelError(e));
+    }
+  });
+  invocation.onCanceled = () => unsubscribe();
+}
+
+/**
+ * An underlying's option chain with IV and Greeks, on the latest processed day or a date.
+ * Example: =MKT.CHAIN("AAPL", "2024-07-19")
+ * @customfunction CHAIN
+ * @param {string} underlying Underlying ticker, e.g. "AAPL".
+ * @param {any} [expiry] Only this expiry (a date).
+ * @param {any} [date] The trading day (default: the latest processed).
+ * @param {any[][]} [fields] Columns: bid, ask, last, volume, iv, delta, gamma, vega, theta, rho (contract always first).
+ * @returns {Promise<any[][]>} One row per contract with a header row.
+ */
+export function chain(underlying, expiry, date, fields) {
+  return guarded(async () => {
+    let f = listArg("fields", fields);
+    if (f && !f.split(",").some((x) => x.toLowerCase() === "contract")) f = `contract,${f}`;
+    const args = {
+      underlying: text("underlying", underlying).toUpperCase(),
+      expiry: dateArg("expiry", expiry),
+      date: dateArg("date", date),
+      fields: f,
+    };
+    const table = await ask("chain", args);
+    const which = args.expiry ? ` expiring ${args.expiry}` : "";
+    return spill(table, `options of ${args.underlying}${which} on ${args.date ?? "the latest day"}`);
+  });
+}
+
+/**
+ * One field of an option contract on a day: iv, delta, gamma, vega, theta, rho, last, volume, ...
+ * Example: =MKT.OPTION("AAPL2428F200", "iv")
+ * @customfunction OPTION
+ * @param {string} option_symbol The contract: IQFeed (AAPL2428F200) or OCC (AAPL  240628C00200000).
+ * @param {string} field iv, delta, gamma, vega, theta, rho, or another column of the option's day.
+ * @param {any} [date] The trading day (default: the latest with a trade).
+ * @returns {Promise<any>} The value.
+ */
+export function option(option_symbol, field, date) {
+  return guarded(async () => {
+    const day = dateArg("date", date);
+    const args = {
+      symbol: text("option_symbol", option_symbol).toUpperCase(),
+      fields: text("field", field).toLowerCase(),
+      start: day,
+      end: day,
+    };
+    const table = await ask("option", args);
+    return scalar(table, args.fields, `${args.fields} for ${args.symbol}${day ? ` on ${day}` : ""}`);
+  });
+}
+
+/**
+ * Dividends of a symbol: ex-date, pay date, amount, yield. Example: =MKT.DIVIDENDS("KO", "-2Y")
+ * @customfunction DIVIDENDS
+ * @param {string} symbol Ticker, e.g. "KO".
+ * @param {any} [start] First ex-date (default: all known).
+ * @param {any} [end] Last ex-date.
+ * @returns {Promise<any[][]>} The dividends with a header row.
+ */
+export function dividends(symbol, start, end) {
+  return guarded(async () => {
+    const args = { symbol: text("symbol", symbol).toUpperCase(), start: dateArg("start", start), end: dateArg("end", end) };
+    const table = await ask("dividends", args);
+    return spill(table, `dividends of ${args.symbol} from ${range(args.start, args.end)}`);
+  });
+}
+
+/**
+ * The continuously compounded zero rate for a tenor on a date. Example: =MKT.RATE("3M", "2024-06-03")
+ * @customfunction RATE
+ * @param {any} tenor Days (91), or 1W, 3M, 1Y.
+ * @param {any} [date] The day (default: today).
+ * @param {any} [curve] SOFR, LIBOR or UST_PAR (default: the market's curve for the date).
+ * @returns {Promise<any>} The rate, e.g. 0.0530 for 5.30%.
+ */
+export function rate(tenor, date, curve) {
+  return guarded(async () => {
+    const args = { tenor: tenorArg(tenor), date: dateArg("date", date), curve: optText("curve", curve) };
+    const table = await ask("rate", args);
+    return scalar(table, "rate", `${args.tenor} rate`);
+  });
+}
+
+/**
+ * One fundamental of a symbol: pe, eps, shares_outstanding, high_52w, low_52w, dividend_yield_pct, ...
+ * Example: =MKT.FUNDAMENTAL("AAPL", "pe")
+ * @customfunction FUNDAMENTAL
+ * @param {string} symbol Ticker, e.g. "AAPL".
+ * @param {string} field pe, eps, shares_outstanding, high_52w, low_52w, dividend_amount, dividend_yield_pct, dividend_rate, pay_date, ex_date, as_of.
+ * @returns {Promise<any>} The value.
+ */
+export function fundamental(symbol, field) {
+  return guarded(async () => {
+    const args = { symbol: text("symbol", symbol).toUpperCase(), field: text("field", field).toLowerCase() };
+    const table = await ask("fundamentals", args);
+    return scalar(table, undefined, `${args.field} for ${args.symbol}`);
+  });
+}
+
+/**
+ * A comparison of two or more symbols over a date range, computed by xlserver.
+ * Example: =MKT.COMPARE("AAPL,MSFT,SPY", "2024-01-02", "2024-06-28", "correlation")
+ * @customfunction COMPARE
+ * @param {any[][]} symbols Two or more tickers: a range, or "AAPL,MSFT".
+ * @param {any} start First day.
+ * @param {any} end Last day.
+ * @param {any} [metric] summary (default), returns, correlation, drawdown, ivrv, consistency.
+ * @returns {Promise<any[][]>} The comparison with a header row.
+ */
+export function compare(symbols, start, end, metric) {
+  return guarded(async () => {
+    const args = {
+      symbols: listArg("symbols", symbols),
+      start: dateArg("start", start),
+      end: dateArg("end", end),
+      metric: optText("metric", metric),
+    };
+    if (!args.symbols) throw toExcelError(new ServerError("#VALUE!", "invalid_argument", "symbols is required"));
+    const table = await ask("compare", args);
+    return spill(table, `${args.metric ?? "summary"} of ${args.symbols} from ${range(args.start, args.end)}`);
+  });
+}
+
+/** The functions by id, as functions.json names them. */
+export const FUNCTIONS = {
+  HISTORY: history,
+  TICKS: ticks,
+  QUOTE: quote,
+  LIVE: live,
+  CHAIN: chain,
+  OPTION: option,
+  DIVIDENDS: dividends,
+  RATE: rate,
+  FUNDAMENTAL: fundamental,
+  COMPARE: compare,
+};
+
+if (typeof CustomFunctions !== "undefined" && typeof CustomFunctions.associate === "function") {
+  for (const [id, fn] of Object.entries(FUNCTIONS)) CustomFunctions.associate(id, fn);
+}

@@ -1,0 +1,186 @@
+// The task pane: the server and API key (in the add-in's storage), the connection's status
+// and server version, the function reference (from functions.json), and, for an admin key,
+// the pipeline runs with their progress.
+
+import { client, loadSettings, saveSettings } from "./client.js";
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function setStatus(node, state, message) {
+  node.dataset.state = state;
+  node.textContent = message;
+}
+
+/** GET or POST to the server with the saved key; resolves with [status, json]. */
+async function api(path, init = {}) {
+  const headers = { ...(init.headers || {}) };
+  if (client.options.apiKey) headers.Authorization = `Bearer ${client.options.apiKey}`;
+  if (init.body) headers["Content-Type"] = "application/json";
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 10_000);
+  try {
+    const r = await fetch(`${client.base()}${path}`, { ...init, headers, signal: controller.signal });
+    let body = null;
+    try {
+      body = await r.json();
+    } catch {
+      body = null;
+    }
+    return [r.status, body];
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Checks the server and the key; shows the version and the key's role. */
+async function connect() {
+  const status = $("status");
+  setStatus(status, "unknown", `Connecting to ${client.base() || "this origin"}…`);
+  let role = "none";
+  try {
+    const [code, body] = await api("/api/v1");
+    if (code !== 200 || !body || !body.version) {
+      const why = body && body.error ? body.error.message : `HTTP ${code}`;
+      setStatus(status, "error", `Cannot use ${client.base()}: ${why}`);
+      $("admin").hidden = true;
+      return;
+    }
+    const [adminCode] = await api("/admin/v1/runs");
+    role = adminCode === 200 ? "admin" : "analyst";
+    setStatus(
+      status,
+      "ok",
+      `Connected to ${body.server} ${body.version} at ${client.base()} (${role === "admin" ? "admin key" : client.options.apiKey ? "analyst key" : "no key"}).`,
+    );
+    status.dataset.version = body.version;
+  } catch (e) {
+    setStatus(status, "error", `Cannot reach ${client.base()}: ${e.name === "AbortError" ? "no answer within 10 s" : e.message}`);
+  }
+  $("admin").hidden = role !== "admin";
+  if (role === "admin") refreshRuns();
+}
+
+/** The function reference, from the same functions.json Excel reads. */
+async function showFunctions() {
+  const box = $("functions");
+  let meta;
+  try {
+    meta = await (await fetch("functions.json")).json();
+  } catch (e) {
+    box.textContent = `The function list could not be loaded: ${e.message}`;
+    return;
+  }
+  for (const f of meta.functions) {
+    const [summary, example] = f.description.split(" Example: ");
+    const params = f.parameters.map((p) => (p.optional ? `[${p.name}]` : p.name)).join(", ");
+    const list = el("ul");
+    for (const p of f.parameters) list.append(el("li", {}, el("code", {}, p.name), `: ${p.description}`));
+    const entry = el("div", { class: "fn", id: `fn-${f.id}` }, el("h3", {}, `MKT.${f.name}(${params})`), el("p", {}, summary), list);
+    if (example) {
+      entry.append(el("code", { class: "example" }, example));
+      if (typeof Excel !== "undefined") {
+        entry.append(el("button", { class: "secondary", type: "button", onclick: () => insert(example) }, "Insert in the selected cell"));
+      }
+    }
+    box.append(entry);
+  }
+}
+
+/** Writes a formula into the selected cell (inside Excel only). */
+async function insert(formula) {
+  await Excel.run(async (context) => {
+    context.workbook.getActiveCell().formulas = [[formula]];
+    await context.sync();
+  });
+}
+
+let runsTimer = null;
+
+/** The runs of the server's process, refreshed every second while one is running. */
+async function refreshRuns() {
+  clearTimeout(runsTimer);
+  const [code, body] = await api("/admin/v1/runs").catch(() => [0, null]);
+  const tbody = $("runs").querySelector("tbody");
+  if (code !== 200 || !body) return;
+  tbody.replaceChildren();
+  let running = false;
+  for (const r of body.runs.slice().reverse()) {
+    const p = r.progress || {};
+    const bar = el("progress", { max: String(p.units_total || 1), value: String(p.units_done || 0) });
+    const label = `${p.units_done ?? 0}/${p.units_total ?? 0} units, ${(p.rows ?? 0).toLocaleString()} rows`;
+    const cancel = r.status === "running"
+      ? el("button", { class: "secondary", type: "button", onclick: () => cancelRun(r.id) }, "Cancel")
+      : "";
+    if (r.status === "running" || r.status === "cancelling") running = true;
+    tbody.append(
+      el("tr", { "data-run": String(r.id) },
+        el("td", {}, r.id),
+        el("td", {}, r.stage),
+        el("td", { title: r.error || "" }, r.status),
+        el("td", {}, bar, el("div", { class: "hint" }, label)),
+        el("td", {}, cancel)),
+    );
+  }
+  if (running) runsTimer = setTimeout(refreshRuns, 1000);
+}
+
+/** Splits a command line into arguments (quotes group words). */
+function splitArgs(line) {
+  return (line.match(/"[^"]*"|'[^']*'|\S+/g) || []).map((a) => a.replace(/^["']|["']$/g, ""));
+}
+
+async function startRun(event) {
+  event.preventDefault();
+  const message = $("run-message");
+  const stage = $("stage").value;
+  const args = splitArgs($("run-args").value);
+  const [code, body] = await api("/admin/v1/runs", { method: "POST", body: JSON.stringify({ stage, args }) }).catch((e) => [0, { error: { message: e.message } }]);
+  if (code === 202 || code === 200) setStatus(message, "ok", `Run ${body.id} started: ${stage} ${args.join(" ")}`);
+  else setStatus(message, "error", (body && body.error && body.error.message) || `HTTP ${code}`);
+  refreshRuns();
+}
+
+async function cancelRun(id) {
+  await api(`/admin/v1/runs/${id}`, { method: "DELETE" }).catch(() => {});
+  refreshRuns();
+}
+
+function init() {
+  const s = loadSettings();
+  $("server").value = s.server;
+  $("api-key").value = s.apiKey;
+  $("settings").addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveSettings({ server: $("server").value.trim(), apiKey: $("api-key").value.trim() });
+    connect();
+  });
+  $("run-form").addEventListener("submit", startRun);
+  showFunctions();
+  connect();
+}
+
+let started = false;
+function start() {
+  if (started) return;
+  started = true;
+  init();
+}
+
+// Inside Office wait for it; in a plain browser (or if office.js could not load) start at once.
+if (typeof Office !== "undefined" && typeof Office.onReady === "function") {
+  Office.onReady(start);
+  setTimeout(start, 3000); // Office.onReady never fires outside an Office host
+} else {
+  start();
+}

@@ -1,0 +1,136 @@
+//! The Excel add-in (`excel-addin/`, built into `server.addin_dir`), served under `/addin/`
+//! from the same origin as the API, so the add-in's calls need no CORS.
+//!
+//! `/addin/manifest.xml` is the built `manifest.template.xml` with `{{ORIGIN}}` filled:
+//! `server.public_url` when set (behind a proxy or ingress), else the origin the request came
+//! to (its `Host`, https when this server has TLS or the proxy says `X-Forwarded-Proto:
+//! https`). Every other file is served as built.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// What the manifest route needs.
+#[derive(Clone)]
+struct Manifest {
+    template: PathBuf,
+    public_url: Option<String>,
+    tls: bool,
+}
+
+/// The add-in's routes, when `server.addin_dir` holds a build.
+pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Option<Router<S>> {
+    let dir = &config.server.addin_dir;
+    if !dir.is_dir() {
+        return None;
+    }
+    let manifest = Manifest {
+        template: dir.join("manifest.template.xml"),
+        public_url: (!config.server.public_url.is_empty())
+            .then(|| origin_of(&config.server.public_url).ok())
+            .flatten(),
+        tls: config.tls.is_some(),
+    };
+    Some(
+        Router::new()
+            .route(
+                "/addin/manifest.xml",
+                get(manifest_xml).with_state(manifest),
+            )
+            .nest_service("/addin", tower_http::services::ServeDir::new(dir)),
+    )
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, or why it is not one.
+pub fn origin_of(url: &str) -> Result<String, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "is not a URL like https://xlserver.example.com".to_owned())?;
+    if scheme != "https" && scheme != "http" {
+        return Err(format!("scheme {scheme} is not https or http"));
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if !valid_host(host) {
+        return Err(format!(
+            "host \"{host}\" is not a host name with an optional port"
+        ));
+    }
+    Ok(format!("{scheme}://{host}"))
+}
+
+/// Whether `host` is a host name or address with an optional port (nothing to escape in XML).
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
+async fn manifest_xml(State(m): State<Manifest>, headers: HeaderMap) -> Response {
+    let origin = match &m.public_url {
+        Some(o) => o.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            if !valid_host(host) {
+                return ApiError::bad(format!(
+                    "Host \"{host}\" is not a host name: set server.public_url to the origin analysts use"
+                ))
+                .into_response();
+            }
+            let forwarded = headers
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok());
+            let scheme = if m.tls || forwarded == Some("https") {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{host}")
+        }
+    };
+    match tokio::fs::read_to_string(&m.template).await {
+        Ok(t) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/xml; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            t.replace("{{ORIGIN}}", &origin),
+        )
+            .into_response(),
+        Err(e) => ApiError::not_found(format!(
+            "the add-in's manifest template {} cannot be read ({e}): build the add-in (cd excel-addin && npm run build)",
+            m.template.display()
+        ))
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin_of("https://xl.example.com:8443/x/y"),
+            Ok("https://xl.example.com:8443".to_owned())
+        );
+        assert!(origin_of("ftp://x").unwrap_err().contains("ftp"));
+        assert!(origin_of("xl.example.com").is_err());
+        assert!(origin_of("https://a\"b").unwrap_err().contains("a\"b"));
+        assert!(valid_host("[::1]:8080"));
+        assert!(!valid_host("a<b"));
+    }
+}
