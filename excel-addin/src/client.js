@@ -491,8 +491,10 @@ export class Client {
       else if (r && r.error) item.reject(new ServerError(r.error.excel, r.error.code, r.error.message));
       else item.reject(new ServerError("#N/A", "unavailable", `xlserver's batch answer has no result for call ${i}`));
     });
-    // Answers past the response budget come back as errors: each goes again on its own.
-    for (const item of again) this.schedule(() => this.sendBatch([item]));
+    // Answers past the response budget come back as errors and go again: together while some
+    // of this batch fitted, else each on its own (alone, the error is final).
+    if (again.length && again.length < items.length) this.schedule(() => this.sendBatch(again));
+    else for (const item of again) this.schedule(() => this.sendBatch([item]));
   }
 
   async sendOne(item) {

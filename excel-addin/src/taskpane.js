@@ -82,7 +82,7 @@ async function showFunctions() {
     return;
   }
   for (const f of meta.functions) {
-    const [summary, example] = f.description.split(" Example: ");
+    const [summary, example] = f.description.split(/\s+Example:\s+/);
     const params = f.parameters.map((p) => (p.optional ? `[${p.name}]` : p.name)).join(", ");
     const list = el("ul");
     for (const p of f.parameters) list.append(el("li", {}, el("code", {}, p.name), `: ${p.description}`));

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /admin/v1/stats` | per dataset and kind: symbols, days, chunks, bytes |
 //! | `GET /admin/v1/coverage?dataset=feed&kind=trade[&symbol=AAPL]` | per symbol: days present, first and last day, bytes |
-//! | `POST /admin/v1/runs` `{"stage": "fetch", "args": ["--symbols", "AAPL", ...]}` | starts a run with the command line's options; 202 with its id |
+//! | `POST /admin/v1/runs` `{"stage": "fetch", "args": ["--symbols", "AAPL", ...]}` | starts a run with the command line's options (`--feed`/`--post` default to this server's stores); 202 with its id |
 //! | `GET /admin/v1/runs`, `GET /admin/v1/runs/{id}` | runs with their progress and, when ended, their reports |
 //! | `DELETE /admin/v1/runs/{id}` | cancels a run (the units in flight finish and commit) |
 //! | `GET /admin/v1/config` | the effective configuration, secrets redacted |
@@ -68,7 +68,7 @@ impl Runs {
         json!({
             "id": r.id,
             "stage": r.stage,
-            "args": r.args,
+            "args": r.args.iter().map(|a| crate::config::redact_url(a)).collect::<Vec<_>>(),
             "started": r.started.to_rfc3339(),
             "status": status,
             "exit_code": code,
@@ -184,6 +184,21 @@ async fn start_run(State(state): State<AppState>, body: axum::body::Bytes) -> Re
         }
     };
     let mut args = req.args.clone();
+    // The stores default to this server's own (a run's --feed/--post may name others).
+    let data = state.query.data().clone();
+    let mut defaults = vec![("--feed", data.store(Dataset::Feed).url().to_owned())];
+    if req.stage == Stage::Postprocess {
+        defaults.push(("--post", data.store(Dataset::Post).url().to_owned()));
+    }
+    for (flag, url) in defaults {
+        let given = args
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        if !given {
+            args.push(flag.to_owned());
+            args.push(url);
+        }
+    }
     let runs = state.runs.clone();
     let id = {
         let Ok(list) = runs.runs.lock() else {
@@ -205,7 +220,6 @@ async fn start_run(State(state): State<AppState>, body: axum::body::Bytes) -> Re
     if let Err(e) = check_args(req.stage, &args) {
         return ApiError::bad(e).into_response();
     }
-    let data = state.query.data().clone();
     let control = RunControl::embedded(
         vec![
             data.store(Dataset::Feed).clone(),

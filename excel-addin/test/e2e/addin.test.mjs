@@ -1,0 +1,220 @@
+// The add-in end to end: headless Chromium (Debian's, through playwright-core) against a real
+// xlserver serving demo data and the built add-in from the same origin.
+
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ROOT } from "../../scripts/manifest.mjs";
+import { callIn, launchBrowser, openHarness, startServer, withoutOfficeCdn } from "./harness.mjs";
+
+let server;
+let browser;
+let page;
+const api = async (path) => (await fetch(`${server.url}/api/v1/${path}`)).json();
+const basic = (v) => (v !== null && typeof v === "object" ? v.basicValue : v);
+const ARTIFACTS = join(ROOT, "test-results");
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  page = await openHarness(browser, server.url);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+describe("served by xlserver", () => {
+  it("serves the manifest for its own origin, and the add-in's files", async () => {
+    const xml = await (await fetch(`${server.url}/addin/manifest.xml`)).text();
+    assert.match(xml, new RegExp(`<SourceLocation DefaultValue="${server.url}/addin/taskpane.html"/>`));
+    assert.doesNotMatch(xml, /\{\{/);
+    const meta = await (await fetch(`${server.url}/addin/functions.json`)).json();
+    assert.equal(meta.functions.length, 10);
+    for (const f of ["functions.js", "client.js", "taskpane.html", "taskpane.js", "assets/icon-32.png"]) {
+      assert.equal((await fetch(`${server.url}/addin/${f}`)).status, 200, f);
+    }
+  });
+});
+
+describe("task pane", () => {
+  it("loads, connects and shows the server version, the functions and the runs", async () => {
+    const { version } = await (await fetch(`${server.url}/api/v1`)).json();
+    const pane = await browser.newPage({ viewport: { width: 360, height: 900 } });
+    await withoutOfficeCdn(pane);
+    await pane.goto(`${server.url}/addin/taskpane.html`);
+    await pane.waitForSelector('#status[data-state="ok"]', { timeout: 15_000 });
+    const status = await pane.textContent("#status");
+    assert.match(status, new RegExp(`Connected to xlserver ${version.replaceAll(".", "\\.")} at ${server.url}`));
+    assert.equal(await pane.inputValue("#server"), server.url); // same origin by default
+    await pane.waitForSelector("#fn-HISTORY");
+    assert.equal(await pane.locator(".fn").count(), 10);
+    assert.match(await pane.textContent("#fn-HISTORY"), /=MKT\.HISTORY\("AAPL"/);
+    // Without keys the server is loopback-only and everyone is admin: the runs show.
+    assert.equal(await pane.isVisible("#admin"), true);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await pane.screenshot({ path: join(ARTIFACTS, "taskpane.png"), fullPage: true });
+
+    // A run started from the pane goes to completion with its progress shown.
+    await pane.selectOption("#stage", "postprocess");
+    await pane.fill("#run-args", "--underlyings AAPL --from 2024-06-28 --to 2024-06-28");
+    await pane.click("#start-run");
+    await pane.waitForSelector('#run-message[data-state="ok"]');
+    await pane.waitForFunction(() => [...document.querySelectorAll("#runs tbody tr td:nth-child(3)")].some((td) => td.textContent === "complete"), null, { timeout: 60_000 });
+    assert.match(await pane.textContent("#runs tbody"), /postprocess/);
+
+    // A bad run argument is refused with the server's message.
+    await pane.fill("#run-args", "--no-such-flag");
+    await pane.click("#start-run");
+    await pane.waitForSelector('#run-message[data-state="error"]');
+    assert.match(await pane.textContent("#run-message"), /no-such-flag/);
+
+    // The settings persist in the add-in's storage; a wrong server is reported, not hung on.
+    await pane.fill("#server", "http://127.0.0.1:9");
+    await pane.click("#connect");
+    await pane.waitForSelector('#status[data-state="error"]', { timeout: 15_000 });
+    assert.match(await pane.textContent("#status"), /Cannot reach http:\/\/127\.0\.0\.1:9/);
+    assert.equal(await pane.evaluate(() => localStorage.getItem("xlfeed.server")), "http://127.0.0.1:9");
+    await pane.fill("#server", server.url);
+    await pane.click("#connect");
+    await pane.waitForSelector('#status[data-state="ok"]');
+    await pane.close();
+  });
+});
+
+describe("custom functions against the live server", () => {
+  it("registers every function of functions.json", async () => {
+    const meta = await (await fetch(`${server.url}/addin/functions.json`)).json();
+    const ids = await page.evaluate(() => Object.keys(window.__fns).sort());
+    assert.deepEqual(ids, meta.functions.map((f) => f.id).sort());
+  });
+
+  it("HISTORY spills the server's bars with a header row and dated first column", async () => {
+    const want = await api("history?symbol=AAPL&start=2024-06-24&end=2024-06-28");
+    const { value } = await callIn(page, "HISTORY", "AAPL", "2024-06-24", 45471, null, null, null);
+    assert.deepEqual(value[0], want.columns);
+    assert.equal(value.length, want.rows.length + 1);
+    assert.deepEqual(value[1][0], { type: "Double", basicValue: want.rows[0][0], numberFormat: "yyyy-mm-dd" });
+    assert.deepEqual(value.slice(1).map((r) => r.map(basic)), want.rows);
+    const closes = await callIn(page, "HISTORY", "AAPL", "2024-06-24", "2024-06-28", "daily", [["close"]], [["headers=no; sort=desc"]]);
+    assert.deepEqual(closes.value.map((r) => r[1]), want.rows.map((r) => r[4]).reverse());
+  });
+
+  it("TICKS, QUOTE, CHAIN, OPTION, DIVIDENDS, RATE, FUNDAMENTAL, COMPARE agree with the API", async () => {
+    const ticks = await api("ticks?symbol=AAPL&start=2024-06-28T10:00&end=2024-06-28T10:01&limit=3");
+    const t = await callIn(page, "TICKS", "AAPL", "2024-06-28 10:00", "2024-06-28 10:01", 3);
+    assert.deepEqual(t.value.slice(1).map((r) => r.map(basic)), ticks.rows);
+    assert.equal(t.value[1][0].numberFormat, "yyyy-mm-dd hh:mm:ss.000");
+
+    const q = await api("quote?symbol=MSFT&field=last");
+    assert.equal((await callIn(page, "QUOTE", "MSFT", null)).value, q.rows[0][0]);
+    const bid = await api("quote?symbol=MSFT&field=bid");
+    assert.equal((await callIn(page, "QUOTE", "msft", "Bid")).value, bid.rows[0][0]);
+
+    const chain = await api("chain?underlying=AAPL");
+    const c = await callIn(page, "CHAIN", "AAPL", null, null, null);
+    assert.equal(c.value.length, chain.rows.length + 1);
+    assert.deepEqual(c.value.slice(1).map((r) => r.map((v) => (basic(v) === "" ? null : basic(v)))), chain.rows);
+
+    const iv = chain.columns.indexOf("iv");
+    const traded = chain.rows.find((r) => r[iv] !== null);
+    assert.ok(traded, "the demo chain has a traded contract");
+    const opt = await api(`option?symbol=${traded[0]}&fields=iv&start=2024-06-28&end=2024-06-28`);
+    assert.equal((await callIn(page, "OPTION", traded[0], "iv", "2024-06-28")).value, opt.rows.at(-1)[1]);
+
+    const divs = await api("dividends?symbol=AAPL&start=2023-01-01&end=2024-06-28");
+    const d = await callIn(page, "DIVIDENDS", "AAPL", "2023-01-01", "2024-06-28");
+    assert.deepEqual(d.value.slice(1).map((r) => r.map(basic)), divs.rows);
+
+    const rate = await api("rate?tenor=3M&date=2024-06-03");
+    assert.equal((await callIn(page, "RATE", "3M", "2024-06-03", null)).value, rate.rows[0][2]);
+
+    const pe = await api("fundamentals?symbol=AAPL&field=pe");
+    assert.equal((await callIn(page, "FUNDAMENTAL", "AAPL", "pe")).value, pe.rows[0][0]);
+
+    const cmp = await api("compare?symbols=AAPL,MSFT,SPY&start=2024-06-26&end=2024-06-28&metric=correlation");
+    const m = await callIn(page, "COMPARE", [["AAPL"], ["MSFT"], ["SPY"]], "2024-06-26", "2024-06-28", "correlation");
+    assert.deepEqual(m.value.slice(1).map((r) => r.map(basic)), cmp.rows);
+  });
+
+  it("errors are CustomFunctions.Error with the Excel code and the server's message", async () => {
+    const unknown = await callIn(page, "QUOTE", "AAPX", null);
+    assert.deepEqual(unknown.error, { code: "#N/A", message: "unknown symbol AAPX", isCustomFunctionsError: true });
+    const badDate = await callIn(page, "HISTORY", "AAPL", "2024-13-45", "2024-06-28", null, null, null);
+    assert.equal(badDate.error.code, "#VALUE!");
+    assert.match(badDate.error.message, /2024-13-45/);
+    const badInterval = await callIn(page, "HISTORY", "AAPL", "2024-06-03", "2024-06-28", "7m", null, null);
+    assert.equal(badInterval.error.code, "#VALUE!");
+    assert.match(badInterval.error.message, /7m/);
+    const badField = await callIn(page, "FUNDAMENTAL", "AAPL", "colour");
+    assert.match(badField.error.message, /colour/);
+    const local = await callIn(page, "HISTORY", "AAPL", "soon", "2024-06-28", null, null, null);
+    assert.deepEqual(local.error, { code: "#VALUE!", message: 'start "soon" is not a date (use a date cell, YYYY-MM-DD, YYYYMMDD, or today, -5D, -2W, -6M, -1Y)', isCustomFunctionsError: true });
+  });
+
+  it("calls made together go out as one batch request", async () => {
+    const batches = [];
+    const onRequest = (r) => r.url().endsWith("/api/v1/batch") && batches.push(r);
+    page.on("request", onRequest);
+    const results = await page.evaluate(async () => {
+      window.__client.cache.clear();
+      const f = window.__fns;
+      const calls = [];
+      for (const s of ["AAPL", "MSFT", "SPY"]) {
+        for (const field of ["last", "bid", "ask", "volume"]) calls.push(f.QUOTE(s, field));
+        calls.push(f.HISTORY(s, "2024-06-03", "2024-06-28", null, null, null));
+        calls.push(f.QUOTE(s, "last")); // a duplicate
+      }
+      calls.push(f.QUOTE("AAPX", null).catch((e) => e.code));
+      return Promise.all(calls);
+    });
+    page.off("request", onRequest);
+    assert.equal(batches.length, 1, `${batches.length} batch requests`);
+    const sent = JSON.parse(batches[0].postData()).calls;
+    assert.equal(sent.length, 16); // 19 calls: 3 × 5 distinct (the repeated QUOTE sent once) + AAPX
+    assert.equal(results.at(-1), "#N/A");
+  });
+
+  it("LIVE streams quotes into a cell and stops when the cell is deleted", async () => {
+    const q = await api("quote?symbol=SPY&field=last");
+    const seen = await page.evaluate(async () => {
+      window.__hub.intervalMs = 100;
+      const results = [];
+      const invocation = { setResult: (v) => results.push(v) };
+      window.__fns.LIVE("SPY", "last", invocation);
+      const until = Date.now() + 5_000;
+      while (results.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const live = window.__hub.size;
+      invocation.onCanceled();
+      const left = window.__hub.size;
+      const count = results.length;
+      await new Promise((r) => setTimeout(r, 350));
+      return { results, live, left, count, after: results.length };
+    });
+    assert.ok(seen.results.length >= 3, JSON.stringify(seen));
+    assert.equal(seen.results[0], q.rows[0][0]);
+    assert.equal(seen.live, 1);
+    assert.equal(seen.left, 0);
+    assert.equal(seen.after, seen.count); // nothing after the cell went
+  });
+
+  it("a server that goes away fails the cells with a message instead of leaving them busy", async () => {
+    const r = await page.evaluate(async () => {
+      const c = window.__client;
+      const saved = c.options.server;
+      c.configure({ server: "http://127.0.0.1:9" });
+      try {
+        await window.__fns.QUOTE("AAPL", "last");
+        return "resolved";
+      } catch (e) {
+        return { code: e.code, message: e.message };
+      } finally {
+        c.configure({ server: saved });
+      }
+    });
+    assert.equal(r.code, "#N/A");
+    assert.match(r.message, /cannot reach xlserver at http:\/\/127\.0\.0\.1:9/);
+  });
+});
