@@ -140,13 +140,14 @@ async fn keys_and_roles_guard_every_route() {
             .contains("--bogus"),
         "{msg}"
     );
+    // Without --feed the run writes to the server's own FEED.
     let feed = format!("embedded://{}/feed", dir.path().display());
     let r = http
         .post(format!("{base}/admin/v1/runs"))
         .bearer_auth(&admin)
         .json(
             &json!({"stage": "fetch", "args": ["--sim", "--symbols", "KO", "--kinds", "daily",
-            "--from", "2024-06-03", "--to", "2024-06-07", "--feed", feed]}),
+            "--from", "2024-06-03", "--to", "2024-06-07"]}),
         )
         .send()
         .await
@@ -167,6 +168,16 @@ async fn keys_and_roles_guard_every_route() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(run["status"], json!("complete"), "{run}");
+    let args: Vec<&str> = run["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w == ["--feed", feed.as_str()]),
+        "{run}"
+    );
     assert_eq!(
         run["progress"]["units_done"],
         run["progress"]["units_total"]

@@ -235,7 +235,7 @@ async fn start_run(State(state): State<AppState>, body: axum::body::Bytes) -> Re
         list.push(Run {
             id,
             stage: req.stage,
-            args: req.args,
+            args: args.clone(),
             started: chrono::Utc::now(),
             control: control.clone(),
             ended: None,
