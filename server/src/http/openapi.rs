@@ -12,7 +12,7 @@ use utoipa::openapi::{
 
 fn table_response() -> utoipa::openapi::Response {
     ResponseBuilder::new()
-        .description("A table: {\"columns\": [...], \"rows\": [[...]], \"next\"?}")
+        .description("A table: {\"columns\": [...], \"types\": [date|time|number|text|empty, ...], \"rows\": [[...]], \"next\"?}")
         .content("application/json", ContentBuilder::new().build())
         .build()
 }
