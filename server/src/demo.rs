@@ -228,3 +228,31 @@ pub fn config(args: &DemoArgs, base: Config) -> Result<Config> {
     }
     Ok(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        demo: DemoArgs,
+    }
+
+    #[test]
+    fn https_makes_a_dev_certificate_once_and_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        let args = Cli::parse_from(["demo", "--data", &data, "--https"]).demo;
+        let c = config(&args, Config::default()).unwrap();
+        assert_eq!(c.stores.feed, format!("embedded://{data}/feed"));
+        let tls = c.tls.clone().unwrap();
+        assert_eq!(tls.cert, dir.path().join("dev-cert/cert.pem"));
+        let first = std::fs::read(&tls.cert).unwrap();
+        let again = config(&args, Config::default()).unwrap();
+        assert_eq!(std::fs::read(again.tls.unwrap().cert).unwrap(), first);
+        let plain = Cli::parse_from(["demo", "--data", &data]).demo;
+        assert!(config(&plain, Config::default()).unwrap().tls.is_none());
+    }
+}

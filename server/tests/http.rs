@@ -25,6 +25,7 @@ fn demo_args(dir: &Path) -> DemoArgs {
         days: 2,
         tick_scale: 0.05,
         no_serve: true,
+        https: false,
     }
 }
 
