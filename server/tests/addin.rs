@@ -27,6 +27,20 @@ async fn start(addin: &std::path::Path, public_url: &str) -> (serve::Running, te
     (serve::start(&c, (feed, post)).await.unwrap(), dir)
 }
 
+/// GET `path` on `running` with `headers`: the status and the body.
+async fn get(
+    running: &serve::Running,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut r = reqwest::Client::new().get(format!("{}{path}", running.http_url()));
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let r = r.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_addin_and_its_manifest_for_the_origin() {
     let addin = tempfile::tempdir().unwrap();
@@ -34,11 +48,8 @@ async fn serves_the_addin_and_its_manifest_for_the_origin() {
     std::fs::write(addin.path().join("functions.js"), "export const x = 1;\n").unwrap();
     let (running, _data) = start(addin.path(), "").await;
     let base = running.http_url();
-    let http = reqwest::Client::new();
 
-    let r = http
-        .get(format!("{base}/addin/manifest.xml"))
-        .send()
+    let r = reqwest::get(format!("{base}/addin/manifest.xml"))
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -59,45 +70,28 @@ async fn serves_the_addin_and_its_manifest_for_the_origin() {
     );
 
     // Behind a TLS proxy: the host the client used, https.
-    let xml = http
-        .get(format!("{base}/addin/manifest.xml"))
-        .header("Host", "xl.example.com")
-        .header("X-Forwarded-Proto", "https")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let proxied = [("Host", "xl.example.com"), ("X-Forwarded-Proto", "https")];
+    let (_, xml) = get(&running, "/addin/manifest.xml", &proxied).await;
     assert!(
         xml.contains("<AppDomain>https://xl.example.com</AppDomain>"),
         "{xml}"
     );
 
     // A Host that could break the XML is refused, naming it.
-    let r = http
-        .get(format!("{base}/addin/manifest.xml"))
-        .header("Host", "x\"><b")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.text().await.unwrap().contains("x\\\"><b"));
+    let (status, body) = get(&running, "/addin/manifest.xml", &[("Host", "x\"><b")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("x\\\"><b"), "{body}");
 
     // The other files as built; a missing one is a 404.
-    let r = http
-        .get(format!("{base}/addin/functions.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.text().await.unwrap(), "export const x = 1;\n");
-    let r = http
-        .get(format!("{base}/addin/nothing.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (status, body) = get(&running, "/addin/functions.js", &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "export const x = 1;\n")
+    );
+    assert_eq!(
+        get(&running, "/addin/nothing.js", &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
     running.shutdown().await;
 }
 
@@ -106,12 +100,7 @@ async fn public_url_names_the_origin_and_a_missing_build_says_how_to_build() {
     let addin = tempfile::tempdir().unwrap();
     std::fs::write(addin.path().join("manifest.template.xml"), TEMPLATE).unwrap();
     let (running, _data) = start(addin.path(), "https://xlserver.example.com/ignored/path").await;
-    let xml = reqwest::get(format!("{}/addin/manifest.xml", running.http_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, xml) = get(&running, "/addin/manifest.xml", &[]).await;
     assert!(
         xml.contains("<AppDomain>https://xlserver.example.com</AppDomain>"),
         "{xml}"
@@ -121,19 +110,17 @@ async fn public_url_names_the_origin_and_a_missing_build_says_how_to_build() {
     // A folder without the template: the manifest route says to build the add-in.
     let empty = tempfile::tempdir().unwrap();
     let (running, _data) = start(empty.path(), "").await;
-    let r = reqwest::get(format!("{}/addin/manifest.xml", running.http_url()))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert!(r.text().await.unwrap().contains("npm run build"));
+    let (status, body) = get(&running, "/addin/manifest.xml", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("npm run build"), "{body}");
     running.shutdown().await;
 
     // No folder at all: no /addin/ routes.
     let (running, _data) = start(&empty.path().join("absent"), "").await;
-    let r = reqwest::get(format!("{}/addin/manifest.xml", running.http_url()))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&running, "/addin/manifest.xml", &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
     running.shutdown().await;
 }
 
