@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The add-in's ids: the served manifest and the development one, so both can coexist. */
+/** The add-in's ids: the served manifest and the development one (both use the MKT namespace: install one). */
 export const IDS = {
   production: "733fdc27-0b39-40d6-938a-8cd75b30a53d",
   development: "c152e9a0-9e6b-49db-8f4b-4c581c3214e4",

@@ -12,10 +12,10 @@ export const STORAGE_KEYS = { server: "xlfeed.server", apiKey: "xlfeed.apiKey" }
 export const DEFAULTS = {
   windowMs: 50, // calls made within this window go out as one batch
   maxCalls: 1000, // xlserver's limit of calls per batch
-  maxRequestBytes: 4_000_000, // under the 5 MB payload limit of Excel on the web
-  timeoutMs: 30_000, // under the ~60 s after which Excel on Mac drops a request
+  maxRequestBytes: 900_000, // under xlserver's request body limit (limits.max_body_bytes, 1 MiB)
+  timeoutMs: 40_000, // past xlserver's 30 s request timeout, under the ~60 s of Excel on Mac
   concurrency: 4, // batches in flight at once
-  retries: 1, // resends on a lost connection, 502, 503 or 504
+  retries: 1, // resends on a lost connection, 429 (after Retry-After), 502 or 504
   cacheMs: 5_000, // answers reused for recalculation storms (structural edits)
   liveIntervalMs: 2_000, // how often MKT.LIVE asks for a new quote (Excel's RTD throttle)
 };
@@ -119,21 +119,22 @@ function shifted(now, n, unit) {
  */
 export function dateArg(name, v, now = new Date()) {
   const p = present(v);
-  if (p === undefined) return undefined;
+  // A blank cell arrives as 0 in Excel on the desktop (null on the web): no date is serial 0.
+  if (p === undefined || p === 0) return undefined;
   if (typeof p === "boolean") throw new ArgumentError(`${name} ${p} is not a date`);
   if (typeof p === "number") {
     if (Number.isInteger(p) && p >= 19000101 && p <= 99991231) return String(p); // YYYYMMDD
     try {
       return serialToIso(p);
     } catch (e) {
-      throw new ArgumentError(`${name} ${e.message}`);
+      throw new ArgumentError(`${name}: ${e.message}`);
     }
   }
   const s = String(p).trim();
   if (/^today$/i.test(s)) return shifted(now, 0, "D");
   const rel = /^([+-]?\d{1,5})\s*([DWMY])$/i.exec(s);
   if (rel) return shifted(now, Number(rel[1]), rel[2].toUpperCase());
-  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/.test(s) || /^\d{8}$/.test(s)) {
+  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.test(s) || /^\d{8}$/.test(s)) {
     return s.replace(" ", "T");
   }
   if (/^\d+(\.\d+)?$/.test(s)) return dateArg(name, Number(s), now);
@@ -142,11 +143,14 @@ export function dateArg(name, v, now = new Date()) {
   );
 }
 
-/** A list argument (a range, or one comma-separated text) as xlserver's comma list. */
+/**
+ * A list argument (a range, or one comma-separated text) as xlserver's comma list. Blank
+ * cells (null on the web, 0 on the desktop: no symbol or field is 0) are left out.
+ */
 export function listArg(name, v) {
   if (v === null || v === undefined || isInvocation(v)) return undefined;
   const items = (Array.isArray(v) ? v.flat(Infinity) : [v])
-    .filter((x) => x !== null && x !== undefined && !isInvocation(x))
+    .filter((x) => x !== null && x !== undefined && x !== 0 && !isInvocation(x))
     .flatMap((x) => {
       if (typeof x === "boolean") throw new ArgumentError(`${name} ${x} is not text`);
       return String(x).split(",");
@@ -159,7 +163,7 @@ export function listArg(name, v) {
 /** A positive whole number argument. */
 export function countArg(name, v) {
   const p = present(v);
-  if (p === undefined) return undefined;
+  if (p === undefined || p === 0) return undefined; // a blank cell on the desktop is 0
   const n = typeof p === "number" ? p : Number(String(p).trim());
   if (!Number.isInteger(n) || n <= 0) throw new ArgumentError(`${name} ${JSON.stringify(p)} is not a positive whole number`);
   return String(n);
@@ -182,7 +186,8 @@ export function layoutOptions(v) {
   if (v === null || v === undefined || isInvocation(v)) return out;
   let pairs = [];
   if (Array.isArray(v) && v.length && Array.isArray(v[0]) && v[0].length === 2 && v.length > 0) {
-    pairs = v.filter((r) => present(r[0]) !== undefined).map((r) => [String(r[0]), String(r[1] ?? "")]);
+    // Rows with a blank name (null, "" or the desktop's 0) are skipped.
+    pairs = v.filter((r) => present(r[0]) !== undefined && r[0] !== 0).map((r) => [String(r[0]), String(r[1] ?? "")]);
   } else {
     const s = listArg("options", v) ?? "";
     pairs = s
@@ -293,7 +298,17 @@ export function callKey(fn, args) {
   return `${fn}?${JSON.stringify(sorted)}`;
 }
 
-const RETRYABLE = new Set([502, 503, 504]);
+/** The bytes of a string in UTF-8. */
+function utf8Length(s) {
+  return new TextEncoder().encode(s).length;
+}
+
+// 503 is not resent: it is the server's own request timeout or a store that is down, and a
+// resend would double the wait before the cells learn why.
+const RETRYABLE = new Set([429, 502, 504]);
+
+/** The per-call error of an answer the server cut at its response budget (worth resending). */
+const BUDGET = /answers of this batch exceed/;
 
 /**
  * Sends function calls to xlserver. Calls made within `windowMs` of the first go out as one
@@ -389,7 +404,7 @@ export class Client {
     let group = [];
     let bytes = 0;
     for (const item of items) {
-      const size = JSON.stringify({ fn: item.fn, args: item.args }).length + 1;
+      const size = utf8Length(JSON.stringify({ fn: item.fn, args: item.args })) + 1;
       if (group.length && (group.length >= this.options.maxCalls || bytes + size > this.options.maxRequestBytes)) {
         groups.push(group);
         group = [];
@@ -455,7 +470,9 @@ export class Client {
       if (response.ok && body) return body;
       if (RETRYABLE.has(response.status) && attempt < this.options.retries) {
         attempt += 1;
-        await new Promise((r) => setTimeout(r, 200 * attempt));
+        const after = Number(response.headers && response.headers.get && response.headers.get("retry-after"));
+        const wait = Number.isFinite(after) && after > 0 ? Math.min(after, 5) * 1000 : 200 * attempt;
+        await new Promise((r) => setTimeout(r, wait));
         continue;
       }
       const err = body && body.error;
@@ -479,6 +496,13 @@ export class Client {
         `a batch of ${items.length} calls`,
       );
     } catch (e) {
+      // Too big for the server's body limit (or its call limit): each half goes again.
+      if (e.status === 413 && items.length > 1) {
+        const half = Math.ceil(items.length / 2);
+        this.schedule(() => this.sendBatch(items.slice(0, half)));
+        this.schedule(() => this.sendBatch(items.slice(half)));
+        return;
+      }
       for (const item of items) item.reject(e);
       return;
     }
@@ -487,7 +511,7 @@ export class Client {
     items.forEach((item, i) => {
       const r = results[i];
       if (r && "value" in r) item.resolve(r.value);
-      else if (r && r.error && r.error.code === "resource_exhausted" && items.length > 1) again.push(item);
+      else if (r && r.error && BUDGET.test(r.error.message || "") && items.length > 1) again.push(item);
       else if (r && r.error) item.reject(new ServerError(r.error.excel, r.error.code, r.error.message));
       else item.reject(new ServerError("#N/A", "unavailable", `xlserver's batch answer has no result for call ${i}`));
     });
@@ -563,7 +587,13 @@ export class LiveHub {
     feed.busy = false;
     if (this.feeds.get(key) !== feed) return; // unsubscribed meanwhile
     feed.last = result;
-    for (const l of feed.listeners) l(...result);
+    for (const l of feed.listeners) {
+      try {
+        l(...result);
+      } catch {
+        // a cell that went away while its value was on the way
+      }
+    }
   }
 }
 

@@ -84,7 +84,7 @@ export function history(symbol, start, end, interval, fields, options) {
  * @param {string} symbol Ticker, e.g. "AAPL".
  * @param {any} start First time (New York): a date-time cell or "2024-06-28 09:30".
  * @param {any} end Last time (New York), same forms as start.
- * @param {any} [limit] At most this many trades (default 10,000).
+ * @param {any} [limit] At most this many trades (default 10,000; a last row says when there are more).
  * @returns {Promise<any[][]>} The trades with a header row.
  */
 export function ticks(symbol, start, end, limit) {
@@ -96,7 +96,13 @@ export function ticks(symbol, start, end, limit) {
       limit: countArg("limit", limit),
     };
     const table = await ask("ticks", args);
-    return spill(table, `trades of ${args.symbol} from ${range(args.start, args.end)}`, { precise: true });
+    const rows = spill(table, `trades of ${args.symbol} from ${range(args.start, args.end)}`, { precise: true });
+    if (table.next) {
+      // Cut at the limit: say so in the last row rather than end silently.
+      const more = `more trades after these: raise limit (at most 100,000) or narrow the range`;
+      rows.push([more, ...table.columns.slice(1).map(() => "")]);
+    }
+    return rows;
   });
 }
 

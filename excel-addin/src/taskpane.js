@@ -81,7 +81,7 @@ async function showFunctions() {
     box.textContent = `The function list could not be loaded: ${e.message}`;
     return;
   }
-  for (const f of meta.functions) {
+  for (const f of meta.functions ?? []) {
     const [summary, example] = f.description.split(/\s+Example:\s+/);
     const params = f.parameters.map((p) => (p.optional ? `[${p.name}]` : p.name)).join(", ");
     const list = el("ul");
@@ -90,7 +90,8 @@ async function showFunctions() {
     if (example) {
       entry.append(el("code", { class: "example" }, example));
       if (typeof Excel !== "undefined") {
-        entry.append(el("button", { class: "secondary", type: "button", onclick: () => insert(example) }, "Insert in the selected cell"));
+        const onclick = () => insert(example).catch((e) => setStatus($("status"), "error", `Cannot insert the formula: ${e.message}`));
+        entry.append(el("button", { class: "secondary", type: "button", onclick }, "Insert in the selected cell"));
       }
     }
     box.append(entry);
@@ -112,7 +113,7 @@ async function refreshRuns() {
   clearTimeout(runsTimer);
   const [code, body] = await api("/admin/v1/runs").catch(() => [0, null]);
   const tbody = $("runs").querySelector("tbody");
-  if (code !== 200 || !body) return;
+  if (code !== 200 || !body || !Array.isArray(body.runs)) return;
   tbody.replaceChildren();
   let running = false;
   for (const r of body.runs.slice().reverse()) {
@@ -162,8 +163,14 @@ function init() {
   $("api-key").value = s.apiKey;
   $("settings").addEventListener("submit", (event) => {
     event.preventDefault();
-    saveSettings({ server: $("server").value.trim(), apiKey: $("api-key").value.trim() });
-    connect();
+    const server = $("server").value.trim();
+    const apiKey = $("api-key").value.trim();
+    saveSettings({ server, apiKey });
+    connect().then(() => {
+      if (apiKey && /^http:/.test(server) && !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])[:/]/.test(`${server}/`)) {
+        setStatus($("status"), "error", `${$("status").textContent} Warning: ${server} is not HTTPS, so the API key travels unencrypted.`);
+      }
+    });
   });
   $("run-form").addEventListener("submit", startRun);
   showFunctions();

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -56,10 +56,15 @@ pub fn origin_of(url: &str) -> Result<String, String> {
     if scheme != "https" && scheme != "http" {
         return Err(format!("scheme {scheme} is not https or http"));
     }
-    let host = rest.split('/').next().unwrap_or_default();
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     if !valid_host(host) {
         return Err(format!(
             "host \"{host}\" is not a host name with an optional port"
+        ));
+    }
+    if !path.is_empty() {
+        return Err(format!(
+            "has a path (/{path}): the add-in is served at the origin's /addin/, so give the origin only"
         ));
     }
     Ok(format!("{scheme}://{host}"))
@@ -74,13 +79,15 @@ fn valid_host(host: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
-async fn manifest_xml(State(m): State<Manifest>, headers: HeaderMap) -> Response {
+async fn manifest_xml(State(m): State<Manifest>, uri: Uri, headers: HeaderMap) -> Response {
     let origin = match &m.public_url {
         Some(o) => o.clone(),
         None => {
+            // HTTP/1.1 names the host in Host, HTTP/2 in the :authority of the URI.
             let host = headers
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
+                .or_else(|| uri.authority().map(|a| a.as_str()))
                 .unwrap_or_default();
             if !valid_host(host) {
                 return ApiError::bad(format!(
@@ -105,6 +112,7 @@ async fn manifest_xml(State(m): State<Manifest>, headers: HeaderMap) -> Response
             [
                 (header::CONTENT_TYPE, "application/xml; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-cache"),
+                (header::VARY, "Host, X-Forwarded-Proto"),
             ],
             t.replace("{{ORIGIN}}", &origin),
         )
@@ -118,17 +126,49 @@ async fn manifest_xml(State(m): State<Manifest>, headers: HeaderMap) -> Response
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use tower::ServiceExt;
+
+    /// An HTTP/2 request has no Host header: the origin comes from its URI's authority.
+    #[tokio::test]
+    async fn http2_requests_name_their_origin_in_the_uri() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("manifest.template.xml"),
+            "<AppDomain>{{ORIGIN}}</AppDomain>",
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.server.addin_dir = dir.path().to_path_buf();
+        let app: Router = routes(&config).unwrap();
+        let request = axum::http::Request::builder()
+            .version(axum::http::Version::HTTP_2)
+            .uri("http://localhost:8443/addin/manifest.xml")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"<AppDomain>http://localhost:8443</AppDomain>");
+    }
 
     #[test]
     fn origins() {
         assert_eq!(
-            origin_of("https://xl.example.com:8443/x/y"),
+            origin_of("https://xl.example.com:8443/"),
             Ok("https://xl.example.com:8443".to_owned())
         );
         assert!(origin_of("ftp://x").unwrap_err().contains("ftp"));
         assert!(origin_of("xl.example.com").is_err());
+        assert!(
+            origin_of("https://xl.example.com/xl")
+                .unwrap_err()
+                .contains("/xl")
+        );
         assert!(origin_of("https://a\"b").unwrap_err().contains("a\"b"));
         assert!(valid_host("[::1]:8080"));
         assert!(!valid_host("a<b"));

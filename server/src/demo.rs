@@ -230,6 +230,7 @@ pub fn config(args: &DemoArgs, base: Config) -> Result<Config> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use clap::Parser;

@@ -99,7 +99,7 @@ async fn serves_the_addin_and_its_manifest_for_the_origin() {
 async fn public_url_names_the_origin_and_a_missing_build_says_how_to_build() {
     let addin = tempfile::tempdir().unwrap();
     std::fs::write(addin.path().join("manifest.template.xml"), TEMPLATE).unwrap();
-    let (running, _data) = start(addin.path(), "https://xlserver.example.com/ignored/path").await;
+    let (running, _data) = start(addin.path(), "https://xlserver.example.com/").await;
     let (_, xml) = get(&running, "/addin/manifest.xml", &[]).await;
     assert!(
         xml.contains("<AppDomain>https://xlserver.example.com</AppDomain>"),

@@ -98,7 +98,19 @@ describe("MKT functions", () => {
     const m = await F.ticks("AAPL", 45471.416666666664, "2024-06-28 10:01", 3);
     assert.deepEqual(calls()[0].args, { symbol: "AAPL", start: "2024-06-28T10:00:00", end: "2024-06-28T10:01", limit: "3" });
     assert.equal(m[1][0].numberFormat, "yyyy-mm-dd hh:mm:ss.000");
-    await assert.rejects(F.ticks("AAPL", "2024-06-28", "2024-06-28", 0), /limit 0 is not a positive whole number/);
+    await assert.rejects(F.ticks("AAPL", "2024-06-28", "2024-06-28", -5), /limit -5 is not a positive whole number/);
+    // A blank limit cell (0 on the desktop) means the default.
+    await F.ticks("AAPL", "2024-06-28", "2024-06-28", 0);
+    assert.deepEqual(calls().at(-1).args, { symbol: "AAPL", start: "2024-06-28", end: "2024-06-28" });
+  });
+
+  it("TICKS says in a last row when the limit cut the trades", async () => {
+    server = fakeServer(() => ({ ...table(["time", "price"], [[45471.4, 199.96]], ["time", "number"]), next: "cursor" }));
+    globalThis.fetch = server.fetch;
+    const m = await F.ticks("AAPL", "2024-06-28", "2024-06-28", 1);
+    assert.equal(m.length, 3);
+    assert.match(m[2][0], /more trades after these/);
+    assert.equal(m[2][1], "");
   });
 
   it("ignores a stray invocation object passed for a missing optional argument", async () => {
@@ -118,7 +130,7 @@ describe("MKT.LIVE", () => {
     const results = [];
     const invocation = { setResult: (v) => results.push(v) };
     F.live("AAPL", "last", invocation);
-    await sleep(90);
+    for (let i = 0; i < 100 && results.length < 3; i++) await sleep(10);
     const stop = invocation.onCanceled;
     if (results.length < 3) stop(); // so a failure does not leave the poller running
     assert.ok(results.length >= 3, `${results}`);
