@@ -157,6 +157,29 @@ async function cancelRun(id) {
   refreshRuns();
 }
 
+/**
+ * Warns when the workbook uses the 1904 date system: the functions read and return serials of
+ * the 1900 system, which such a workbook shows 1,462 days (four years and a day) late.
+ */
+async function check1904() {
+  if (typeof Excel === "undefined" || typeof Excel.run !== "function") return;
+  try {
+    await Excel.run(async (context) => {
+      const wb = context.workbook;
+      wb.load("use1904DateSystem");
+      await context.sync();
+      if (wb.use1904DateSystem) {
+        const note = $("date-system");
+        note.hidden = false;
+        note.textContent =
+          "This workbook uses the 1904 date system: MKT dates are 1900-system serials and show 1,462 days late. Turn it off in Excel's options (Calculation, Use 1904 date system).";
+      }
+    });
+  } catch {
+    // Excel builds before ExcelApi 1.16 cannot tell; nothing to warn about then.
+  }
+}
+
 function init() {
   const s = loadSettings();
   $("server").value = s.server;
@@ -175,6 +198,7 @@ function init() {
   $("run-form").addEventListener("submit", startRun);
   showFunctions();
   connect();
+  check1904();
 }
 
 let started = false;

@@ -84,6 +84,25 @@ describe("task pane", () => {
   });
 });
 
+describe("task pane inside Excel (a stubbed Excel global: no Excel runs headless)", () => {
+  it("warns about a 1904 workbook and inserts an example formula in the selected cell", async () => {
+    const pane = await browser.newPage();
+    await withoutOfficeCdn(pane);
+    await pane.addInitScript(() => {
+      window.__written = [];
+      const range = { set formulas(v) { window.__written.push(v); } };
+      const workbook = { use1904DateSystem: true, load() {}, getActiveCell: () => range };
+      window.Excel = { run: async (body) => body({ workbook, sync: async () => {} }) };
+    });
+    await pane.goto(`${server.url}/addin/taskpane.html`);
+    await pane.waitForSelector("#date-system:not([hidden])");
+    assert.match(await pane.textContent("#date-system"), /1904 date system/);
+    await pane.click("#fn-QUOTE button");
+    assert.deepEqual(await pane.evaluate(() => window.__written), [[['=MKT.QUOTE("AAPL", "bid")']]]);
+    await pane.close();
+  });
+});
+
 describe("custom functions against the live server", () => {
   it("registers every function of functions.json", async () => {
     const meta = await (await fetch(`${server.url}/addin/functions.json`)).json();
