@@ -169,6 +169,11 @@ describe("custom functions against the live server", () => {
     const badInterval = await callIn(page, "HISTORY", "AAPL", "2024-06-03", "2024-06-28", "7m", null, null);
     assert.equal(badInterval.error.code, "#VALUE!");
     assert.match(badInterval.error.message, /7m/);
+    // A limit of the call itself is a bad argument, not a busy server.
+    const many = Array.from({ length: 51 }, (_, i) => [`S${i}`]);
+    const tooMany = await callIn(page, "COMPARE", many, "2024-06-26", "2024-06-28", null);
+    assert.equal(tooMany.error.code, "#VALUE!");
+    assert.match(tooMany.error.message, /51 symbols is more than 50/);
     const badField = await callIn(page, "FUNDAMENTAL", "AAPL", "colour");
     assert.match(badField.error.message, /colour/);
     const local = await callIn(page, "HISTORY", "AAPL", "soon", "2024-06-28", null, null, null);

@@ -76,7 +76,7 @@ impl QueryService {
             )));
         }
         if symbols.len() > MAX_SYMBOLS {
-            return Err(ApiError::exhausted(format!(
+            return Err(ApiError::bad(format!(
                 "{} symbols is more than {MAX_SYMBOLS} in one comparison",
                 symbols.len()
             )));

@@ -365,7 +365,7 @@ impl QueryService {
             }
         }
         if plan.len() > MAX_INTRADAY_DAYS {
-            return Err(ApiError::exhausted(format!(
+            return Err(ApiError::bad(format!(
                 "{} days of intraday bars in one call is more than {MAX_INTRADAY_DAYS}: ask for a shorter range",
                 plan.len()
             )));
