@@ -307,8 +307,13 @@ function utf8Length(s) {
 // resend would double the wait before the cells learn why.
 const RETRYABLE = new Set([429, 502, 504]);
 
-/** The per-call error of an answer the server cut at its response budget (worth resending). */
-const BUDGET = /answers of this batch exceed/;
+/**
+ * Whether a per-call error is the server's response budget cutting the batch (worth resending
+ * in a later batch): xlserver marks it `"resend": true` (older servers said so in words).
+ */
+function cutByBudget(error) {
+  return error.resend === true || /answers of this batch exceed/.test(error.message || "");
+}
 
 /**
  * Sends function calls to xlserver. Calls made within `windowMs` of the first go out as one
@@ -511,7 +516,7 @@ export class Client {
     items.forEach((item, i) => {
       const r = results[i];
       if (r && "value" in r) item.resolve(r.value);
-      else if (r && r.error && BUDGET.test(r.error.message || "") && items.length > 1) again.push(item);
+      else if (r && r.error && cutByBudget(r.error) && items.length > 1) again.push(item);
       else if (r && r.error) item.reject(new ServerError(r.error.excel, r.error.code, r.error.message));
       else item.reject(new ServerError("#N/A", "unavailable", `xlserver's batch answer has no result for call ${i}`));
     });
@@ -587,6 +592,8 @@ export class LiveHub {
     feed.busy = false;
     if (this.feeds.get(key) !== feed) return; // unsubscribed meanwhile
     feed.last = result;
+    // A bad argument stays bad: stop asking (the cell keeps the error until it is edited).
+    if (result[0] && result[0].excel === "#VALUE!") clearInterval(feed.timer);
     for (const l of feed.listeners) {
       try {
         l(...result);

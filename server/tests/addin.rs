@@ -134,3 +134,58 @@ fn a_bad_public_url_is_named() {
         "{e}"
     );
 }
+
+/// What the add-in's client relies on: answers past the response budget come back as errors
+/// marked `resend`, each other answer intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_past_the_response_budget_are_marked_resend() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = Store::open(&format!("embedded://{}/feed", dir.path().display()))
+        .await
+        .unwrap();
+    let post = Store::open(&format!("embedded://{}/post", dir.path().display()))
+        .await
+        .unwrap();
+    let mut c = Config::default();
+    c.server.http = "127.0.0.1:0".into();
+    c.server.grpc = "127.0.0.1:0".into();
+    c.server.addin_dir = dir.path().join("no-addin");
+    c.limits.max_response_bytes = 100;
+    let running = serve::start(&c, (feed, post)).await.unwrap();
+    let calls = serde_json::json!({"calls": [
+        {"fn": "search", "args": {"text": "A"}},
+        {"fn": "search", "args": {"text": "B"}},
+        {"fn": "quote", "args": {"symbol": ""}}
+    ]});
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/batch", running.http_url()))
+        .json(&calls)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let results = r["results"].as_array().unwrap();
+    assert!(results[0]["value"]["columns"].is_array(), "{r}");
+    assert_eq!(
+        results[1]["error"]["resend"],
+        serde_json::json!(true),
+        "{r}"
+    );
+    assert!(
+        results[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("later batch"),
+        "{r}"
+    );
+    // A bad call is its own error, not a resend.
+    assert_eq!(
+        results[2]["error"]["excel"],
+        serde_json::json!("#VALUE!"),
+        "{r}"
+    );
+    assert!(results[2]["error"].get("resend").is_none(), "{r}");
+    running.shutdown().await;
+}

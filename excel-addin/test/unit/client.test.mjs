@@ -340,6 +340,32 @@ describe("live values", () => {
     assert.equal(server.requests.length, requests); // no polling after the last cell went
   });
 
+  it("stops polling a call whose arguments the server rejects", async () => {
+    const server = fakeServer(() => ({ error: { code: "invalid_argument", excel: "#VALUE!", message: 'field "colour" is not one of last, bid' } }));
+    const c = new Client({ fetch: server.fetch, windowMs: 1, cacheMs: 0 });
+    const hub = new LiveHub(c, { intervalMs: 10 });
+    const seen = [];
+    const off = hub.subscribe("quote", { symbol: "AAPL", field: "colour" }, (e) => seen.push(e.excel));
+    for (let i = 0; i < 100 && seen.length === 0; i++) await sleep(10);
+    await sleep(60);
+    assert.deepEqual(seen, ["#VALUE!"]);
+    assert.equal(server.requests.length, 1);
+    off();
+    assert.equal(hub.size, 0);
+  });
+
+  it("resends a call the server marks resend, whatever its message", async () => {
+    let n = 0;
+    const server = fakeServer((fn, args) => {
+      n += 1;
+      return args.symbol === "B" && n <= 2 ? { error: { code: "resource_exhausted", excel: "#BUSY!", message: "later", resend: true } } : table(["s"], [[args.symbol]], ["text"]);
+    });
+    const c = new Client({ fetch: server.fetch, windowMs: 1, cacheMs: 0 });
+    const [a, b] = await Promise.all([c.call("quote", { symbol: "A" }), c.call("quote", { symbol: "B" })]);
+    assert.deepEqual([a.rows[0][0], b.rows[0][0]], ["A", "B"]);
+    assert.equal(server.requests.length, 2);
+  });
+
   it("passes errors to the cells and keeps polling", async () => {
     let fail = true;
     const server = fakeServer(() => (fail ? { error: { code: "not_found", excel: "#N/A", message: "unknown symbol AAPX" } } : table(["last"], [[1]])));

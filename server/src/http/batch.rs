@@ -6,7 +6,8 @@
 //! one bad call never fails the others. Identical calls run once. Calls run concurrently (at
 //! most `batch_concurrency` at a time). At most `max_batch_calls` calls (more is a 413
 //! naming the count); answers past `max_response_bytes` in total are replaced by a
-//! `resource_exhausted` error telling the caller to split the batch or page.
+//! `resource_exhausted` error marked `"resend": true`, telling the caller to send the call in
+//! a later batch or page.
 
 use std::collections::HashMap;
 
@@ -112,10 +113,16 @@ async fn run(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
                     budget -= sizes[u];
                     json!({"value": v})
                 }
-                Ok(_) => json!({"error": ApiError::exhausted(format!(
-                    "the answers of this batch exceed {} bytes: send this call in a later batch, or ask for less (a shorter range, fewer fields, a smaller limit)",
-                    state.limits.max_response_bytes
-                )).to_json()}),
+                Ok(_) => {
+                    let mut e = ApiError::exhausted(format!(
+                        "the answers of this batch exceed {} bytes: send this call in a later batch, or ask for less (a shorter range, fewer fields, a smaller limit)",
+                        state.limits.max_response_bytes
+                    ))
+                    .to_json();
+                    // The call itself is fine: a client may resend it in another batch.
+                    e["resend"] = json!(true);
+                    json!({"error": e})
+                }
             },
         };
         results.push(r);
