@@ -4,6 +4,7 @@
 // Ids are frozen: add a new function rather than change one (Office caches the metadata).
 
 import {
+  ArgumentError,
   client,
   compact,
   countArg,
@@ -20,16 +21,12 @@ import {
   ServerError,
 } from "./client.js";
 
-/** Calls `fn`, turning any failure into a CustomFunctions.Error. */
-async function ask(fn, args) {
-  try {
-    return await client.call(fn, compact(args));
-  } catch (e) {
-    throw toExcelError(e);
-  }
+/** Calls `fn` on xlserver with the arguments given. */
+function ask(fn, args) {
+  return client.call(fn, compact(args));
 }
 
-/** Runs `body`, so that a bad argument becomes #VALUE! naming it. */
+/** Runs `body`: any failure (a bad argument, the server's error) becomes a CustomFunctions.Error. */
 async function guarded(body) {
   try {
     return await body();
@@ -40,7 +37,7 @@ async function guarded(body) {
 
 /** A table answer as a spilled range; no rows is #N/A saying what was empty. */
 function spill(table, what, layout) {
-  if (table.rows.length === 0) throw toExcelError(new ServerError("#N/A", "not_found", `no ${what}`));
+  if (table.rows.length === 0) throw new ServerError("#N/A", "not_found", `no ${what}`);
   return toMatrix(table, layout);
 }
 
@@ -70,8 +67,8 @@ export function history(symbol, start, end, interval, fields, options) {
       fields: listArg("fields", fields),
     };
     const layout = layoutOptions(options);
-    if (!args.start) throw toExcelError(new ServerError("#VALUE!", "invalid_argument", "start is required"));
-    if (!args.end) throw toExcelError(new ServerError("#VALUE!", "invalid_argument", "end is required"));
+    if (!args.start) throw new ArgumentError("start is required");
+    if (!args.end) throw new ArgumentError("end is required");
     const table = await ask("history", args);
     return spill(table, `${args.interval ?? "daily"} bars of ${args.symbol} from ${range(args.start, args.end)}`, layout);
   });
@@ -263,7 +260,7 @@ export function compare(symbols, start, end, metric) {
       end: dateArg("end", end),
       metric: optText("metric", metric),
     };
-    if (!args.symbols) throw toExcelError(new ServerError("#VALUE!", "invalid_argument", "symbols is required"));
+    if (!args.symbols) throw new ArgumentError("symbols is required");
     const table = await ask("compare", args);
     return spill(table, `${args.metric ?? "summary"} of ${args.symbols} from ${range(args.start, args.end)}`);
   });

@@ -24,9 +24,7 @@ function setStatus(node, state, message) {
 
 /** GET or POST to the server with the saved key; resolves with [status, json]. */
 async function api(path, init = {}) {
-  const headers = { ...(init.headers || {}) };
-  if (client.options.apiKey) headers.Authorization = `Bearer ${client.options.apiKey}`;
-  if (init.body) headers["Content-Type"] = "application/json";
+  const headers = client.headers(Boolean(init.body));
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 10_000);
   try {

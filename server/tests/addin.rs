@@ -10,7 +10,8 @@ use xlfeed_store::Store;
 
 const TEMPLATE: &str = r#"<OfficeApp><SourceLocation DefaultValue="{{ORIGIN}}/addin/taskpane.html"/><AppDomain>{{ORIGIN}}</AppDomain></OfficeApp>"#;
 
-async fn start(addin: &std::path::Path, public_url: &str) -> (serve::Running, tempfile::TempDir) {
+/// xlserver on free loopback ports over empty embedded stores, configured by `configure`.
+async fn start_with(configure: impl FnOnce(&mut Config)) -> (serve::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let feed = Store::open(&format!("embedded://{}/feed", dir.path().display()))
         .await
@@ -21,10 +22,18 @@ async fn start(addin: &std::path::Path, public_url: &str) -> (serve::Running, te
     let mut c = Config::default();
     c.server.http = "127.0.0.1:0".into();
     c.server.grpc = "127.0.0.1:0".into();
-    c.server.addin_dir = addin.to_path_buf();
-    c.server.public_url = public_url.into();
+    configure(&mut c);
     c.validate().unwrap();
     (serve::start(&c, (feed, post)).await.unwrap(), dir)
+}
+
+/// xlserver serving the add-in in `addin`, with `public_url`.
+async fn start(addin: &std::path::Path, public_url: &str) -> (serve::Running, tempfile::TempDir) {
+    start_with(|c| {
+        c.server.addin_dir = addin.to_path_buf();
+        c.server.public_url = public_url.into();
+    })
+    .await
 }
 
 /// GET `path` on `running` with `headers`: the status and the body.
@@ -139,19 +148,7 @@ fn a_bad_public_url_is_named() {
 /// marked `resend`, each other answer intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_past_the_response_budget_are_marked_resend() {
-    let dir = tempfile::tempdir().unwrap();
-    let feed = Store::open(&format!("embedded://{}/feed", dir.path().display()))
-        .await
-        .unwrap();
-    let post = Store::open(&format!("embedded://{}/post", dir.path().display()))
-        .await
-        .unwrap();
-    let mut c = Config::default();
-    c.server.http = "127.0.0.1:0".into();
-    c.server.grpc = "127.0.0.1:0".into();
-    c.server.addin_dir = dir.path().join("no-addin");
-    c.limits.max_response_bytes = 100;
-    let running = serve::start(&c, (feed, post)).await.unwrap();
+    let (running, _data) = start_with(|c| c.limits.max_response_bytes = 100).await;
     let calls = serde_json::json!({"calls": [
         {"fn": "search", "args": {"text": "A"}},
         {"fn": "search", "args": {"text": "B"}},
