@@ -180,14 +180,14 @@ pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 impl Report {
     /// Ends a run: its status and exit code from how it went (a store error, a signal,
-    /// failed units), the report written to `path` and the summary printed. `store_down`
-    /// names the store that failed and why.
+    /// failed units), the report written to `path` (when given) and the summary printed.
+    /// `store_down` names the store that failed and why.
     pub(crate) fn finish(
         &mut self,
         started: std::time::Instant,
         store_down: Option<String>,
         interrupted: bool,
-        path: &Path,
+        path: Option<&Path>,
     ) -> Result<u8> {
         self.seconds = started.elapsed().as_secs_f64();
         self.rows_per_second = self.rows() as f64 / self.seconds.max(1e-9);
@@ -209,9 +209,11 @@ impl Report {
             self.status = "complete".into();
             0
         };
-        self.write(path)?;
         eprint!("{}", self.summary());
-        eprintln!("report: {}", path.display());
+        if let Some(path) = path {
+            self.write(path)?;
+            eprintln!("report: {}", path.display());
+        }
         Ok(code)
     }
 }

@@ -60,6 +60,9 @@ pub struct RunControl {
     pub stores: Vec<Store>,
     /// Whether SIGINT/SIGTERM stop the run (the command line's behaviour).
     pub signals: bool,
+    /// Whether the report is also written to the stage's `--report` file (the caller may
+    /// keep it its own way: it is in [`RunControl::report`] either way).
+    pub no_report_file: bool,
     /// Progress display (`None`: the stage's `--progress` option decides).
     pub(crate) progress: Option<ProgressMode>,
 }
@@ -122,7 +125,7 @@ impl RunControl {
 
 /// Whether two store URLs name the same store (`embedded://data/feed` and
 /// `embedded://./data/feed/` do).
-fn same_url(a: &str, b: &str) -> bool {
+pub fn same_url(a: &str, b: &str) -> bool {
     fn norm(u: &str) -> String {
         let u = u.trim_end_matches('/');
         match u.strip_prefix("embedded://") {
@@ -150,6 +153,33 @@ struct FetchCli {
 struct PostprocessCli {
     #[command(flatten)]
     args: crate::postprocess::PostprocessArgs,
+}
+
+/// What a run's arguments reach outside the process: files and folders it reads, folders it
+/// writes, stores and IQFeed gateways it connects to (as parsed, defaults and environment
+/// included), so that a caller running stages for others can hold them to a policy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reach {
+    /// Files and folders read (`--symbols-file`, `--replay`).
+    pub reads: Vec<(&'static str, std::path::PathBuf)>,
+    /// Folders written (`--archive`).
+    pub writes: Vec<(&'static str, std::path::PathBuf)>,
+    /// Store URLs (`--feed`, `--post`).
+    pub stores: Vec<(&'static str, String)>,
+    /// IQFeed gateways, `host:port` (`--iqfeed`, `--level1`).
+    pub gateways: Vec<(&'static str, String)>,
+}
+
+/// What `args` would make the stage reach (see [`Reach`]); the error is clap's message.
+pub fn reach(stage: Stage, args: &[String]) -> Result<Reach, String> {
+    let err = |e: clap::Error| e.render().to_string().trim().to_owned();
+    Ok(match stage {
+        Stage::Fetch => FetchCli::try_parse_from(args).map_err(err)?.args.reach(),
+        Stage::Postprocess => PostprocessCli::try_parse_from(args)
+            .map_err(err)?
+            .args
+            .reach(),
+    })
 }
 
 /// Checks `args` as the stage's command line would, without running anything; the error is

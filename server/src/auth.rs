@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io::Write;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +27,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, anyhow, bail};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -35,6 +36,11 @@ use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use xlfeed_core::ErrorKind;
 
+use crate::error::ApiError;
+
+/// Where `xlserver keys` writes and `xlserver serve` reads keys when the configuration names
+/// no keys file (relative to the working directory).
+pub const DEFAULT_KEYS_FILE: &str = "xlserver-keys.json";
 /// The prefix of every API key.
 const KEY_PREFIX: &str = "xlf";
 /// Random bytes in a key id (hex-encoded: 12 characters, short enough to type for `revoke`).
@@ -105,15 +111,26 @@ pub struct SecurityConfig {
     /// Origins (`https://host[:port]`) whose pages may call the server from a browser, e.g.
     /// where the Excel add-in is hosted. Empty: same-origin only.
     pub cors_origins: Vec<String>,
+    /// Without API keys, the admin routes need this token (empty: a random one, printed at
+    /// start-up). Ignored once keys exist.
+    pub admin_token: String,
+    /// Whether `/metrics` needs an admin key (or the admin token) on the API listener.
+    pub metrics_need_key: bool,
+    /// Failed authentications a client address may make per minute; past it, its requests
+    /// get 429 before their key is checked, and are logged once a minute.
+    pub failed_auth_per_min: u32,
 }
 
 impl Default for SecurityConfig {
     fn default() -> SecurityConfig {
         SecurityConfig {
-            keys_file: None,
+            keys_file: Some(PathBuf::from(DEFAULT_KEYS_FILE)),
             rate_limit_per_sec: 200,
-            rate_limit_burst: 400,
+            rate_limit_burst: 2000,
             cors_origins: Vec::new(),
+            admin_token: String::new(),
+            metrics_need_key: false,
+            failed_auth_per_min: 30,
         }
     }
 }
@@ -415,6 +432,13 @@ struct AuthInner {
     /// Set once an unrevoked key has been seen; never cleared (fail closed).
     enabled: AtomicBool,
     limiter: DefaultKeyedRateLimiter<String>,
+    /// The admin token of a server without keys, and its SHA-256.
+    admin_token: String,
+    admin_sha256: [u8; 32],
+    /// Failed authentications per client address.
+    failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Addresses refused until the given time for failing too often.
+    blocked: moka::sync::Cache<IpAddr, std::time::Instant>,
 }
 
 /// The request checker: keys, roles and the per-key rate limit. Built once at start-up;
@@ -434,12 +458,26 @@ impl Auth {
         let burst = NonZeroU32::new(cfg.rate_limit_burst)
             .ok_or_else(|| anyhow!("security.rate_limit_burst is 0; it must be at least 1"))?;
         let quota = Quota::per_second(per_sec).allow_burst(burst);
+        let failures = NonZeroU32::new(cfg.failed_auth_per_min)
+            .ok_or_else(|| anyhow!("security.failed_auth_per_min is 0; it must be at least 1"))?;
+        let admin_token = if cfg.admin_token.is_empty() {
+            format!("{KEY_PREFIX}_admin_{}", random_hex(SECRET_BYTES)?)
+        } else {
+            cfg.admin_token.clone()
+        };
         let auth = Auth {
             inner: Arc::new(AuthInner {
                 keys_file: cfg.keys_file.clone(),
                 keys: RwLock::new(Arc::new(HashMap::new())),
                 enabled: AtomicBool::new(false),
                 limiter: RateLimiter::keyed(quota),
+                admin_sha256: Sha256::digest(admin_token.as_bytes()).into(),
+                admin_token,
+                failures: RateLimiter::keyed(Quota::per_minute(failures)),
+                blocked: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(std::time::Duration::from_secs(60))
+                    .build(),
             }),
         };
         auth.reload()?;
@@ -449,6 +487,11 @@ impl Auth {
     /// Whether requests must present a key: true once the keys file has had an unrevoked key.
     pub fn enabled(&self) -> bool {
         self.inner.enabled.load(Ordering::Acquire)
+    }
+
+    /// The token the admin routes need while no keys exist (printed at start-up).
+    pub fn admin_token(&self) -> &str {
+        &self.inner.admin_token
     }
 
     /// Re-reads the keys file, so keys added or revoked while the server runs take effect. On
@@ -485,10 +528,61 @@ impl Auth {
         Ok(())
     }
 
-    /// Checks the key a request presents (`Authorization: Bearer <key>` or `X-API-Key: <key>`)
-    /// against the keys file, the role `need` and the key's rate limit.
-    pub fn check(&self, headers: &HeaderMap, need: Role) -> Result<Principal, AuthError> {
+    /// Checks the key a request from `client` presents (`Authorization: Bearer <key>` or
+    /// `X-API-Key: <key>`) against the keys file, the role `need` and the key's rate limit.
+    /// Without keys, the API is open and the admin routes need the admin token. An address
+    /// that fails too often is refused for a while before its key is even looked at.
+    pub fn check(
+        &self,
+        headers: &HeaderMap,
+        need: Role,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        if let Some(ip) = client
+            && let Some(until) = self.inner.blocked.get(&ip)
+        {
+            let now = std::time::Instant::now();
+            if until > now {
+                let wait = until - now;
+                return Err(AuthError::Throttled {
+                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                });
+            }
+        }
+        let r = self.verify(headers, need);
+        if let (Err(AuthError::Missing | AuthError::Invalid | AuthError::TokenRequired), Some(ip)) =
+            (&r, client)
+            && let Err(not_until) = self.inner.failures.check_key(&ip)
+        {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            self.inner
+                .blocked
+                .insert(ip, std::time::Instant::now() + wait);
+            tracing::warn!(
+                client = %ip,
+                "too many failed authentications from this address: refusing it for {} s",
+                wait.as_secs().max(1)
+            );
+            return Err(AuthError::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        r
+    }
+
+    fn verify(&self, headers: &HeaderMap, need: Role) -> Result<Principal, AuthError> {
         if !self.enabled() {
+            if need == Role::Analyst {
+                return Ok(Principal {
+                    key_id: None,
+                    role: Role::Analyst,
+                });
+            }
+            let presented = presented_key(headers).map_err(|_| AuthError::TokenRequired)?;
+            let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+            if !constant_time_eq(&hash, &self.inner.admin_sha256) {
+                return Err(AuthError::TokenRequired);
+            }
             return Ok(Principal {
                 key_id: None,
                 role: Role::Admin,
@@ -509,11 +603,7 @@ impl Auth {
             return Err(AuthError::Invalid);
         }
         if let Err(not_until) = self.inner.limiter.check_key(&id.to_owned()) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return Err(AuthError::RateLimited {
-                retry_after_secs: secs.max(1),
-            });
+            return Err(rate_limited(&not_until));
         }
         if key.role < need {
             return Err(AuthError::Forbidden { need });
@@ -522,6 +612,37 @@ impl Auth {
             key_id: Some(id.to_owned()),
             role: key.role,
         })
+    }
+}
+
+impl Auth {
+    /// Counts `n` more requests against the rate limit of `p`'s key (the further calls of a
+    /// batch: each call counts). Without keys nothing is counted.
+    pub fn charge(&self, p: &Principal, n: usize) -> Result<(), AuthError> {
+        let Some(id) = &p.key_id else {
+            return Ok(());
+        };
+        let Some(n) = NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)) else {
+            return Ok(());
+        };
+        match self.inner.limiter.check_key_n(id, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(rate_limited(&not_until)),
+            // More calls than the burst: never possible (the configuration keeps the burst at
+            // least max_batch_calls), but if so, wait as for a full burst.
+            Err(_) => Err(AuthError::RateLimited {
+                retry_after_secs: 1,
+            }),
+        }
+    }
+}
+
+/// The refusal for a key that must wait until `not_until`.
+fn rate_limited(not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -> AuthError {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    AuthError::RateLimited {
+        retry_after_secs: secs.max(1),
     }
 }
 
@@ -559,18 +680,16 @@ pub enum AuthError {
         /// Seconds until the key may make another request.
         retry_after_secs: u64,
     },
+    /// No keys are configured and an admin route was called without the admin token.
+    TokenRequired,
+    /// The client's address failed authentication too often.
+    Throttled {
+        /// Seconds until the address may try again.
+        retry_after_secs: u64,
+    },
 }
 
 impl AuthError {
-    /// The HTTP status: 401, 401, 403, 429.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            AuthError::Missing | AuthError::Invalid => 401,
-            AuthError::Forbidden { .. } => 403,
-            AuthError::RateLimited { .. } => 429,
-        }
-    }
-
     /// One line for the caller; never contains the key.
     pub fn message(&self) -> String {
         match self {
@@ -584,50 +703,51 @@ impl AuthError {
             AuthError::RateLimited { retry_after_secs } => {
                 format!("too many requests with this API key; retry in {retry_after_secs} s")
             }
-        }
-    }
-
-    /// The machine-readable code: `unauthenticated`, `permission_denied` or
-    /// `resource_exhausted`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthError::Missing | AuthError::Invalid => "unauthenticated",
-            AuthError::Forbidden { .. } => "permission_denied",
-            AuthError::RateLimited { .. } => "resource_exhausted",
-        }
-    }
-
-    /// The Excel error a cell shows: `#BUSY!` when rate limited, else `#VALUE!`.
-    pub fn excel(&self) -> &'static str {
-        match self {
-            AuthError::RateLimited { .. } => "#BUSY!",
-            _ => "#VALUE!",
+            AuthError::TokenRequired => "no API keys are configured: the admin routes need the \
+                                         admin token xlserver printed when it started, sent as \
+                                         \"Authorization: Bearer <token>\""
+                .to_owned(),
+            AuthError::Throttled { retry_after_secs } => format!(
+                "too many failed authentications from this address; retry in {retry_after_secs} s"
+            ),
         }
     }
 
     /// The error kind shared with the rest of xlfeed.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            AuthError::RateLimited { .. } => ErrorKind::ResourceExhausted,
-            _ => ErrorKind::PermissionDenied,
+            AuthError::Missing | AuthError::Invalid | AuthError::TokenRequired => {
+                ErrorKind::Unauthenticated
+            }
+            AuthError::Forbidden { .. } => ErrorKind::PermissionDenied,
+            AuthError::RateLimited { .. } | AuthError::Throttled { .. } => {
+                ErrorKind::ResourceExhausted
+            }
         }
+    }
+
+    /// Seconds to wait before retrying, when waiting helps.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            AuthError::RateLimited { retry_after_secs }
+            | AuthError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        ApiError::new(e.kind(), e.message())
     }
 }
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
-        let body = serde_json::json!({
-            "error": {
-                "code": self.code(),
-                "excel": self.excel(),
-                "message": self.message(),
-            }
-        });
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = crate::http::error_response(&ApiError::from(self.clone()));
         let headers = response.headers_mut();
         match &self {
-            AuthError::Missing => {
+            AuthError::Missing | AuthError::TokenRequired => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"xlserver\""),
@@ -639,10 +759,10 @@ impl IntoResponse for AuthError {
                     HeaderValue::from_static("Bearer realm=\"xlserver\", error=\"invalid_token\""),
                 );
             }
-            AuthError::RateLimited { retry_after_secs } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            AuthError::Forbidden { .. } => {}
+            _ => {}
+        }
+        if let Some(secs) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -650,12 +770,7 @@ impl IntoResponse for AuthError {
 
 impl From<AuthError> for tonic::Status {
     fn from(e: AuthError) -> tonic::Status {
-        let message = e.message();
-        match e {
-            AuthError::Missing | AuthError::Invalid => tonic::Status::unauthenticated(message),
-            AuthError::Forbidden { .. } => tonic::Status::permission_denied(message),
-            AuthError::RateLimited { .. } => tonic::Status::resource_exhausted(message),
-        }
+        ApiError::from(e).into()
     }
 }
 
@@ -669,18 +784,25 @@ pub async fn require(
     mut req: Request,
     next: Next,
 ) -> Response {
-    match auth.check(req.headers(), need) {
+    let client = req
+        .extensions()
+        .get::<crate::listen::ClientAddr>()
+        .map(|c| c.0.ip());
+    match auth.check(req.headers(), need, client) {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
         Err(e) => {
-            tracing::info!(
-                code = e.code(),
-                method = %req.method(),
-                path = req.uri().path(),
-                "request refused"
-            );
+            // A refused address is logged once when it is refused, not at every attempt.
+            if !matches!(e, AuthError::Throttled { .. }) {
+                tracing::debug!(
+                    kind = %e.kind(),
+                    method = %req.method(),
+                    path = xlfeed_core::quoted(req.uri().path()),
+                    "request refused"
+                );
+            }
             e.into_response()
         }
     }
@@ -943,16 +1065,83 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_keys_every_request_passes_as_admin() {
+    async fn without_keys_the_api_is_open_and_admin_needs_the_token() {
         let dir = tempfile::tempdir().unwrap();
         let auth = Auth::new(&config(dir.path())).unwrap();
         assert!(!auth.enabled());
+        let token = auth.admin_token().to_owned();
+        assert!(token.len() > 40, "{token}");
         let auth_none = Auth::new(&SecurityConfig::default()).unwrap();
         assert!(!auth_none.enabled());
+        assert_ne!(auth_none.admin_token(), token, "a fresh token per server");
         let addr = serve(auth).await;
-        let resp = get_with(addr, "/admin", None).await;
+        let resp = get_with(addr, "/read", None).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap(), "analyst");
+        for wrong in [None, Some("xlf_admin_guess")] {
+            let resp = get_with(addr, "/admin", wrong).await;
+            assert_eq!(resp.status(), 401, "{wrong:?}");
+            let err = error_body(resp).await;
+            assert!(
+                err["message"].as_str().unwrap().contains("admin token"),
+                "{err}"
+            );
+        }
+        let resp = get_with(addr, "/admin", Some(&token)).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.text().await.unwrap(), "admin");
+        // A configured token is used as is.
+        let fixed = Auth::new(&SecurityConfig {
+            admin_token: "0123456789abcdef-fixed".into(),
+            ..SecurityConfig::default()
+        })
+        .unwrap();
+        assert_eq!(fixed.admin_token(), "0123456789abcdef-fixed");
+    }
+
+    #[tokio::test]
+    async fn an_address_that_fails_too_often_is_refused_before_its_key_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = KeyFile::open(&dir.path().join("keys.json")).unwrap();
+        let (_, key) = file.add("desk", Role::Analyst).unwrap();
+        let auth = Auth::new(&SecurityConfig {
+            failed_auth_per_min: 3,
+            ..config(dir.path())
+        })
+        .unwrap();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let bearer = |k: &str| {
+            HeaderMap::from_iter([(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {k}")).unwrap(),
+            )])
+        };
+        for _ in 0..3 {
+            let e = auth
+                .check(&bearer("xlf_a_b"), Role::Analyst, Some(ip))
+                .unwrap_err();
+            assert_eq!(e, AuthError::Invalid);
+        }
+        let e = auth
+            .check(&bearer("xlf_a_b"), Role::Analyst, Some(ip))
+            .unwrap_err();
+        assert!(matches!(e, AuthError::Throttled { .. }), "{e:?}");
+        // Refused even with the right key while the address waits; others are not.
+        let e = auth
+            .check(&bearer(&key), Role::Analyst, Some(ip))
+            .unwrap_err();
+        assert!(
+            matches!(e, AuthError::Throttled { retry_after_secs } if retry_after_secs >= 1),
+            "{e:?}"
+        );
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(
+            auth.check(&bearer(&key), Role::Analyst, Some(other))
+                .is_ok()
+        );
+        let r = e.into_response();
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().contains_key("retry-after"));
     }
 
     #[tokio::test]
@@ -1021,6 +1210,7 @@ mod tests {
                     HeaderValue::from_str(&format!("bearer {admin}")).unwrap(),
                 )]),
                 Role::Admin,
+                None,
             )
             .unwrap();
         assert_eq!(p.key_id.as_deref(), Some(admin_info.id.as_str()));
@@ -1200,8 +1390,8 @@ mod tests {
     fn security_config_defaults_and_unknown_fields() {
         let cfg: SecurityConfig = toml::from_str("cors_origins = [\"https://a.com\"]").unwrap();
         assert_eq!(cfg.rate_limit_per_sec, 200);
-        assert_eq!(cfg.rate_limit_burst, 400);
-        assert!(cfg.keys_file.is_none());
+        assert_eq!(cfg.rate_limit_burst, 2000);
+        assert_eq!(cfg.keys_file.as_deref(), Some(Path::new(DEFAULT_KEYS_FILE)));
         assert!(toml::from_str::<SecurityConfig>("rate_limt = 3").is_err());
     }
 

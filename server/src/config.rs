@@ -51,7 +51,9 @@ use crate::query::CacheConfig;
 use crate::tls::TlsConfig;
 
 /// The sections of the file (and of the environment overrides).
-const SECTIONS: &[&str] = &["server", "stores", "cache", "limits", "security", "tls"];
+const SECTIONS: &[&str] = &[
+    "server", "stores", "cache", "limits", "security", "runs", "tls",
+];
 
 /// Listeners.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +68,11 @@ pub struct ServerSection {
     /// The origin analysts reach this server at (`https://xlserver.example.com`, behind a
     /// proxy or ingress); the add-in's manifest names it. Empty: the origin of each request.
     pub public_url: String,
+    /// Host names requests may name besides loopback ones, the bound address and
+    /// `public_url`'s host (`["*"]`: any, e.g. behind an ingress that checks them).
+    pub allowed_hosts: Vec<String>,
+    /// A listener of its own for `/metrics` (e.g. `127.0.0.1:9464`); empty: on `http`.
+    pub metrics: String,
 }
 
 impl Default for ServerSection {
@@ -75,6 +82,33 @@ impl Default for ServerSection {
             grpc: "127.0.0.1:50051".into(),
             addin_dir: PathBuf::from("excel-addin/dist"),
             public_url: String::new(),
+            allowed_hosts: Vec::new(),
+            metrics: String::new(),
+        }
+    }
+}
+
+/// Pipeline runs started through the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunsSection {
+    /// The server's own folder for run records and reports (made with mode 0700; refused if
+    /// another user can write it).
+    pub dir: PathBuf,
+    /// Folders a run's file options (`--symbols-file`, `--replay`, `--archive`) may name;
+    /// none: those options are refused.
+    pub allowed_dirs: Vec<PathBuf>,
+    /// IQFeed gateways (`host:port`) a run's `--iqfeed`/`--level1` may name; none: only the
+    /// simulator (`--sim`) or a replay.
+    pub iqfeed: Vec<String>,
+}
+
+impl Default for RunsSection {
+    fn default() -> Self {
+        RunsSection {
+            dir: PathBuf::from("data/runs"),
+            allowed_dirs: Vec::new(),
+            iqfeed: Vec::new(),
         }
     }
 }
@@ -141,6 +175,8 @@ pub struct Config {
     pub limits: Limits,
     /// API keys, rate limit, CORS.
     pub security: SecurityConfig,
+    /// Admin runs.
+    pub runs: RunsSection,
     /// TLS (none: plain HTTP and gRPC).
     pub tls: Option<TlsConfig>,
 }
@@ -204,8 +240,46 @@ impl Config {
         if self.limits.max_batch_calls == 0 || self.limits.batch_concurrency == 0 {
             bail!("limits.max_batch_calls and limits.batch_concurrency must be at least 1");
         }
-        if self.limits.request_timeout_secs == 0 {
-            bail!("limits.request_timeout_secs 0: requests need some time");
+        for (name, v) in [
+            (
+                "limits.request_timeout_secs",
+                self.limits.request_timeout_secs,
+            ),
+            (
+                "limits.header_read_timeout_secs",
+                self.limits.header_read_timeout_secs,
+            ),
+            ("limits.idle_timeout_secs", self.limits.idle_timeout_secs),
+        ] {
+            if v == 0 {
+                bail!("{name} 0: clients need some time");
+            }
+        }
+        if self.limits.max_answers_in_flight_bytes < self.limits.max_response_bytes {
+            bail!(
+                "limits.max_answers_in_flight_bytes {} is less than limits.max_response_bytes {}: one batch could never be answered",
+                self.limits.max_answers_in_flight_bytes,
+                self.limits.max_response_bytes
+            );
+        }
+        if (self.security.rate_limit_burst as usize) < self.limits.max_batch_calls {
+            bail!(
+                "security.rate_limit_burst {} is less than limits.max_batch_calls {}: each call of a batch counts, so a full batch could never pass",
+                self.security.rate_limit_burst,
+                self.limits.max_batch_calls
+            );
+        }
+        if !self.server.metrics.is_empty() {
+            self.server.metrics.parse::<SocketAddr>().with_context(|| {
+                format!(
+                    "server.metrics \"{}\" is not an address like 127.0.0.1:9464",
+                    self.server.metrics
+                )
+            })?;
+        }
+        let token = &self.security.admin_token;
+        if !token.is_empty() && token.len() < 16 {
+            bail!("security.admin_token is shorter than 16 characters: anyone could guess it");
         }
         if let Some(tls) = &self.tls {
             for (what, p) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
@@ -220,6 +294,9 @@ impl Config {
     /// The configuration as JSON with secrets removed (passwords in store URLs).
     pub fn redacted(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
+        if !self.security.admin_token.is_empty() {
+            v["security"]["admin_token"] = serde_json::json!("***");
+        }
         for k in ["feed", "post"] {
             if let Some(url) = v["stores"][k].as_str() {
                 v["stores"][k] = serde_json::json!(redact_url(url));

@@ -213,6 +213,7 @@ pub fn config(args: &DemoArgs, base: Config) -> Result<Config> {
     let dir = args.data.display().to_string();
     c.stores.feed = format!("embedded://{dir}/feed");
     c.stores.post = format!("embedded://{dir}/post");
+    c.runs.dir = args.data.join("runs");
     if args.https && c.tls.is_none() {
         let certs = args.data.join("dev-cert");
         c.tls = Some(

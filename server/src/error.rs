@@ -19,6 +19,31 @@ pub struct ApiError {
     /// Set when the answer exists but has no number (`#NUM!`), e.g. a correlation of a
     /// constant series.
     pub no_number: bool,
+    /// Set when the call itself is fine but was not answered for want of room (the batch's
+    /// response budget, the server's memory for answers): sent again later, it can succeed.
+    pub resend: bool,
+    /// The HTTP status when it is not the kind's (404 for an unknown route, 405, 413, 415).
+    pub status: Option<u16>,
+}
+
+/// Characters of an error message at most: a message names a bad value quoted short
+/// ([`xlfeed_core::quoted`]), and this bounds whatever else may reach one.
+pub const MAX_MESSAGE_CHARS: usize = 400;
+
+/// `message`, cut to [`MAX_MESSAGE_CHARS`] and to one line.
+fn one_short_line(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_CHARS && !message.contains(['\n', '\r']) {
+        return message;
+    }
+    let mut out: String = message
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        out.push('…');
+    }
+    out
 }
 
 /// Shorthand for results of query functions.
@@ -53,13 +78,41 @@ impl ApiError {
         ApiError::new(ErrorKind::PermissionDenied, message)
     }
 
+    /// The server or a store cannot answer now; retry shortly (`#BUSY!`, HTTP 503).
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::Unavailable, message)
+    }
+
+    /// A call not answered for want of room, worth sending again later (`#BUSY!`, 429, marked
+    /// `"resend": true`).
+    pub fn resend(message: impl Into<String>) -> ApiError {
+        ApiError {
+            resend: true,
+            ..ApiError::exhausted(message)
+        }
+    }
+
     /// A failure of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
         ApiError {
             kind,
-            message: message.into(),
+            message: one_short_line(message.into()),
             no_number: false,
+            resend: false,
+            status: None,
         }
+    }
+
+    /// The same failure, marked as worth sending again later.
+    pub fn resendable(mut self) -> ApiError {
+        self.resend = true;
+        self
+    }
+
+    /// The same failure answered with HTTP `status`.
+    pub fn with_status(mut self, status: u16) -> ApiError {
+        self.status = Some(status);
+        self
     }
 
     /// The Excel error a cell shows for this failure.
@@ -71,7 +124,7 @@ impl ApiError {
             ErrorKind::InvalidArgument => "#VALUE!",
             ErrorKind::NotFound => "#N/A",
             ErrorKind::Unavailable | ErrorKind::ResourceExhausted => "#BUSY!",
-            ErrorKind::PermissionDenied => "#VALUE!",
+            ErrorKind::PermissionDenied | ErrorKind::Unauthenticated => "#VALUE!",
             _ => "#N/A",
         }
     }
@@ -87,12 +140,16 @@ impl ApiError {
 
     /// The HTTP status of this failure.
     pub fn http_status(&self) -> u16 {
+        if let Some(s) = self.status {
+            return s;
+        }
         if self.no_number {
             return 422;
         }
         match self.kind {
             ErrorKind::InvalidArgument => 400,
             ErrorKind::NotFound => 404,
+            ErrorKind::Unauthenticated => 401,
             ErrorKind::PermissionDenied => 403,
             ErrorKind::ResourceExhausted => 429,
             ErrorKind::Unavailable => 503,
@@ -100,13 +157,18 @@ impl ApiError {
         }
     }
 
-    /// The error as JSON: `{"code", "excel", "message"}`.
+    /// The error as JSON: `{"code", "excel", "message"}`, and `"resend": true` when sending
+    /// the call again later can succeed.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "code": self.code(),
             "excel": self.excel(),
             "message": self.message,
-        })
+        });
+        if self.resend {
+            v["resend"] = serde_json::Value::Bool(true);
+        }
+        v
     }
 }
 

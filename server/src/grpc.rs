@@ -453,6 +453,7 @@ impl From<ApiError> for Status {
             ErrorKind::ResourceExhausted => Status::resource_exhausted(e.message),
             ErrorKind::Unavailable => Status::unavailable(e.message),
             ErrorKind::PermissionDenied => Status::permission_denied(e.message),
+            ErrorKind::Unauthenticated => Status::unauthenticated(e.message),
             _ => {
                 tracing::error!(kind = %e.kind, error = %e.message, "gRPC query failed");
                 Status::internal("the server failed; see its log")

@@ -14,6 +14,8 @@
 //! - [`grpc`]: the same service over gRPC (`xlfeed.v1.QueryService`), health, reflection.
 //! - [`auth`], [`tls`]: API keys and roles, rate limit, CORS; rustls from PEM files.
 //! - [`config`]: the TOML file and its environment overrides.
+//! - [`listen`]: accepting connections, with their timeouts and cap; [`meter`]: what answering
+//!   may cost, and calls stopped when their request is gone.
 //! - [`serve`]: the two listeners put together; [`demo`]: the one-command demo.
 //! - [`addin`]: the Excel add-in's files and its manifest, rendered for the server's origin.
 
@@ -24,8 +26,11 @@ pub mod demo;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod listen;
+pub mod meter;
 pub mod metrics;
 pub mod query;
+pub mod runs;
 pub mod serve;
 pub mod table;
 pub mod tls;

@@ -39,8 +39,9 @@ enum ConfigCommand {
     Check,
 }
 
+/// The banner's example call (`{auth}` is the key header when keys are required).
 const BANNER_EXAMPLE: &str =
-    "curl -s '{url}/api/v1/history?symbol=AAPL&start=2024-06-03&end=2024-06-28&dates=iso'";
+    "curl -s {auth}'{url}/api/v1/history?symbol=AAPL&start=2024-06-03&end=2024-06-28&dates=iso'";
 
 async fn run_server(
     config: &Config,
@@ -58,16 +59,32 @@ async fn run_server(
             config.server.addin_dir.display()
         )
     };
+    let keys_file = running
+        .keys_file
+        .as_ref()
+        .map_or_else(|| "no keys file".to_owned(), |p| p.display().to_string());
+    let keys = match &running.admin_token {
+        None => format!("required (from {keys_file}); send \"Authorization: Bearer <key>\""),
+        Some(token) => format!(
+            "none in {keys_file}: loopback only, the API open\n  admin     token {token}\n            (the admin routes and the task pane's runs need it: \"Authorization: Bearer <token>\")"
+        ),
+    };
+    let metrics = match running.metrics_addr {
+        Some(a) => format!("metrics on http://{a}/metrics"),
+        None => "metrics at /metrics".to_owned(),
+    };
+    let example = BANNER_EXAMPLE.replace("{url}", &url).replace(
+        "{auth}",
+        if running.auth {
+            "-H 'Authorization: Bearer <your key>' "
+        } else {
+            ""
+        },
+    );
     let banner = format!(
-        "\nxlserver {} is serving\n  HTTP      {url}   (API under /api/v1, OpenAPI at /openapi.json, metrics at /metrics)\n  gRPC      {}   (xlfeed.v1.QueryService, health, reflection)\n  API keys  {}\n  try       {}\n  Excel     {excel}\nStop with ctrl-c.\n",
+        "\nxlserver {} is serving\n  HTTP      {url}   (API under /api/v1, OpenAPI at /openapi.json, {metrics})\n  gRPC      {}   (xlfeed.v1.QueryService, health, reflection)\n  API keys  {keys}\n  try       {example}\n  Excel     {excel}\nStop with ctrl-c.\n",
         env!("CARGO_PKG_VERSION"),
         running.grpc_addr,
-        if running.auth {
-            "required"
-        } else {
-            "none configured: loopback only"
-        },
-        BANNER_EXAMPLE.replace("{url}", &url),
     );
     // A closed stdout (a detached terminal, a pipe nobody reads) must not stop the server.
     let mut out = std::io::stdout().lock();
@@ -97,7 +114,7 @@ async fn main() -> Result<()> {
                 .security
                 .keys_file
                 .clone()
-                .unwrap_or_else(|| PathBuf::from("xlserver-keys.json"));
+                .unwrap_or_else(|| PathBuf::from(auth::DEFAULT_KEYS_FILE));
             auth::run_keys(cmd, &path)
         }
         Command::Serve => {

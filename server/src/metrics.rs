@@ -24,6 +24,13 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// Labels of a closed connection.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabels {
+    /// Why: `header_timeout`, `idle`, `stalled`, `evicted`.
+    pub reason: String,
+}
+
 /// Labels of a store operation.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreLabels {
@@ -53,6 +60,19 @@ pub struct Metrics {
     pub store_errors: Family<StoreLabels, Counter>,
     /// Calls received inside batches.
     pub batch_calls: Counter,
+    /// Connections open.
+    pub connections: Gauge,
+    /// Connections that arrived over the cap.
+    pub connections_refused: Counter,
+    /// Connections the server closed, by reason.
+    pub connections_closed: Family<CloseLabels, Counter>,
+    /// Answer bytes held in memory by calls being answered.
+    pub answer_bytes: Gauge,
+    /// Calls cut short: by the response budget, the server's memory budget, a timeout or a
+    /// client that went away.
+    pub calls_cut: Family<CloseLabels, Counter>,
+    /// Requests refused before their key was checked, because their address failed too often.
+    pub auth_throttled: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -80,6 +100,12 @@ impl Metrics {
             Family::<StoreLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> _);
         let store_errors = Family::<StoreLabels, Counter>::default();
         let batch_calls = Counter::default();
+        let connections = Gauge::default();
+        let connections_refused = Counter::default();
+        let connections_closed = Family::<CloseLabels, Counter>::default();
+        let answer_bytes = Gauge::default();
+        let calls_cut = Family::<CloseLabels, Counter>::default();
+        let auth_throttled = Counter::default();
         registry.register("requests", "Requests by route and status", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -112,6 +138,32 @@ impl Metrics {
             "Calls received inside batches",
             batch_calls.clone(),
         );
+        registry.register("connections", "Connections open", connections.clone());
+        registry.register(
+            "connections_refused",
+            "Connections that arrived over the connection cap",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "connections_closed",
+            "Connections the server closed, by reason",
+            connections_closed.clone(),
+        );
+        registry.register(
+            "answer_bytes",
+            "Answer bytes held by calls being answered",
+            answer_bytes.clone(),
+        );
+        registry.register(
+            "calls_cut",
+            "Calls cut short (budget, memory, timeout, client gone), by reason",
+            calls_cut.clone(),
+        );
+        registry.register(
+            "auth_throttled",
+            "Requests refused because their address failed authentication too often",
+            auth_throttled.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -122,7 +174,31 @@ impl Metrics {
             store_latency,
             store_errors,
             batch_calls,
+            connections,
+            connections_refused,
+            connections_closed,
+            answer_bytes,
+            calls_cut,
+            auth_throttled,
         }
+    }
+
+    /// Counts a connection closed by the server for `reason`.
+    pub fn connections_closed(&self, reason: &str) {
+        self.connections_closed
+            .get_or_create(&CloseLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a call cut short for `reason`.
+    pub fn call_cut(&self, reason: &str) {
+        self.calls_cut
+            .get_or_create(&CloseLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.

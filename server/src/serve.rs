@@ -15,14 +15,16 @@ use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use xlfeed_store::Store;
 
 use crate::auth::{Auth, Role};
 use crate::config::Config;
+use crate::http::guard::Guard;
 use crate::http::{self, AppState};
+use crate::listen::ConnLimits;
+use crate::meter::ServerBudget;
 use crate::metrics::Metrics;
-use crate::query::{Data, QueryService};
+use crate::query::{Data, Pool, QueryService};
 
 /// How often the keys file is read again.
 const KEYS_RELOAD: Duration = Duration::from_secs(5);
@@ -35,8 +37,14 @@ pub struct Running {
     pub grpc_addr: SocketAddr,
     /// Whether HTTP and gRPC use TLS.
     pub tls: bool,
+    /// Where `/metrics` listens on its own, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// Whether API keys are required.
     pub auth: bool,
+    /// The admin routes' token while no API keys are configured.
+    pub admin_token: Option<String>,
+    /// The keys file consulted.
+    pub keys_file: Option<std::path::PathBuf>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -78,21 +86,32 @@ pub async fn open_stores(config: &Config) -> Result<(Store, Store)> {
     Ok((feed, post))
 }
 
-/// The HTTP application: every route and layer, for `state` and `auth`.
-pub fn app(state: AppState, auth: Auth, config: &Config) -> Result<Router> {
+/// The HTTP application: every route and layer, for `state` and `auth`; `guard` checks the
+/// hosts and origins browsers name.
+pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result<Router> {
     let metrics = state.metrics.clone();
     let api = http::api_routes().layer(from_fn_with_state(
         (auth.clone(), Role::Analyst),
         crate::auth::require,
     ));
     let admin = http::admin::routes().layer(from_fn_with_state(
-        (auth, Role::Admin),
+        (auth.clone(), Role::Admin),
         crate::auth::require,
     ));
     let mut router = Router::new()
         .merge(api)
         .merge(admin)
         .merge(http::open_routes());
+    if config.server.metrics.is_empty() {
+        let mut m = http::metrics_routes();
+        if config.security.metrics_need_key {
+            m = m.layer(from_fn_with_state(
+                (auth.clone(), Role::Admin),
+                crate::auth::require,
+            ));
+        }
+        router = router.merge(m);
+    }
     if let Some(addin) = crate::addin::routes(config) {
         router = router.merge(addin);
     }
@@ -101,11 +120,16 @@ pub fn app(state: AppState, auth: Auth, config: &Config) -> Result<Router> {
         .with_state(state)
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(limits.request_timeout_secs),
+        .layer(from_fn_with_state(limits.max_body_bytes, http::json_errors))
+        .layer(from_fn_with_state(
+            limits.request_timeout_secs,
+            http::time_limit,
         ))
         .layer(crate::auth::cors(&config.security)?)
+        .layer(from_fn_with_state(
+            Arc::new(guard),
+            crate::http::guard::guard,
+        ))
         .layer(CatchPanicLayer::custom(http::panic_response))
         .layer(from_fn_with_state(metrics, http::track)))
 }
@@ -117,7 +141,11 @@ async fn grpc_auth(State(auth): State<Auth>, req: Request, next: Next) -> Respon
     if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
         return next.run(req).await;
     }
-    match auth.check(req.headers(), Role::Analyst) {
+    let client = req
+        .extensions()
+        .get::<crate::listen::ClientAddr>()
+        .map(|c| c.0.ip());
+    match auth.check(req.headers(), Role::Analyst, client) {
         Ok(_) => next.run(req).await,
         Err(e) => tonic::Status::from(e)
             .into_http::<axum::body::Body>()
@@ -128,6 +156,7 @@ async fn grpc_auth(State(auth): State<Auth>, req: Request, next: Next) -> Respon
 /// Starts HTTP and gRPC on `config`'s addresses over `stores`.
 pub async fn start(config: &Config, stores: (Store, Store)) -> Result<Running> {
     crate::tls::install_crypto_provider();
+    let open_files = crate::listen::raise_open_files();
     let metrics = Arc::new(Metrics::new());
     let data = Data::new(
         stores.0,
@@ -135,7 +164,9 @@ pub async fn start(config: &Config, stores: (Store, Store)) -> Result<Running> {
         config.cache.cache_config(),
         metrics.clone(),
     );
-    let query = Arc::new(QueryService::new(data));
+    let pool = Pool::new(config.limits.query_threads).context("cannot start the query pool")?;
+    let budget = ServerBudget::new(config.limits.max_answers_in_flight_bytes);
+    let query = Arc::new(QueryService::new(data).with_pool(pool, budget));
     let auth = Auth::new(&config.security)?;
     let mut http_addr: SocketAddr = config.server.http.parse()?;
     let mut grpc_addr: SocketAddr = config.server.grpc.parse()?;
@@ -151,23 +182,34 @@ pub async fn start(config: &Config, stores: (Store, Store)) -> Result<Running> {
             }
         }
         tracing::warn!(
-            "no API keys configured: anyone on this machine may call every route, admin included"
+            "no API keys configured: anyone on this machine may call the API; the admin routes need the admin token printed at start-up"
         );
     }
-    let report_dir = std::env::temp_dir().join("xlserver-runs");
-    std::fs::create_dir_all(&report_dir).ok();
+    let runs = http::admin::Runs::open(&config.runs, query.data())?;
+    let tls = match &config.tls {
+        Some(t) => Some(crate::tls::listener_config(t).await?),
+        None => None,
+    };
     let state = AppState {
         query: query.clone(),
         metrics: metrics.clone(),
         limits: config.limits,
-        runs: Arc::new(http::admin::Runs::new(report_dir)),
+        runs: Arc::new(runs),
         config_view: Arc::new(config.redacted()),
+        auth: auth.clone(),
     };
-    let router = app(state, auth.clone(), config)?;
+    let guard = Guard::new(
+        http_addr.ip(),
+        &config.server.public_url,
+        &config.server.allowed_hosts,
+        &config.security.cors_origins,
+        tls.is_some(),
+    );
+    let router = app(state, auth.clone(), config, guard)?;
     let grpc_router = crate::grpc::routes(query)
         .into_axum_router()
         .layer(from_fn_with_state(auth.clone(), grpc_auth))
-        .layer(from_fn_with_state(metrics, http::track));
+        .layer(from_fn_with_state(metrics.clone(), http::track));
 
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -187,52 +229,55 @@ pub async fn start(config: &Config, stores: (Store, Store)) -> Result<Running> {
             }
         }));
     }
-    let tls = config.tls.is_some();
-    let http_listener = std::net::TcpListener::bind(http_addr)
-        .with_context(|| format!("cannot listen on {http_addr} (HTTP)"))?;
-    let grpc_listener = std::net::TcpListener::bind(grpc_addr)
-        .with_context(|| format!("cannot listen on {grpc_addr} (gRPC)"))?;
-    let http_addr = http_listener.local_addr()?;
-    let grpc_addr = grpc_listener.local_addr()?;
-    for (listener, router) in [(http_listener, router), (grpc_listener, grpc_router)] {
-        listener.set_nonblocking(true)?;
-        let mut rx = rx.clone();
-        match &config.tls {
-            Some(t) => {
-                let rustls = crate::tls::axum_config(t).await?;
-                let handle = axum_server::Handle::new();
-                let h2 = handle.clone();
-                tasks.push(tokio::spawn(async move {
-                    let _ = rx.changed().await;
-                    h2.graceful_shutdown(Some(Duration::from_secs(10)));
-                }));
-                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
-                tasks.push(tokio::spawn(async move {
-                    if let Err(e) = server.serve(router.into_make_service()).await {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                }));
-            }
-            None => {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                tasks.push(tokio::spawn(async move {
-                    let r = axum::serve(listener, router)
-                        .with_graceful_shutdown(async move {
-                            let _ = rx.changed().await;
-                        })
-                        .await;
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                }));
-            }
-        }
+    let limits = ConnLimits {
+        header_read: Duration::from_secs(config.limits.header_read_timeout_secs),
+        idle: Duration::from_secs(config.limits.idle_timeout_secs),
+        max_connections: match config.limits.max_connections {
+            0 => crate::listen::default_max_connections(open_files),
+            n => n,
+        },
+    };
+    let bind = |addr: SocketAddr, what: &str| -> Result<std::net::TcpListener> {
+        let l = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr} ({what})"))?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    };
+    let mut listeners = vec![
+        (bind(http_addr, "HTTP")?, router, tls.clone()),
+        (bind(grpc_addr, "gRPC")?, grpc_router, tls.clone()),
+    ];
+    let mut metrics_addr = None;
+    if !config.server.metrics.is_empty() {
+        let addr: SocketAddr = config.server.metrics.parse()?;
+        let l = bind(addr, "metrics")?;
+        metrics_addr = Some(l.local_addr()?);
+        let m = http::metrics_routes()
+            .with_state(metrics.clone())
+            .layer(from_fn_with_state(metrics.clone(), http::track));
+        listeners.push((l, m, None));
+    }
+    let http_addr = listeners[0].0.local_addr()?;
+    let grpc_addr = listeners[1].0.local_addr()?;
+    for (listener, router, tls) in listeners {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tasks.push(tokio::spawn(crate::listen::serve(
+            listener,
+            router,
+            tls,
+            limits,
+            metrics.clone(),
+            rx.clone(),
+        )));
     }
     Ok(Running {
         http_addr,
         grpc_addr,
-        tls,
+        metrics_addr,
+        tls: config.tls.is_some(),
         auth: auth.enabled(),
+        admin_token: (!auth.enabled()).then(|| auth.admin_token().to_owned()),
+        keys_file: config.security.keys_file.clone(),
         shutdown: tx,
         tasks,
     })

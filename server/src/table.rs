@@ -56,6 +56,15 @@ pub enum DateStyle {
 }
 
 impl DateStyle {
+    /// The style's name, as the `dates` parameter takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DateStyle::Serial => "serial",
+            DateStyle::Serial1904 => "serial1904",
+            DateStyle::Iso => "iso",
+        }
+    }
+
     /// Parses the `dates` parameter: `serial`, `serial1904` or `iso`.
     pub fn parse(s: &str) -> Result<DateStyle, String> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -88,6 +97,23 @@ impl Table {
             rows: Vec::new(),
             next: None,
         }
+    }
+
+    /// Appends a row, charged to the current call's budgets (see [`crate::meter`]): a call
+    /// whose answer outgrows them, or whose request is gone, stops here.
+    pub fn push(&mut self, row: Vec<Cell>) -> crate::error::ApiResult<()> {
+        let bytes = 16
+            + row
+                .iter()
+                .map(|c| match c {
+                    Cell::Text(s) => 32 + s.len(),
+                    Cell::Time(_) => 32,
+                    _ => 24,
+                })
+                .sum::<usize>();
+        crate::meter::charge(bytes)?;
+        self.rows.push(row);
+        Ok(())
     }
 
     /// The index of a column.
@@ -129,6 +155,38 @@ impl Table {
             v["next"] = json!(n);
         }
         v
+    }
+
+    /// [`Table::to_json`] written straight to text, row by row, without the whole answer as
+    /// a JSON value in between.
+    pub fn to_json_string(&self, style: DateStyle) -> String {
+        let cells = self.rows.len() * self.columns.len();
+        let mut out = Vec::with_capacity(cells * 12 + 128);
+        out.extend_from_slice(b"{\"columns\":");
+        let _ = serde_json::to_writer(&mut out, &self.columns);
+        out.extend_from_slice(b",\"types\":");
+        let _ = serde_json::to_writer(&mut out, &self.column_types());
+        out.extend_from_slice(b",\"rows\":[");
+        for (i, row) in self.rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            for (j, c) in row.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut out, &cell_json(c, style));
+            }
+            out.push(b']');
+        }
+        out.push(b']');
+        if let Some(n) = &self.next {
+            out.extend_from_slice(b",\"next\":");
+            let _ = serde_json::to_writer(&mut out, n);
+        }
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -204,6 +262,8 @@ mod tests {
         assert!((serial - (45455.0 + 9.5 / 24.0)).abs() < 1e-9, "{serial}");
         assert_eq!(v["rows"][0][2], Value::Null);
         assert_eq!(v["rows"][0][3], json!(i64::MAX.to_string()));
+        let text: Value = serde_json::from_str(&t.to_json_string(DateStyle::Serial)).unwrap();
+        assert_eq!(text, v);
         let iso = t.to_json(DateStyle::Iso);
         assert_eq!(iso["rows"][0][0], json!("2024-06-12"));
         assert_eq!(iso["rows"][0][1], json!("2024-06-12T09:30:00.000-04:00"));

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -30,23 +29,13 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The HTTPS configuration for `axum_server::bind_rustls`, offering HTTP/2 and HTTP/1.1.
-pub async fn axum_config(cfg: &TlsConfig) -> anyhow::Result<RustlsConfig> {
+/// The listeners' TLS configuration, offering HTTP/2 and HTTP/1.1.
+pub async fn listener_config(cfg: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let cert_pem = read_file(&cfg.cert, "certificate").await?;
     let key_pem = read_file(&cfg.key, "private key").await?;
     let mut server = server_config(cfg, &cert_pem, &key_pem)?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(RustlsConfig::from_config(Arc::new(server)))
-}
-
-/// The TLS configuration for the tonic (gRPC) server.
-pub fn tonic_config(cfg: &TlsConfig) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
-    let cert_pem = read_file_sync(&cfg.cert, "certificate")?;
-    let key_pem = read_file_sync(&cfg.key, "private key")?;
-    // Checked with rustls here so errors read the same as for HTTPS; tonic parses again.
-    server_config(cfg, &cert_pem, &key_pem)?;
-    let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
-    Ok(tonic::transport::ServerTlsConfig::new().identity(identity))
+    Ok(Arc::new(server))
 }
 
 /// Writes a self-signed development certificate for `localhost`, `127.0.0.1` and `::1` to
@@ -107,10 +96,6 @@ async fn read_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     tokio::fs::read(path)
         .await
         .map_err(|e| read_error(path, what, &e))
-}
-
-fn read_file_sync(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| read_error(path, what, &e))
 }
 
 fn read_error(path: &Path, what: &str, e: &std::io::Error) -> anyhow::Error {
@@ -180,14 +165,25 @@ mod tests {
             let mode = std::fs::metadata(&cfg.key).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let tls = axum_config(&cfg).await.unwrap();
+        let tls = listener_config(&cfg).await.unwrap();
 
         let app = Router::new().route("/health", get(|| async { "ok" }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = axum_server::from_tcp_rustls(listener, tls).unwrap();
-        tokio::spawn(server.serve(app.into_make_service()));
+        let limits = crate::listen::ConnLimits {
+            header_read: std::time::Duration::from_secs(5),
+            idle: std::time::Duration::from_secs(5),
+            max_connections: 8,
+        };
+        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(crate::listen::serve(
+            listener,
+            app,
+            Some(tls),
+            limits,
+            Arc::new(crate::metrics::Metrics::new()),
+            stop_rx,
+        ));
 
         let root = reqwest::Certificate::from_pem(&std::fs::read(&cfg.cert).unwrap()).unwrap();
         let client = reqwest::Client::builder()
@@ -209,8 +205,6 @@ mod tests {
                 .await
                 .is_err()
         );
-
-        assert!(tonic_config(&cfg).is_ok());
     }
 
     #[tokio::test]
@@ -222,13 +216,11 @@ mod tests {
             cert: dir.path().join("nope.pem"),
             key: good.key.clone(),
         };
-        let err = axum_config(&missing).await.unwrap_err().to_string();
+        let err = listener_config(&missing).await.unwrap_err().to_string();
         assert!(
             err.contains("nope.pem") && err.contains("does not exist"),
             "{err}"
         );
-        let err = tonic_config(&missing).unwrap_err().to_string();
-        assert!(err.contains("nope.pem"), "{err}");
 
         let not_pem = dir.path().join("garbage.pem");
         std::fs::write(&not_pem, "this is not a certificate\n").unwrap();
@@ -236,7 +228,7 @@ mod tests {
             cert: not_pem.clone(),
             key: good.key.clone(),
         };
-        let err = axum_config(&cfg).await.unwrap_err().to_string();
+        let err = listener_config(&cfg).await.unwrap_err().to_string();
         assert!(
             err.contains("garbage.pem") && err.contains("no certificate"),
             "{err}"
@@ -247,7 +239,7 @@ mod tests {
             cert: good.cert.clone(),
             key: good.cert.clone(),
         };
-        let err = axum_config(&cfg).await.unwrap_err().to_string();
+        let err = listener_config(&cfg).await.unwrap_err().to_string();
         assert!(
             err.contains("cert.pem") && err.contains("no private key"),
             "{err}"
@@ -259,7 +251,7 @@ mod tests {
             cert: good.cert.clone(),
             key: other.key.clone(),
         };
-        let err = axum_config(&cfg).await.unwrap_err().to_string();
+        let err = listener_config(&cfg).await.unwrap_err().to_string();
         assert!(err.contains("cannot be used together"), "{err}");
     }
 

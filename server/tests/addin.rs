@@ -8,6 +8,8 @@ use xlfeed_server::config::Config;
 use xlfeed_server::serve;
 use xlfeed_store::Store;
 
+mod common;
+
 const TEMPLATE: &str = r#"<OfficeApp><SourceLocation DefaultValue="{{ORIGIN}}/addin/taskpane.html"/><AppDomain>{{ORIGIN}}</AppDomain></OfficeApp>"#;
 
 /// xlserver on free loopback ports over empty embedded stores, configured by `configure`.
@@ -19,9 +21,7 @@ async fn start_with(configure: impl FnOnce(&mut Config)) -> (serve::Running, tem
     let post = Store::open(&format!("embedded://{}/post", dir.path().display()))
         .await
         .unwrap();
-    let mut c = Config::default();
-    c.server.http = "127.0.0.1:0".into();
-    c.server.grpc = "127.0.0.1:0".into();
+    let mut c = common::config(dir.path());
     configure(&mut c);
     c.validate().unwrap();
     (serve::start(&c, (feed, post)).await.unwrap(), dir)
@@ -32,6 +32,7 @@ async fn start(addin: &std::path::Path, public_url: &str) -> (serve::Running, te
     start_with(|c| {
         c.server.addin_dir = addin.to_path_buf();
         c.server.public_url = public_url.into();
+        c.server.allowed_hosts = vec!["xl.example.com".into()];
     })
     .await
 }
@@ -78,18 +79,23 @@ async fn serves_the_addin_and_its_manifest_for_the_origin() {
         "{xml}"
     );
 
-    // Behind a TLS proxy: the host the client used, https.
+    // Behind a TLS proxy: the host the client used, https (a host the server was told of).
     let proxied = [("Host", "xl.example.com"), ("X-Forwarded-Proto", "https")];
     let (_, xml) = get(&running, "/addin/manifest.xml", &proxied).await;
     assert!(
         xml.contains("<AppDomain>https://xl.example.com</AppDomain>"),
         "{xml}"
     );
+    // A host it was not told of is refused, naming it (DNS rebinding, host header attacks).
+    let (status, body) = get(&running, "/addin/manifest.xml", &[("Host", "evil.example")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains(r#"\"evil.example\""#), "{body}");
 
     // A Host that could break the XML is refused, naming it.
     let (status, body) = get(&running, "/addin/manifest.xml", &[("Host", "x\"><b")]).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("x\\\"><b"), "{body}");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Quoted with its quote escaped, in a JSON string.
+    assert!(body.contains(r#"\"x\\\"><b\""#), "{body}");
 
     // The other files as built; a missing one is a 404.
     let (status, body) = get(&running, "/addin/functions.js", &[]).await;

@@ -29,12 +29,7 @@ fn demo_args(dir: &Path) -> DemoArgs {
     }
 }
 
-fn config() -> Config {
-    let mut c = Config::default();
-    c.server.http = "127.0.0.1:0".into();
-    c.server.grpc = "127.0.0.1:0".into();
-    c
-}
+mod common;
 
 /// Stores filled like the demo's, for `backend`; the server started over them.
 async fn app(backend: &TestStore, dir: &Path, config: &Config) -> (Running, Store) {
@@ -63,10 +58,19 @@ struct Client {
 }
 
 impl Client {
+    /// A client of `r`, sending its admin token (no keys are configured here).
     fn new(r: &Running) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = &r.admin_token {
+            headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
         Client {
             base: r.http_url(),
-            http: reqwest::Client::builder().gzip(false).build().unwrap(),
+            http: reqwest::Client::builder()
+                .gzip(false)
+                .default_headers(headers)
+                .build()
+                .unwrap(),
         }
     }
 
@@ -137,7 +141,7 @@ async fn trades(feed: &Store, symbol: &str, day: &str) -> Vec<xlfeed_core::recor
 
 async fn every_route(backend: TestStore) {
     let dir = tempfile::tempdir().unwrap();
-    let (running, feed) = app(&backend, dir.path(), &config()).await;
+    let (running, feed) = app(&backend, dir.path(), &common::config(dir.path())).await;
     let c = Client::new(&running);
 
     // Operations.
@@ -528,19 +532,30 @@ async fn every_route(backend: TestStore) {
     let r = c
         .http
         .post(format!("{}/api/v1/batch", c.base))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    // A body over the limit (its own connection: the server closes it after the 413).
+    // A body over the limit (its own connection: the server closes it after the 413), told
+    // in the documented JSON.
     let r = reqwest::Client::new()
         .post(format!("{}/api/v1/batch", c.base))
+        .header("content-type", "application/json")
         .body(vec![b' '; 2 << 20])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 1048576 bytes"),
+        "{e}"
+    );
 
     // Caching headers and compression.
     let url = format!(

@@ -6,9 +6,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use xlfeed_server::auth::{KeyFile, Role};
-use xlfeed_server::config::Config;
 use xlfeed_server::serve;
 use xlfeed_store::Store;
+
+mod common;
 
 async fn stores(dir: &std::path::Path) -> (Store, Store) {
     (
@@ -28,9 +29,7 @@ async fn keys_and_roles_guard_every_route() {
     let mut file = KeyFile::open(&keys).unwrap();
     let (_, analyst) = file.add("alice", Role::Analyst).unwrap();
     let (_, admin) = file.add("root", Role::Admin).unwrap();
-    let mut c = Config::default();
-    c.server.http = "127.0.0.1:0".into();
-    c.server.grpc = "127.0.0.1:0".into();
+    let mut c = common::config(dir.path());
     c.security.keys_file = Some(keys.clone());
     let running = serve::start(&c, stores(dir.path()).await).await.unwrap();
     assert!(running.auth);
@@ -233,7 +232,7 @@ async fn keys_and_roles_guard_every_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_keys_only_loopback_is_bound() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Config::default();
+    let mut c = common::config(dir.path());
     c.server.http = "0.0.0.0:0".into();
     c.server.grpc = "0.0.0.0:0".into();
     let running = serve::start(&c, stores(dir.path()).await).await.unwrap();
@@ -256,9 +255,7 @@ async fn https_with_a_development_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let tls = xlfeed_server::tls::write_dev_cert(dir.path()).unwrap();
     let pem = std::fs::read(&tls.cert).unwrap();
-    let mut c = Config::default();
-    c.server.http = "127.0.0.1:0".into();
-    c.server.grpc = "127.0.0.1:0".into();
+    let mut c = common::config(dir.path());
     c.tls = Some(tls);
     let running = serve::start(&c, stores(dir.path()).await).await.unwrap();
     let url = format!("https://localhost:{}/healthz", running.http_addr.port());

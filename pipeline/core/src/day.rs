@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::error::ParseError;
+use crate::error::{ParseError, quoted};
 
 /// A session date (exchange local date, America/New_York for US equities and options).
 ///
@@ -44,7 +44,7 @@ impl TradingDay {
     /// Parses `YYYY-MM-DD` or `YYYYMMDD`.
     pub fn parse(s: &str) -> Result<TradingDay, ParseError> {
         let t = s.trim();
-        let bad = || ParseError::new(format!("date \"{t}\" is not YYYY-MM-DD or YYYYMMDD"));
+        let bad = || ParseError::new(format!("date {} is not YYYY-MM-DD or YYYYMMDD", quoted(t)));
         let digits = |r: &str| -> Result<u32, ParseError> {
             if r.is_empty() || !r.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());

@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Corrupt,
     /// A backend (store, IQFeed) could not be reached or timed out; retrying may help.
     Unavailable,
+    /// The caller did not say who it is, or not credibly (no key, a wrong key).
+    Unauthenticated,
     /// The caller is not allowed to do this.
     PermissionDenied,
     /// A limit was hit (rate limit, payload size); retry later or ask for less.
@@ -33,6 +35,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Corrupt => "corrupt",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::ResourceExhausted => "resource_exhausted",
             ErrorKind::Internal => "internal",
@@ -44,6 +47,32 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Characters of a bad value an error message quotes at most.
+pub const MAX_QUOTED_CHARS: usize = 100;
+
+/// A value as an error message quotes it: in double quotes, control characters escaped, and
+/// past [`MAX_QUOTED_CHARS`] cut with `…` and its length, so that hostile input (a 10 KB
+/// symbol, a line of binary) never comes back whole in an answer or a log line.
+pub fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(MAX_QUOTED_CHARS * 2) + 2);
+    out.push('"');
+    for (count, c) in value.chars().enumerate() {
+        if count == MAX_QUOTED_CHARS {
+            out.push_str("…\"");
+            out.push_str(&format!(" ({} characters)", value.chars().count()));
+            return out;
+        }
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Errors raised while parsing domain values in this crate.
@@ -64,5 +93,21 @@ impl ParseError {
     /// Parse errors are always the caller's bad argument.
     pub fn kind(&self) -> ErrorKind {
         ErrorKind::InvalidArgument
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_short_escaped_and_say_how_long_they_were() {
+        assert_eq!(quoted("AAPL"), "\"AAPL\"");
+        assert_eq!(quoted("a\"b\nc"), "\"a\\\"b\\nc\"");
+        let long = "x".repeat(10_000);
+        let q = quoted(&long);
+        assert!(q.len() < 150, "{q}");
+        assert!(q.ends_with("…\" (10000 characters)"), "{q}");
+        assert_eq!(quoted(""), "\"\"");
     }
 }

@@ -29,7 +29,7 @@ pub mod symbol;
 
 pub use calendar::{Nyse, Session};
 pub use day::TradingDay;
-pub use error::{ErrorKind, ParseError};
+pub use error::{ErrorKind, ParseError, quoted};
 pub use excel::DateSystem;
 pub use option_symbol::{OptionSymbol, Right};
 pub use range::{DayRange, TimeRange};

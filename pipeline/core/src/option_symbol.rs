@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::error::ParseError;
+use crate::error::{ParseError, quoted};
 
 /// Longest root the OCC form can carry.
 pub const MAX_ROOT_LEN: usize = 6;
@@ -129,7 +129,7 @@ impl OptionSymbol {
     /// Parses the IQFeed form `ROOT YY DD M STRIKE` (`AAPL2417A190`, `SPY2419M475.5`).
     pub fn parse_iqfeed(s: &str) -> Result<OptionSymbol, ParseError> {
         let t = s.trim();
-        let bad = |why: &str| ParseError::new(format!("option symbol \"{t}\" {why}"));
+        let bad = |why: &str| ParseError::new(format!("option symbol {} {why}", quoted(t)));
         if t.is_empty() {
             return Err(ParseError::new("option symbol is empty"));
         }
@@ -176,7 +176,7 @@ impl OptionSymbol {
     /// also be given without its padding (`AAPL240117C00190000`).
     pub fn parse_occ(s: &str) -> Result<OptionSymbol, ParseError> {
         let t = s.trim();
-        let bad = |why: &str| ParseError::new(format!("option symbol \"{t}\" {why}"));
+        let bad = |why: &str| ParseError::new(format!("option symbol {} {why}", quoted(t)));
         if t.is_empty() {
             return Err(ParseError::new("option symbol is empty"));
         }

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::error::ParseError;
+use crate::error::{ParseError, quoted};
 
 /// IQFeed trade conditions: up to 7 two-digit hex codes (`"3D"`, `"0117"`, or none).
 ///
@@ -22,7 +22,7 @@ impl Conditions {
 
     /// Parses IQFeed's concatenated hex codes; the error names the bad text.
     pub fn parse(hex: &str) -> Result<Conditions, ParseError> {
-        let bad = |why: &str| ParseError::new(format!("trade conditions \"{hex}\" {why}"));
+        let bad = |why: &str| ParseError::new(format!("trade conditions {} {why}", quoted(hex)));
         if !hex.len().is_multiple_of(2) {
             return Err(bad("are not two-digit hex codes"));
         }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::ParseError;
+use crate::error::{ParseError, quoted};
 
 /// Longest symbol accepted; IQFeed option symbols are well under this, OCC ones are 21.
 pub const MAX_SYMBOL_LEN: usize = 40;
@@ -24,7 +24,8 @@ impl Symbol {
         }
         if t.len() > MAX_SYMBOL_LEN {
             return Err(ParseError::new(format!(
-                "symbol \"{t}\" is longer than {MAX_SYMBOL_LEN} characters"
+                "symbol {} is longer than {MAX_SYMBOL_LEN} characters",
+                quoted(t)
             )));
         }
         if let Some(bad) = t
@@ -32,7 +33,8 @@ impl Symbol {
             .find(|c| !(c.is_ascii_alphanumeric() || ".-/^@#_$=".contains(*c)))
         {
             return Err(ParseError::new(format!(
-                "symbol \"{t}\" contains the character {bad:?}"
+                "symbol {} contains the character {bad:?}",
+                quoted(t)
             )));
         }
         Ok(Symbol(t.to_ascii_uppercase()))

@@ -135,6 +135,30 @@ pub(crate) struct FetchArgs {
     progress: ProgressMode,
 }
 
+impl FetchArgs {
+    /// What these options reach outside the process.
+    pub(crate) fn reach(&self) -> crate::runs::Reach {
+        let mut r = crate::runs::Reach::default();
+        if let Some(p) = &self.symbols_file {
+            r.reads.push(("--symbols-file", p.clone()));
+        }
+        if let Some(p) = &self.replay {
+            r.reads.push(("--replay", p.clone()));
+        }
+        if let Some(p) = &self.archive {
+            r.writes.push(("--archive", p.clone()));
+        }
+        r.stores.push(("--feed", self.feed.clone()));
+        if let Some(h) = &self.iqfeed {
+            r.gateways.push(("--iqfeed", h.clone()));
+        }
+        if let Some(h) = &self.level1 {
+            r.gateways.push(("--level1", h.clone()));
+        }
+        r
+    }
+}
+
 /// What every unit needs.
 struct Ctx {
     store: Store,
@@ -353,7 +377,12 @@ pub(crate) async fn run(args: FetchArgs, control: &crate::runs::RunControl) -> R
     }
 
     let down = store_down.map(|e| format!("the FEED store {} failed: {e}", ctx.store.url()));
-    let code = report.finish(started, down, stop.load(Ordering::SeqCst), &args.report);
+    let code = report.finish(
+        started,
+        down,
+        stop.load(Ordering::SeqCst),
+        (!control.no_report_file).then_some(args.report.as_path()),
+    );
     control.keep_report(&report);
     code
 }

@@ -48,6 +48,16 @@ all). Exit codes: 0 done; 1 bad arguments or a store that does not open; 2 a com
 that does not parse; 3 a store failed mid-run (what was committed is kept); 4 some days
 failed; 130 interrupted by SIGINT/SIGTERM after the days in flight.";
 
+impl PostprocessArgs {
+    /// What these options reach outside the process.
+    pub(crate) fn reach(&self) -> crate::runs::Reach {
+        crate::runs::Reach {
+            stores: vec![("--feed", self.feed.clone()), ("--post", self.post.clone())],
+            ..crate::runs::Reach::default()
+        }
+    }
+}
+
 /// How option trades pair with underlying trades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum PairingArg {
@@ -316,7 +326,12 @@ pub(crate) async fn run(args: PostprocessArgs, control: &crate::runs::RunControl
         );
     }
     let down = store_down.map(|e| format!("a store failed: {e}"));
-    let code = report.finish(started, down, stop.load(Ordering::SeqCst), &args.report);
+    let code = report.finish(
+        started,
+        down,
+        stop.load(Ordering::SeqCst),
+        (!control.no_report_file).then_some(args.report.as_path()),
+    );
     control.keep_report(&report);
     code
 }

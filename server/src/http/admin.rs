@@ -10,78 +10,20 @@
 //! | `DELETE /admin/v1/runs/{id}` | cancels a run (the units in flight finish and commit) |
 //! | `GET /admin/v1/config` | the effective configuration, secrets redacted |
 
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
-
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use xlfeed_pipeline::runs::{RunControl, Stage, check_args, run_stage};
+use xlfeed_pipeline::runs::{RunControl, Stage, run_stage};
 use xlfeed_store::{Dataset, Kind};
 
 use super::AppState;
 use crate::error::ApiError;
 
-/// One run started through the admin API.
-struct Run {
-    id: u64,
-    stage: Stage,
-    args: Vec<String>,
-    started: chrono::DateTime<chrono::Utc>,
-    control: RunControl,
-    /// `None` while running; the exit code (or the error) once ended.
-    ended: Option<Result<u8, String>>,
-}
-
-/// The runs of this process.
-#[derive(Default)]
-pub struct Runs {
-    runs: Mutex<Vec<Run>>,
-    /// Where run reports are written.
-    report_dir: std::path::PathBuf,
-}
-
-impl Runs {
-    /// Runs whose reports go under `report_dir`.
-    pub fn new(report_dir: std::path::PathBuf) -> Runs {
-        Runs {
-            runs: Mutex::default(),
-            report_dir,
-        }
-    }
-
-    fn view(r: &Run) -> Value {
-        let c = &r.control.counters;
-        let (status, code) = match &r.ended {
-            None if r.control.stop.load(Ordering::SeqCst) => ("cancelling", Value::Null),
-            None => ("running", Value::Null),
-            Some(Ok(0)) => ("complete", json!(0)),
-            Some(Ok(130)) => ("cancelled", json!(130)),
-            Some(Ok(code)) => ("ended with errors", json!(code)),
-            Some(Err(_)) => ("failed", Value::Null),
-        };
-        let report = r.control.report.lock().ok().and_then(|g| g.clone());
-        json!({
-            "id": r.id,
-            "stage": r.stage,
-            "args": r.args.iter().map(|a| crate::config::redact_url(a)).collect::<Vec<_>>(),
-            "started": r.started.to_rfc3339(),
-            "status": status,
-            "exit_code": code,
-            "error": r.ended.as_ref().and_then(|e| e.as_ref().err()),
-            "progress": {
-                "units_total": c.total.load(Ordering::Relaxed),
-                "units_done": c.done.load(Ordering::Relaxed),
-                "rows": c.rows.load(Ordering::Relaxed),
-            },
-            "report": report,
-        })
-    }
-}
+pub use crate::runs::Runs;
 
 /// The admin routes (the caller puts them behind the admin role).
 pub fn routes() -> Router<AppState> {
@@ -120,28 +62,24 @@ async fn stats(State(state): State<AppState>) -> Response {
     Json(Value::Object(out)).into_response()
 }
 
-#[derive(serde::Deserialize)]
-struct CoverageQuery {
-    dataset: Option<String>,
-    kind: String,
-    symbol: Option<String>,
-}
-
-async fn coverage(State(state): State<AppState>, Query(q): Query<CoverageQuery>) -> Response {
+async fn coverage(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let r = async {
-        let ds = match q.dataset.as_deref().unwrap_or("feed") {
+        let args = super::query_args(q.as_deref().unwrap_or_default())?;
+        args.only("coverage", &["dataset", "kind", "symbol"])?;
+        let ds = match args.opt_text("dataset")?.as_deref().unwrap_or("feed") {
             "feed" => Dataset::Feed,
             "post" => Dataset::Post,
             other => {
                 return Err(ApiError::bad(format!(
-                    "dataset \"{other}\" is not feed or post"
+                    "dataset {} is not feed or post",
+                    xlfeed_core::quoted(other)
                 )));
             }
         };
-        let kind = Kind::parse(&q.kind).map_err(|e| ApiError::bad(e.to_string()))?;
+        let kind = Kind::parse(&args.text("kind")?).map_err(|e| ApiError::bad(e.to_string()))?;
         let data = state.query.data();
-        let symbols = match &q.symbol {
-            Some(s) => vec![xlfeed_core::Symbol::parse(s)?],
+        let symbols = match args.opt_text("symbol")? {
+            Some(_) => vec![args.symbol("symbol")?],
             None => data.symbols(ds, kind).await?,
         };
         let mut rows = Vec::new();
@@ -178,13 +116,14 @@ async fn start_run(State(state): State<AppState>, body: axum::body::Bytes) -> Re
         Ok(r) => r,
         Err(e) => {
             return ApiError::bad(format!(
-                "the run must be {{\"stage\": \"fetch\"|\"postprocess\", \"args\": [...]}}: {e}"
+                "the run must be {{\"stage\": \"fetch\"|\"postprocess\", \"args\": [...]}}: {}",
+                e.to_string().chars().take(200).collect::<String>()
             ))
             .into_response();
         }
     };
     let mut args = req.args.clone();
-    // The stores default to this server's own (a run's --feed/--post may name others).
+    // The stores default to this server's own (the only ones a run may name).
     let data = state.query.data().clone();
     let mut defaults = vec![("--feed", data.store(Dataset::Feed).url().to_owned())];
     if req.stage == Stage::Postprocess {
@@ -199,59 +138,32 @@ async fn start_run(State(state): State<AppState>, body: axum::body::Bytes) -> Re
             args.push(url);
         }
     }
-    let runs = state.runs.clone();
-    let id = {
-        let Ok(list) = runs.runs.lock() else {
-            return ApiError::new(xlfeed_core::ErrorKind::Internal, "run registry unavailable")
-                .into_response();
-        };
-        list.len() as u64 + 1
-    };
-    if !args
-        .iter()
-        .any(|a| a == "--report" || a.starts_with("--report="))
-    {
-        let path = runs
-            .report_dir
-            .join(format!("{}-run-{id}.json", req.stage.name()));
-        args.push("--report".into());
-        args.push(path.display().to_string());
-    }
-    if let Err(e) = check_args(req.stage, &args) {
+    if let Err(e) = state.runs.policy().check(req.stage, &args) {
         return ApiError::bad(e).into_response();
     }
-    let control = RunControl::embedded(
+    let mut control = RunControl::embedded(
         vec![
             data.store(Dataset::Feed).clone(),
             data.store(Dataset::Post).clone(),
         ],
         true,
     );
-    {
-        let Ok(mut list) = runs.runs.lock() else {
-            return ApiError::new(xlfeed_core::ErrorKind::Internal, "run registry unavailable")
+    control.no_report_file = true;
+    let id = match state.runs.start(req.stage, &args, control.clone()) {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot record a run");
+            return ApiError::unavailable("cannot record the run (see the server log)")
                 .into_response();
-        };
-        list.push(Run {
-            id,
-            stage: req.stage,
-            args: args.clone(),
-            started: chrono::Utc::now(),
-            control: control.clone(),
-            ended: None,
-        });
-    }
+        }
+    };
     let stage = req.stage;
-    let runs2 = runs.clone();
+    let runs = state.runs.clone();
     tokio::spawn(async move {
         let r = run_stage(stage, &args, &control).await;
         // New or rewritten days: drop what the cache holds.
         data.invalidate();
-        if let Ok(mut list) = runs2.runs.lock()
-            && let Some(run) = list.iter_mut().find(|r| r.id == id)
-        {
-            run.ended = Some(r.map_err(|e| format!("{e:#}")));
-        }
+        runs.finish(id, r.map_err(|e| format!("{e:#}")));
     });
     (
         StatusCode::ACCEPTED,
@@ -261,36 +173,29 @@ async fn start_run(State(state): State<AppState>, body: axum::body::Bytes) -> Re
 }
 
 async fn list_runs(State(state): State<AppState>) -> Response {
-    match state.runs.runs.lock() {
-        Ok(list) => {
-            Json(json!({"runs": list.iter().map(Runs::view).collect::<Vec<_>>()})).into_response()
-        }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    Json(json!({"runs": state.runs.list()})).into_response()
 }
 
-fn find(state: &AppState, id: &str, f: impl FnOnce(&Run) -> Value) -> Response {
+fn find(state: &AppState, id: &str, f: impl FnOnce(&RunControl)) -> Response {
     let Ok(n) = id.parse::<u64>() else {
-        return ApiError::bad(format!("run id \"{id}\" is not a number")).into_response();
+        return ApiError::bad(format!(
+            "run id {} is not a number",
+            xlfeed_core::quoted(id)
+        ))
+        .into_response();
     };
-    let Ok(list) = state.runs.runs.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    match list.iter().find(|r| r.id == n) {
-        Some(r) => Json(f(r)).into_response(),
+    match state.runs.with(n, f) {
+        Some(v) => Json(v).into_response(),
         None => ApiError::not_found(format!("no run {n}")).into_response(),
     }
 }
 
 async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    find(&state, &id, Runs::view)
+    find(&state, &id, |_| {})
 }
 
 async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    find(&state, &id, |r| {
-        r.control.cancel();
-        Runs::view(r)
-    })
+    find(&state, &id, RunControl::cancel)
 }
 
 async fn config(State(state): State<AppState>) -> Json<Value> {

@@ -3,72 +3,117 @@
 //!
 //! `{"calls": [{"fn": "quote", "args": {"symbol": "AAPL"}}, ...], "dates": "iso"}` answers
 //! `{"results": [...]}` in the calls' order, each `{"value": <table>}` or `{"error": {...}}`:
-//! one bad call never fails the others. Identical calls run once. Calls run concurrently (at
-//! most `batch_concurrency` at a time). At most `max_batch_calls` calls (more is a 413
-//! naming the count); answers past `max_response_bytes` in total are replaced by a
-//! `resource_exhausted` error marked `"resend": true`, telling the caller to send the call in
-//! a later batch or page.
+//! one bad call never fails the others. Identical calls run once; calls run on the query pool,
+//! at most `batch_concurrency` at a time; each counts against the key's rate limit. At most
+//! `max_batch_calls` calls (more is a 413 naming the count). The answers together stay within
+//! `max_response_bytes`, enforced while they are computed: a call that would pass it stops at
+//! once and is answered with a `resource_exhausted` error marked `"resend": true` (send it in
+//! a later batch), and so is every call not yet started once the budget is spent. A call
+//! whose answer alone is larger than the budget is a bad argument (ask for less). When the
+//! request times out or its client goes away, its calls stop.
 
 use std::collections::HashMap;
+use std::fmt;
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value, json};
+use xlfeed_core::quoted;
 
-use super::{AppState, date_style};
+use super::{AppState, Rendered, accepts_gzip, date_style};
+use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::meter::{Held, Spend};
 use crate::query::Args;
 
 pub(super) async fn batch(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    match run(&state, &body).await {
-        Ok(v) => super::cached_json(v.to_string(), false, &headers),
-        Err(e) => {
-            let mut r = e.clone().into_response();
-            if e.message.starts_with("a batch of") {
-                *r.status_mut() = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-            }
-            r
-        }
+    let calls = match parse(&state, &body) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    // The request itself was counted when its key was checked; every further call counts too.
+    if let Some(Extension(p)) = &principal
+        && let Err(e) = state.auth.charge(p, calls.count.saturating_sub(1))
+    {
+        return e.into_response();
+    }
+    state.metrics.batch_calls.inc_by(calls.count as u64);
+    let query = &state.query;
+    let spend = Spend::new(state.limits.max_response_bytes, query.budget());
+    let cancel = spend.cancel_on_drop();
+    let gzip = accepts_gzip(&headers);
+    let r = run(&state, calls, &spend, gzip).await;
+    cancel.disarm();
+    match r {
+        Ok((rendered, held)) => rendered.respond(false, &headers, held),
+        Err(e) => e.into_response(),
     }
 }
 
-async fn run(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let req: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad(format!("the batch is not valid JSON: {e}")))?;
-    let Some(calls) = req.get("calls").and_then(Value::as_array) else {
-        return Err(ApiError::bad(
-            "the batch must be an object with \"calls\": [{\"fn\": ..., \"args\": {...}}, ...]",
-        ));
+/// A batch as parsed: the distinct calls to run, and for each call of the request which of
+/// them answers it (or why it cannot run).
+struct Calls {
+    count: usize,
+    unique: Vec<(String, Args)>,
+    slots: Vec<Result<usize, ApiError>>,
+}
+
+fn parse(state: &AppState, body: &[u8]) -> Result<Calls, ApiError> {
+    let req: Strict = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad(format!(
+            "the batch is not valid JSON: {}",
+            e.to_string().chars().take(200).collect::<String>()
+        ))
+    })?;
+    let Value::Object(mut req) = req.0 else {
+        return Err(shape());
     };
+    let calls = match req.remove("calls") {
+        Some(Value::Array(c)) => c,
+        _ => return Err(shape()),
+    };
+    let top_style = match req.remove("dates") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(date_style(&Args::from_json(&json!({ "dates": v }))?)?),
+    };
+    if let Some(k) = req.keys().next() {
+        return Err(ApiError::bad(format!(
+            "the batch has no field {} (it takes calls and dates)",
+            quoted(k)
+        )));
+    }
     let limit = state.limits.max_batch_calls;
     if calls.len() > limit {
         return Err(ApiError::exhausted(format!(
             "a batch of {} calls is more than {limit}: split it",
             calls.len()
-        )));
+        ))
+        .with_status(413));
     }
-    state.metrics.batch_calls.inc_by(calls.len() as u64);
-    let top_style = match req.get("dates") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(date_style(&Args::from_json(&json!({ "dates": v }))?)?),
-    };
-    // Parse every call; identical ones (same function, same arguments) run once.
+    // Identical calls (same function, same arguments) run once.
     let mut unique: Vec<(String, Args)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(calls.len());
+    let mut slots = Vec::with_capacity(calls.len());
     for (i, c) in calls.iter().enumerate() {
         let parsed = (|| {
             let f = c
                 .get("fn")
                 .and_then(Value::as_str)
                 .ok_or_else(|| ApiError::bad(format!("call {i} has no \"fn\"")))?;
-            let args = Args::from_json(c.get("args").unwrap_or(&Value::Null))?;
+            let mut args = Args::from_json(c.get("args").unwrap_or(&Value::Null))?;
+            if let Some(s) = top_style
+                && args.opt_text("dates")?.is_none()
+            {
+                args.set("dates", s.name());
+            }
             Ok::<_, ApiError>((f.to_owned(), args))
         })();
         slots.push(parsed.map(|(f, args)| {
@@ -79,53 +124,184 @@ async fn run(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
             })
         }));
     }
+    Ok(Calls {
+        count: calls.len(),
+        unique,
+        slots,
+    })
+}
+
+fn shape() -> ApiError {
+    ApiError::bad(
+        "the batch must be an object with \"calls\": [{\"fn\": ..., \"args\": {...}}, ...]",
+    )
+}
+
+/// Runs the calls and renders the answer (on the query pool).
+async fn run(
+    state: &AppState,
+    calls: Calls,
+    spend: &std::sync::Arc<Spend>,
+    gzip: bool,
+) -> Result<(Rendered, Held), ApiError> {
     let query = state.query.clone();
-    let answers: Vec<Result<Value, ApiError>> = futures::stream::iter(unique)
+    let answers: Vec<Result<(String, Held), ApiError>> = futures::stream::iter(calls.unique)
         .map(|(f, args)| {
-            let query = query.clone();
+            let (query, spend) = (query.clone(), spend.clone());
             async move {
-                let style = match top_style {
-                    Some(s) if args.opt_text("dates")?.is_none() => s,
-                    _ => date_style(&args)?,
-                };
-                query.call(&f, &args).await.map(|t| t.to_json(style))
+                if spend.spent() {
+                    return Err(ApiError::resend(format!(
+                        "the answers of this batch exceed {} bytes: send this call in a later batch, or ask for less (a shorter range, fewer fields, a smaller limit)",
+                        spend.limit()
+                    )));
+                }
+                let style = date_style(&args)?;
+                query.answer(&f, &args, style, &spend).await
             }
         })
         .buffered(state.limits.batch_concurrency.max(1))
+        // In the calls' order: the first calls have the budget first.
+        .map(|r| {
+            let r = r.and_then(|(json, meter)| {
+                let held = meter.settle(json.len())?;
+                Ok((json, held))
+            });
+            if let Err(e) = &r
+                && e.resend
+            {
+                state.metrics.call_cut("budget");
+            }
+            r
+        })
         .collect()
         .await;
-    // Sizes, so that the total stays under the payload limit.
-    let sizes: Vec<usize> = answers
-        .iter()
-        .map(|a| match a {
-            Ok(v) => v.to_string().len(),
-            Err(_) => 200,
+    let slots = calls.slots;
+    state
+        .query
+        .on_pool(async move {
+            let mut held = Held::default();
+            let total: usize = answers
+                .iter()
+                .map(|a| a.as_ref().map_or(256, |(j, _)| j.len() + 16))
+                .sum();
+            let mut out = String::with_capacity(total + 16);
+            out.push_str("{\"results\":[");
+            for (i, slot) in slots.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match slot.as_ref().map(|u| &answers[*u]) {
+                    Ok(Ok((j, _))) => {
+                        out.push_str("{\"value\":");
+                        out.push_str(j);
+                        out.push('}');
+                    }
+                    Err(e) | Ok(Err(e)) => {
+                        out.push_str(&json!({ "error": e.to_json() }).to_string());
+                    }
+                }
+            }
+            for (_, h) in answers.into_iter().flatten() {
+                held.merge(h);
+            }
+            out.push_str("]}");
+            Ok((Rendered::new(out, gzip), held))
         })
-        .collect();
-    let mut budget = state.limits.max_response_bytes;
-    let mut results = Vec::with_capacity(slots.len());
-    for slot in slots {
-        let r = match slot {
-            Err(e) => json!({"error": e.to_json()}),
-            Ok(u) => match &answers[u] {
-                Err(e) => json!({"error": e.to_json()}),
-                Ok(v) if sizes[u] <= budget => {
-                    budget -= sizes[u];
-                    json!({"value": v})
-                }
-                Ok(_) => {
-                    let mut e = ApiError::exhausted(format!(
-                        "the answers of this batch exceed {} bytes: send this call in a later batch, or ask for less (a shorter range, fewer fields, a smaller limit)",
-                        state.limits.max_response_bytes
-                    ))
-                    .to_json();
-                    // The call itself is fine: a client may resend it in another batch.
-                    e["resend"] = json!(true);
-                    json!({"error": e})
-                }
-            },
-        };
-        results.push(r);
+        .await
+}
+
+/// A JSON value parsed strictly: a key repeated in one object is an error naming it (serde_json
+/// would keep the last silently).
+struct Strict(Value);
+
+impl<'de> de::Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
     }
-    Ok(json!({"results": results}))
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(Strict(x)) = seq.next_element()? {
+            v.push(x);
+        }
+        Ok(Value::Array(v))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(de::Error::custom(format!(
+                    "the key {} appears twice in one object",
+                    quoted(&k)
+                )));
+            }
+            let Strict(v) = map.next_value()?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_is_named() {
+        let e = serde_json::from_str::<Strict>(
+            r#"{"calls": [{"fn": "quote", "args": {"symbol": "A", "symbol": "B"}}]}"#,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("\"symbol\" appears twice"), "{e}");
+        let ok = serde_json::from_str::<Strict>(r#"{"a": [1, 2.5, "x", null, true, {"b": -3}]}"#);
+        assert_eq!(
+            ok.map(|s| s.0).ok(),
+            Some(json!({"a": [1, 2.5, "x", null, true, {"b": -3}]}))
+        );
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod batch;
+pub mod guard;
 mod openapi;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use sha2::Digest;
 use xlfeed_store::Dataset;
 
 use crate::error::ApiError;
+use crate::meter::{Held, Spend};
 use crate::metrics::Metrics;
 use crate::query::{Args, QueryService};
 use crate::table::DateStyle;
@@ -40,10 +42,23 @@ pub struct Limits {
     /// Answer bytes of one batch at most (Excel on the web caps a payload at 5 MB): calls
     /// past it get a `resource_exhausted` error saying how to page instead.
     pub max_response_bytes: usize,
-    /// Seconds a request may take.
+    /// Seconds a request may take; past it, 503 and its work stops.
     pub request_timeout_secs: u64,
     /// Calls of one batch run at once.
     pub batch_concurrency: usize,
+    /// Answer bytes held in memory at once by all the calls being answered and the answers
+    /// not yet sent; a call that would pass it stops with 503 (`"resend": true` in a batch).
+    pub max_answers_in_flight_bytes: usize,
+    /// Threads that compute answers (0: one per core), apart from those serving connections.
+    pub query_threads: usize,
+    /// Seconds a client has to send a request's header, from its first byte (or from
+    /// connecting, for a new connection).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stay open with nothing in flight.
+    pub idle_timeout_secs: u64,
+    /// Connections at once (0: most of the open-file limit, at most 10,000). Over it the
+    /// connection idle the longest is closed, or, when all are busy, the new one gets 503.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -54,6 +69,11 @@ impl Default for Limits {
             max_response_bytes: 5_000_000,
             request_timeout_secs: 30,
             batch_concurrency: 32,
+            max_answers_in_flight_bytes: crate::query::DEFAULT_ANSWER_BUDGET,
+            query_threads: 0,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 0,
         }
     }
 }
@@ -71,6 +91,8 @@ pub struct AppState {
     pub runs: Arc<admin::Runs>,
     /// The effective configuration, redacted, for `/admin/v1/config`.
     pub config_view: Arc<Value>,
+    /// Keys and rate limits (a batch counts each of its calls).
+    pub auth: crate::auth::Auth,
 }
 
 /// The JSON error response of `e`.
@@ -99,13 +121,20 @@ pub fn api_routes() -> Router<AppState> {
         .route("/api/v1/{function}", get(call))
 }
 
-/// Routes open to everyone: health, readiness, metrics, OpenAPI.
+/// Routes open to everyone: health, readiness, OpenAPI.
 pub fn open_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::document))
+}
+
+/// `/metrics` (Prometheus), on the API listener or one of its own.
+pub fn metrics_routes<S: Clone + Send + Sync + 'static>() -> Router<S>
+where
+    Arc<Metrics>: axum::extract::FromRef<S>,
+{
+    Router::new().route("/metrics", get(metrics))
 }
 
 /// Counts every request by route and status.
@@ -118,6 +147,79 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     let r = next.run(req).await;
     metrics.request(&route, r.status().as_u16(), started.elapsed().as_secs_f64());
     r
+}
+
+/// Answers a request still running after `secs` seconds with 503 and `Retry-After`; its work
+/// stops (dropping the handler's future cancels its calls on the query pool).
+pub async fn time_limit(State(secs): State<u64>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(Duration::from_secs(secs), next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::unavailable(format!(
+            "the request took longer than {secs} s and was stopped: ask for less (a shorter range, fewer calls), or retry"
+        ))
+        .into_response(),
+    }
+}
+
+/// Makes every error answer the JSON error: the plain or empty refusals of the router and
+/// its layers (an unknown route, a method not allowed, a body over the limit) are rewritten,
+/// keeping their status and headers.
+pub async fn json_errors(State(max_body): State<usize>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let r = next.run(req).await;
+    let status = r.status();
+    let json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return r;
+    }
+    let (mut parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .unwrap_or_default();
+    let path = xlfeed_core::quoted(&path);
+    let e = match status {
+        StatusCode::NOT_FOUND => ApiError::not_found(format!("no route {method} {path}")),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::bad(format!("{method} is not allowed on {path}"))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::exhausted(format!(
+            "the request body is larger than {max_body} bytes (limits.max_body_bytes): send less, or split it"
+        )),
+        s if s.is_server_error() => ApiError::new(
+            if s == StatusCode::INTERNAL_SERVER_ERROR {
+                xlfeed_core::ErrorKind::Internal
+            } else {
+                xlfeed_core::ErrorKind::Unavailable
+            },
+            s.canonical_reason().unwrap_or("server error"),
+        ),
+        s => ApiError::bad(if text.trim().is_empty() {
+            s.canonical_reason().unwrap_or("bad request").to_owned()
+        } else {
+            text.trim().to_owned()
+        }),
+    }
+    .with_status(status.as_u16());
+    let fresh = error_response(&e);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    for (k, v) in fresh.headers() {
+        if !parts.headers.contains_key(k) {
+            parts.headers.insert(k.clone(), v.clone());
+        }
+    }
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, fresh.into_body())
 }
 
 /// Turns a handler panic into a generic 500 (the panic goes to the log, not the caller).
@@ -175,53 +277,158 @@ async fn call(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let q = query.unwrap_or_default();
-    let pairs: Vec<(String, String)> = match serde_urlencoded_pairs(&q) {
-        Ok(p) => p,
+    let args = match query_args(query.as_deref().unwrap_or_default()) {
+        Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let args = Args::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let style = match date_style(&args) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    match state.query.call(&function, &args).await {
-        Ok(table) => {
-            let body = table.to_json(style).to_string();
-            cached_json(body, historical(&function, &args), &headers)
-        }
+    let query = &state.query;
+    let spend = Spend::new(query.budget().bytes(), query.budget());
+    let cancel = spend.cancel_on_drop();
+    let answered = async {
+        let (json, meter) = query.answer(&function, &args, style, &spend).await?;
+        let held = meter.settle(json.len())?;
+        let gzip = accepts_gzip(&headers);
+        let rendered = query
+            .on_pool(async move { Ok(Rendered::new(json, gzip)) })
+            .await?;
+        Ok::<_, ApiError>((rendered, held))
+    }
+    .await;
+    cancel.disarm();
+    match answered {
+        Ok((rendered, held)) => rendered.respond(historical(&function, &args), &headers, held),
         Err(e) => e.into_response(),
     }
 }
 
-/// A JSON body with a strong ETag; `304` when the client has it; long-lived cache headers
-/// for answers about the past.
-pub(crate) fn cached_json(body: String, historical: bool, headers: &HeaderMap) -> Response {
-    let digest = sha2::Sha256::digest(body.as_bytes());
-    let etag = format!("\"{}\"", hex::encode(&digest[..16]));
-    let cache = if historical {
-        "private, max-age=86400"
-    } else {
-        "private, no-cache"
-    };
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut r = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        Response::builder()
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body))
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-    };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        r.headers_mut().insert(header::ETAG, v);
+/// Whether the client takes gzip (`Accept-Encoding: gzip`, not with `q=0`).
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let q_zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !q_zero
+        })
+}
+
+/// Answers smaller than this go uncompressed.
+const GZIP_MIN_BYTES: usize = 1024;
+
+/// An answer ready to send: JSON, gzip-compressed when the client takes it, with its strong
+/// ETag. Made on the query pool: hashing and compressing megabytes is CPU work.
+pub(crate) struct Rendered {
+    body: axum::body::Bytes,
+    gzip: bool,
+    etag: String,
+}
+
+impl Rendered {
+    /// Hashes and (when `gzip` and worth it) compresses `json`.
+    pub(crate) fn new(json: String, gzip: bool) -> Rendered {
+        let digest = sha2::Sha256::digest(json.as_bytes());
+        let mut etag = format!("\"{}", hex::encode(&digest[..16]));
+        let gzip = gzip && json.len() >= GZIP_MIN_BYTES;
+        let body = if gzip {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(json.len() / 4),
+                flate2::Compression::fast(),
+            );
+            let _ = enc.write_all(json.as_bytes());
+            etag.push_str("-gzip");
+            enc.finish().unwrap_or_default().into()
+        } else {
+            json.into_bytes().into()
+        };
+        etag.push('"');
+        Rendered { body, gzip, etag }
     }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    r
+
+    /// The response: `304` when the client has it; long-lived cache headers for answers
+    /// about the past. `held` (its share of the server's answer budget) goes with the body.
+    pub(crate) fn respond(self, historical: bool, headers: &HeaderMap, held: Held) -> Response {
+        let cache = if historical {
+            "private, max-age=86400"
+        } else {
+            "private, no-cache"
+        };
+        let matches = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim() == self.etag || t.trim() == "*")
+            });
+        let mut r = if matches {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            let mut r = Response::new(Body::new(HeldBody {
+                data: Some(self.body),
+                _held: held,
+            }));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if self.gzip {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        };
+        if let Ok(v) = HeaderValue::from_str(&self.etag) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        let h = r.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        r
+    }
+}
+
+/// A response body holding its share of the server's answer budget until it is sent.
+struct HeldBody {
+    data: Option<axum::body::Bytes>,
+    _held: Held,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(http_body::Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+/// The arguments of a query string (names without regard to case, each at most once).
+pub(crate) fn query_args(q: &str) -> Result<Args, ApiError> {
+    let pairs = serde_urlencoded_pairs(q)?;
+    Args::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 /// Decodes `a=1&b=x%20y` into pairs; a malformed escape is a 400 naming it.
@@ -247,7 +454,10 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or_else(|| {
-                        ApiError::bad(format!("bad escape in the query string near \"{s}\""))
+                        ApiError::bad(format!(
+                            "bad escape in the query string near {}",
+                            xlfeed_core::quoted(s)
+                        ))
                     })?;
                 out.push(hex);
                 i += 2;
@@ -256,7 +466,12 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| ApiError::bad(format!("query string \"{s}\" is not UTF-8")))
+    String::from_utf8(out).map_err(|_| {
+        ApiError::bad(format!(
+            "query string {} is not UTF-8",
+            xlfeed_core::quoted(s)
+        ))
+    })
 }
 
 /// `GET /readyz`: both stores answer within two seconds.
@@ -283,15 +498,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`.
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(metrics): State<Arc<Metrics>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        metrics.render(),
     )
         .into_response()
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(s: &AppState) -> Arc<Metrics> {
+        s.metrics.clone()
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value};
 use xlfeed_core::calendar::new_york_to_utc_ns;
-use xlfeed_core::{DateSystem, Symbol, TradingDay};
+use xlfeed_core::{DateSystem, Symbol, TradingDay, quoted};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -28,26 +28,30 @@ pub enum DayEnd {
 }
 
 impl Args {
-    /// From `name=value` pairs (an HTTP query string); names are case-insensitive.
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Args {
+    /// From `name=value` pairs (an HTTP query string). Names are matched without regard to
+    /// case (`Symbol` is `symbol`), everywhere; a name given twice is an error naming it.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> ApiResult<Args> {
         let mut m = Map::new();
         for (k, v) in pairs {
-            m.insert(k.to_ascii_lowercase(), Value::String(v.to_owned()));
+            insert_once(&mut m, k, Value::String(v.to_owned()))?;
         }
-        Args(m)
+        Ok(Args(m))
     }
 
-    /// From a JSON object (a batch call's `args`).
+    /// From a JSON object (a batch call's `args`); names as in [`Args::from_pairs`].
     pub fn from_json(v: &Value) -> ApiResult<Args> {
         match v {
             Value::Null => Ok(Args::default()),
-            Value::Object(o) => Ok(Args(
-                o.iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect(),
-            )),
+            Value::Object(o) => {
+                let mut m = Map::new();
+                for (k, v) in o {
+                    insert_once(&mut m, k, v.clone())?;
+                }
+                Ok(Args(m))
+            }
             other => Err(ApiError::bad(format!(
-                "args must be an object of named arguments, not {other}"
+                "args must be an object of named arguments, not {}",
+                short_json(other)
             ))),
         }
     }
@@ -67,7 +71,8 @@ impl Args {
         for k in self.0.keys() {
             if !known.contains(&k.as_str()) && k != "dates" {
                 return Err(ApiError::bad(format!(
-                    "{call} has no parameter \"{k}\" (it takes {})",
+                    "{call} has no parameter {} (it takes {})",
+                    quoted(k),
                     known.join(", ")
                 )));
             }
@@ -90,7 +95,10 @@ impl Args {
             Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(other) => Err(ApiError::bad(format!("{name} must be text, not {other}"))),
+            Some(other) => Err(ApiError::bad(format!(
+                "{name} must be text, not {}",
+                short_json(other)
+            ))),
         }
     }
 
@@ -126,7 +134,8 @@ impl Args {
             Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
             Some(other) => {
                 return Err(ApiError::bad(format!(
-                    "{name} must be a list (text separated by commas), not {other}"
+                    "{name} must be a list (text separated by commas), not {}",
+                    short_json(other)
                 )));
             }
         };
@@ -148,13 +157,14 @@ impl Args {
                     _ => Err(ApiError::bad(format!("{name} {n} is not a whole number"))),
                 },
             },
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| ApiError::bad(format!("{name} \"{s}\" is not a whole number"))),
+            Some(Value::String(s)) => {
+                s.trim().parse::<i64>().map(Some).map_err(|_| {
+                    ApiError::bad(format!("{name} {} is not a whole number", quoted(s)))
+                })
+            }
             Some(other) => Err(ApiError::bad(format!(
-                "{name} must be a whole number, not {other}"
+                "{name} must be a whole number, not {}",
+                short_json(other)
             ))),
         }
     }
@@ -171,7 +181,7 @@ impl Args {
             Some(f) if f.is_finite() => Ok(Some(f)),
             _ => Err(ApiError::bad(format!(
                 "{name} {} is not a number",
-                self.raw(name).map(Value::to_string).unwrap_or_default()
+                self.raw(name).map(display).unwrap_or_default()
             ))),
         }
     }
@@ -184,7 +194,10 @@ impl Args {
             Some(v) => match v.as_str().map(|s| s.trim().to_ascii_lowercase()).as_deref() {
                 Some("true" | "yes" | "1") => Ok(Some(true)),
                 Some("false" | "no" | "0") => Ok(Some(false)),
-                _ => Err(ApiError::bad(format!("{name} {v} is not true or false"))),
+                _ => Err(ApiError::bad(format!(
+                    "{name} {} is not true or false",
+                    display(v)
+                ))),
             },
         }
     }
@@ -210,11 +223,38 @@ impl Args {
     }
 }
 
-fn display(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("\"{s}\""),
-        other => other.to_string(),
+/// Adds `name` (lowercased) to `m`, unless it is there already.
+fn insert_once(m: &mut Map<String, Value>, name: &str, v: Value) -> ApiResult<()> {
+    let key = name.to_ascii_lowercase();
+    if m.contains_key(&key) {
+        return Err(ApiError::bad(format!(
+            "parameter {} is given more than once (names are matched without regard to case)",
+            quoted(name)
+        )));
     }
+    m.insert(key, v);
+    Ok(())
+}
+
+/// A JSON value as an error message shows it: strings quoted, everything cut short.
+pub(crate) fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => quoted(s),
+        other => short_json(other),
+    }
+}
+
+/// A JSON value's text, cut short like [`quoted`] values.
+fn short_json(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() <= xlfeed_core::error::MAX_QUOTED_CHARS {
+        return text;
+    }
+    let cut: String = text
+        .chars()
+        .take(xlfeed_core::error::MAX_QUOTED_CHARS)
+        .collect();
+    format!("{cut}… ({} characters)", text.chars().count())
 }
 
 /// A whole Excel serial from a number or a string of digits of at most 6 (`yyyymmdd` has 8).
@@ -360,7 +400,16 @@ mod tests {
         let a = args(json!({"limit": "ten", "x": 1.5}));
         assert!(a.int("limit").unwrap_err().message.contains("\"ten\""));
         assert!(a.int("x").unwrap_err().message.contains("1.5"));
-        let a = Args::from_pairs([("Symbols", "AAPL, MSFT,,SPY")]);
+        let a = Args::from_pairs([("Symbols", "AAPL, MSFT,,SPY")]).unwrap();
         assert_eq!(a.list("symbols").unwrap(), vec!["AAPL", "MSFT", "SPY"]);
+        // A name given twice (whatever its case) is named, not "the last wins".
+        let e = Args::from_pairs([("symbol", "AAPL"), ("Symbol", "MSFT")]).unwrap_err();
+        assert!(
+            e.message.contains("\"Symbol\" is given more than once"),
+            "{}",
+            e.message
+        );
+        let e = Args::from_json(&json!({"symbol": "A", "SYMBOL": "B"})).unwrap_err();
+        assert!(e.message.contains("more than once"), "{}", e.message);
     }
 }

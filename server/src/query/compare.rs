@@ -128,7 +128,7 @@ impl QueryService {
                 for (i, d) in aligned.dates.iter().enumerate().skip(1) {
                     let mut row = vec![Cell::Date(*d)];
                     row.extend(rets.iter().map(|r| Cell::Num(r[i - 1])));
-                    t.rows.push(row);
+                    t.push(row)?;
                 }
             }
             "correlation" => {
@@ -138,7 +138,7 @@ impl QueryService {
                     for b in &aligned.closes {
                         row.push(Cell::opt(pair_stats(a, b).and_then(|p| p.correlation)));
                     }
-                    t.rows.push(row);
+                    t.push(row)?;
                 }
             }
             "spread" => {
@@ -147,7 +147,7 @@ impl QueryService {
                     ApiError::no_number("too few common days for a spread".to_owned())
                 })?;
                 for (name, m) in [("spread", p.spread), ("ratio", p.ratio)] {
-                    t.rows.push(vec![
+                    t.push(vec![
                         Cell::Text(format!("{name} {}/{}", symbols[0], symbols[1])),
                         Cell::Num(m.mean),
                         Cell::opt(m.stdev),
@@ -155,19 +155,19 @@ impl QueryService {
                         Cell::Num(m.max),
                         Cell::Num(m.last),
                         Cell::opt(m.zscore),
-                    ]);
+                    ])?;
                 }
             }
             "drawdown" => {
                 t = Table::new(["symbol", "max_drawdown", "peak_date", "trough_date"]);
                 for (i, c) in aligned.closes.iter().enumerate() {
                     if let Some(s) = series_stats(c) {
-                        t.rows.push(vec![
+                        t.push(vec![
                             Cell::Text(symbols[i].to_string()),
                             Cell::Num(s.max_drawdown),
                             Cell::Date(aligned.dates[s.drawdown_peak]),
                             Cell::Date(aligned.dates[s.drawdown_trough]),
-                        ]);
+                        ])?;
                     }
                 }
             }
@@ -190,7 +190,7 @@ impl QueryService {
                 for (i, c) in aligned.closes.iter().enumerate() {
                     let Some(s) = series_stats(c) else { continue };
                     let p = pair_stats(c, bench);
-                    t.rows.push(vec![
+                    t.push(vec![
                         Cell::Text(symbols[i].to_string()),
                         Cell::Num(s.first),
                         Cell::Num(s.last),
@@ -203,7 +203,7 @@ impl QueryService {
                         Cell::opt(p.as_ref().and_then(|p| p.tracking_error)),
                         Cell::opt(p.as_ref().map(|p| p.relative_performance)),
                         Cell::Int(s.observations as i64),
-                    ]);
+                    ])?;
                 }
             }
         }
@@ -253,13 +253,13 @@ impl QueryService {
             });
             let realized = dates.binary_search(&d.yyyymmdd()).ok().and_then(|i| rv[i]);
             let iv = best.and_then(|b| b.atm_iv);
-            t.rows.push(vec![
+            t.push(vec![
                 Cell::Date(d.yyyymmdd()),
                 Cell::opt(iv),
                 best.map_or(Cell::Empty, |b| Cell::Date(b.expiry)),
                 Cell::opt(realized),
                 Cell::opt(iv.zip(realized).map(|(i, r)| i - r)),
-            ]);
+            ])?;
         }
         if t.rows.is_empty() {
             return Err(ApiError::not_found(format!(
@@ -325,14 +325,14 @@ impl QueryService {
                 (None, Some(_)) => "missing in FEED",
                 (None, None) => "missing",
             };
-            t.rows.push(vec![
+            t.push(vec![
                 Cell::Date(d.yyyymmdd()),
                 nf.map_or(Cell::Empty, |n| Cell::Int(n as i64)),
                 np.map_or(Cell::Empty, |n| Cell::Int(n as i64)),
                 Cell::Text(status.into()),
                 Cell::Int(without_iv as i64),
                 Cell::Int(unpaired as i64),
-            ]);
+            ])?;
         }
         Ok(t)
     }

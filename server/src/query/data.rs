@@ -226,6 +226,7 @@ impl Data {
         symbol: &Symbol,
         days: &[TradingDay],
     ) -> ApiResult<Vec<Option<Arc<Records>>>> {
+        crate::meter::checkpoint()?;
         let today = today();
         let mut out: Vec<Option<Arc<Records>>> = vec![None; days.len()];
         let mut missing = Vec::new();

@@ -241,7 +241,7 @@ impl QueryService {
             let mut row = Vec::with_capacity(fields.len() + 1);
             row.push(s);
             row.extend(fields.iter().map(|f| r.cell(f)));
-            t.rows.push(row);
+            t.push(row)?;
         }
         Ok(t)
     }
@@ -483,7 +483,7 @@ impl QueryService {
                     break 'days;
                 }
                 page_end = Some((x.time, x.tick_id));
-                t.rows.push(vec![
+                t.push(vec![
                     Cell::Time(x.time),
                     Cell::Num(x.price),
                     Cell::Int(x.size),
@@ -493,7 +493,7 @@ impl QueryService {
                     Cell::Text(x.basis.to_string()),
                     Cell::Int(i64::from(x.market_center)),
                     Cell::Text(x.conditions.to_string()),
-                ]);
+                ])?;
             }
         }
         Ok(t)
@@ -575,7 +575,7 @@ impl QueryService {
             cells.retain(|(n, _)| *n == f);
         }
         let mut t = Table::new(cells.iter().map(|(n, _)| *n));
-        t.rows.push(cells.into_iter().map(|(_, c)| c).collect());
+        t.push(cells.into_iter().map(|(_, c)| c).collect())?;
         Ok(t)
     }
 

@@ -22,8 +22,14 @@ mod reference;
 pub use args::{Args, DayEnd};
 pub use data::{CacheConfig, Data};
 
+use std::sync::{Arc, Mutex};
+
 use crate::error::{ApiError, ApiResult};
-use crate::table::Table;
+use crate::meter::{Meter, ServerBudget, Spend};
+use crate::table::{DateStyle, Table};
+
+/// The server's budget of answer bytes in flight when none is configured.
+pub const DEFAULT_ANSWER_BUDGET: usize = 128 << 20;
 
 /// The query functions, by name, with their parameters (for validation, help and OpenAPI).
 pub const FUNCTIONS: &[(&str, &[&str], &str)] = &[
@@ -79,16 +85,108 @@ pub const FUNCTIONS: &[(&str, &[&str], &str)] = &[
     ),
 ];
 
+/// Where calls are computed: a tokio runtime of their own, so that answering (decoding
+/// chunks, building and rendering tables: CPU work with few await points) never holds the
+/// threads that accept connections and answer `/healthz`. Dropping the future that waits for
+/// a call aborts the call.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    handle: tokio::runtime::Handle,
+    _owner: Arc<PoolOwner>,
+}
+
+#[derive(Debug)]
+struct PoolOwner(Mutex<Option<tokio::runtime::Runtime>>);
+
+impl Drop for PoolOwner {
+    fn drop(&mut self) {
+        // A runtime may not be dropped from inside another one: let its threads go.
+        if let Some(rt) = self
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Aborts a pool task when the caller stops waiting for it.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Pool {
+    /// A pool of `threads` threads (0: one per core).
+    pub fn new(threads: usize) -> std::io::Result<Pool> {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if threads > 0 {
+            b.worker_threads(threads);
+        }
+        let rt = b.thread_name("xlserver-query").enable_all().build()?;
+        Ok(Pool {
+            handle: rt.handle().clone(),
+            _owner: Arc::new(PoolOwner(Mutex::new(Some(rt)))),
+        })
+    }
+
+    /// Runs `f` on the pool and waits for it.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl Future<Output = ApiResult<T>> + Send + 'static,
+    ) -> ApiResult<T> {
+        let task = self.handle.spawn(f);
+        let _abort = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => {
+                let what = e.into_panic();
+                let what = what
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| what.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, "a query panicked");
+                Err(ApiError::new(
+                    xlfeed_core::ErrorKind::Internal,
+                    "internal error; see the server log",
+                ))
+            }
+            Err(_) => Err(ApiError::unavailable("the server is stopping")),
+        }
+    }
+}
+
 /// The query service over FEED and POST.
 #[derive(Debug, Clone)]
 pub struct QueryService {
     data: Data,
+    pool: Option<Pool>,
+    budget: ServerBudget,
 }
 
 impl QueryService {
-    /// A service reading `data`.
+    /// A service reading `data`, answering on the caller's runtime within the default budget.
     pub fn new(data: Data) -> QueryService {
-        QueryService { data }
+        QueryService {
+            data,
+            pool: None,
+            budget: ServerBudget::new(DEFAULT_ANSWER_BUDGET),
+        }
+    }
+
+    /// The same service answering on `pool` within `budget`.
+    pub fn with_pool(self, pool: Pool, budget: ServerBudget) -> QueryService {
+        QueryService {
+            pool: Some(pool),
+            budget,
+            ..self
+        }
     }
 
     /// The stores and their caches.
@@ -96,8 +194,72 @@ impl QueryService {
         &self.data
     }
 
-    /// Calls the function `name` with `args`.
+    /// The server's budget of answer bytes in flight.
+    pub fn budget(&self) -> &ServerBudget {
+        &self.budget
+    }
+
+    /// Runs `f` on the pool (or here, without one).
+    pub async fn on_pool<T: Send + 'static>(
+        &self,
+        f: impl Future<Output = ApiResult<T>> + Send + 'static,
+    ) -> ApiResult<T> {
+        match &self.pool {
+            Some(p) => p.run(f).await,
+            None => f.await,
+        }
+    }
+
+    /// Calls the function `name` with `args` on the pool, metered within the server's budget.
     pub async fn call(&self, name: &str, args: &Args) -> ApiResult<Table> {
+        let spend = Spend::new(self.budget.bytes(), &self.budget);
+        let cancel = spend.cancel_on_drop();
+        let (me, name, args) = (self.clone(), name.to_owned(), args.clone());
+        let r = self
+            .on_pool(async move {
+                let meter = Meter::new(&spend);
+                match meter.run(me.dispatch(&name, &args)).await {
+                    Ok(t) => {
+                        meter.settle(0)?;
+                        Ok(t)
+                    }
+                    Err(e) => {
+                        meter.release();
+                        Err(e)
+                    }
+                }
+            })
+            .await;
+        cancel.disarm();
+        r
+    }
+
+    /// Calls the function `name` with `args` on the pool, metered against `spend`, and
+    /// renders the answer as JSON text in `style`. The caller settles the meter with the
+    /// answer's size ([`Meter::settle`]): a batch does so in the calls' order.
+    pub async fn answer(
+        &self,
+        name: &str,
+        args: &Args,
+        style: DateStyle,
+        spend: &Arc<Spend>,
+    ) -> ApiResult<(String, Meter)> {
+        let (me, name, args, spend) = (self.clone(), name.to_owned(), args.clone(), spend.clone());
+        self.on_pool(async move {
+            let meter = Meter::new(&spend);
+            match meter.run(me.dispatch(&name, &args)).await {
+                Ok(t) => Ok((t.to_json_string(style), meter)),
+                Err(e) => {
+                    meter.release();
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Calls the function `name` with `args` here.
+    async fn dispatch(&self, name: &str, args: &Args) -> ApiResult<Table> {
         let Some((_, params, _)) = FUNCTIONS.iter().find(|(n, _, _)| *n == name) else {
             let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.0).collect();
             return Err(ApiError::not_found(format!(

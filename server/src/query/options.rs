@@ -153,7 +153,7 @@ impl QueryService {
         let none = Activity::default();
         for c in rows {
             let a = activity.get(&c.symbol).unwrap_or(&none);
-            t.rows.push(
+            t.push(
                 fields
                     .iter()
                     .map(|f| match f.as_str() {
@@ -177,7 +177,7 @@ impl QueryService {
                         _ => Cell::Empty,
                     })
                     .collect(),
-            );
+            )?;
         }
         Ok(t)
     }

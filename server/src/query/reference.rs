@@ -90,7 +90,7 @@ impl QueryService {
         for c in chunks.into_iter().flatten() {
             if let Records::Dividends(rows) = c.as_ref() {
                 for d in rows {
-                    t.rows.push(vec![
+                    t.push(vec![
                         Cell::Date(d.ex_date),
                         if d.pay_date == 0 {
                             Cell::Empty
@@ -103,7 +103,7 @@ impl QueryService {
                         } else {
                             Cell::Num(d.yield_pct)
                         },
-                    ]);
+                    ])?;
                 }
             }
         }
@@ -174,14 +174,14 @@ impl QueryService {
             "curve_date",
             "convention",
         ]);
-        t.rows.push(vec![
+        t.push(vec![
             Cell::Date(day.yyyymmdd()),
             Cell::Num(tenor),
             Cell::Num(rate),
             Cell::Text(sel.curve.to_owned()),
             Cell::Date(sel.date),
             Cell::Text("continuously compounded zero, act/365".into()),
-        ]);
+        ])?;
         Ok(t)
     }
 
@@ -241,7 +241,7 @@ impl QueryService {
             }
         }
         let mut t = Table::new(cells.iter().map(|(n, _)| *n));
-        t.rows.push(cells.into_iter().map(|(_, c)| c).collect());
+        t.push(cells.into_iter().map(|(_, c)| c).collect())?;
         Ok(t)
     }
 

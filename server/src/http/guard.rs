@@ -1,0 +1,229 @@
+//! What browsers may ask: checks that run before any route, against pages on other sites.
+//!
+//! - **Host**: a request must name this server by a loopback name (`localhost`, `127.0.0.1`,
+//!   `[::1]`), the address it is bound to, the host of `server.public_url`, or a name in
+//!   `server.allowed_hosts` (`"*"` allows any). A page on `attacker.example` whose name was
+//!   re-pointed at 127.0.0.1 (DNS rebinding) sends `Host: attacker.example` and is refused.
+//! - **State-changing requests** (every method but GET, HEAD and OPTIONS): a browser's
+//!   `Origin` must be this server's own (the scheme and `Host` it was reached at, or
+//!   `server.public_url`) or one of `security.cors_origins`; and a body must be
+//!   `application/json`, which no cross-site form or `text/plain` fetch can send without a
+//!   CORS preflight this server does not grant.
+//!
+//! Refusals are the usual JSON errors: 403 naming the host or origin, 415 naming the type.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use xlfeed_core::quoted;
+
+use crate::error::ApiError;
+
+/// The hosts and origins a request may name.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Host names (lowercase, without port) besides the loopback ones; `*` allows any.
+    hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`, lowercase) besides the request's own.
+    origins: Vec<String>,
+    /// Whether the listener speaks TLS (the request's own origin is https).
+    tls: bool,
+}
+
+impl Guard {
+    /// A guard for a server bound to `bound`, reachable at `public_url` (may be empty), with
+    /// `allowed_hosts` and the CORS allow-list `cors_origins` (already checked).
+    pub fn new(
+        bound: IpAddr,
+        public_url: &str,
+        allowed_hosts: &[String],
+        cors_origins: &[String],
+        tls: bool,
+    ) -> Guard {
+        let mut hosts: Vec<String> = allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        if !bound.is_unspecified() && !bound.is_loopback() {
+            hosts.push(bound.to_string());
+        }
+        let mut origins: Vec<String> = cors_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        if let Ok(o) = crate::addin::origin_of(public_url) {
+            if let Some((_, rest)) = o.split_once("://") {
+                hosts.push(host_name(rest).to_owned());
+            }
+            origins.push(o.to_ascii_lowercase());
+        }
+        Guard {
+            hosts,
+            origins,
+            tls,
+        }
+    }
+
+    /// Whether `host` (a `Host` header: name or address, maybe a port) is one to answer.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = host_name(host).to_ascii_lowercase();
+        is_loopback_name(&name) || self.hosts.iter().any(|h| h == "*" || *h == name)
+    }
+
+    fn origin_allowed(&self, origin: &str, host: &str, headers: &HeaderMap) -> bool {
+        let origin = origin.trim().to_ascii_lowercase();
+        let https = self.tls
+            || headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        let own = format!(
+            "{}://{}",
+            if https { "https" } else { "http" },
+            host.to_ascii_lowercase()
+        );
+        origin == own || self.origins.contains(&origin)
+    }
+}
+
+/// The name part of a `Host` value: `[::1]:8080` → `::1`, `example.com:443` → `example.com`.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The request's host: `Host`, or HTTP/2's `:authority` (in the URI).
+fn request_host(req: &Request) -> String {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
+        .unwrap_or_default()
+}
+
+/// The middleware: see the module documentation.
+pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let host = request_host(&req);
+    if !g.host_allowed(&host) {
+        return ApiError::denied(format!(
+            "host {} is not a name this server answers to: use localhost, or add it to server.allowed_hosts",
+            quoted(host_name(&host))
+        ))
+        .with_status(403)
+        .into_response();
+    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("?");
+            if !g.origin_allowed(origin, &host, req.headers()) {
+                return ApiError::denied(format!(
+                    "a {} from the page at {} is refused: only this server's own pages and security.cors_origins may change things",
+                    req.method(),
+                    quoted(origin)
+                ))
+                .with_status(403)
+                .into_response();
+            }
+        }
+        let has_body = *req.method() == Method::POST
+            || *req.method() == Method::PUT
+            || *req.method() == Method::PATCH
+            || req.headers().contains_key(header::CONTENT_TYPE);
+        if has_body {
+            let ct = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let essence = ct.split(';').next().unwrap_or_default().trim();
+            if !essence.eq_ignore_ascii_case("application/json") {
+                return ApiError::bad(format!(
+                    "a {} body must be application/json, not {}",
+                    req.method(),
+                    if ct.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        quoted(ct)
+                    }
+                ))
+                .with_status(415)
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_loopback_bound_public_or_listed() {
+        let g = Guard::new(
+            "10.0.0.5".parse().unwrap(),
+            "https://xl.example.com",
+            &["Analytics.Example.com".to_owned()],
+            &[],
+            false,
+        );
+        for ok in [
+            "localhost:8080",
+            "127.0.0.1",
+            "127.9.9.9:1",
+            "[::1]:8080",
+            "app.localhost",
+            "10.0.0.5:8080",
+            "xl.example.com",
+            "analytics.example.com:443",
+        ] {
+            assert!(g.host_allowed(ok), "{ok}");
+        }
+        for bad in ["attacker.example", "", "10.0.0.6", "localhost.evil.com"] {
+            assert!(!g.host_allowed(bad), "{bad}");
+        }
+        let any = Guard::new(
+            "0.0.0.0".parse().unwrap(),
+            "",
+            &["*".to_owned()],
+            &[],
+            false,
+        );
+        assert!(any.host_allowed("whatever.example"));
+    }
+
+    #[test]
+    fn origins_are_the_request_own_or_listed() {
+        let g = Guard::new(
+            "127.0.0.1".parse().unwrap(),
+            "",
+            &[],
+            &["https://addin.example.com".to_owned()],
+            false,
+        );
+        let h = HeaderMap::new();
+        assert!(g.origin_allowed("http://localhost:8080", "localhost:8080", &h));
+        assert!(g.origin_allowed("https://addin.example.com", "localhost:8080", &h));
+        assert!(!g.origin_allowed("https://localhost:8080", "localhost:8080", &h));
+        assert!(!g.origin_allowed("null", "localhost:8080", &h));
+        assert!(!g.origin_allowed("http://evil.example", "localhost:8080", &h));
+    }
+}
