@@ -2,7 +2,9 @@
 //!
 //! Tests of every crate that needs a RESP store start one with [`RedisServer::start`]; it
 //! runs with `appendonly yes` so that [`RedisServer::restart`] reopens the same data, and it
-//! is killed when dropped. The binary is `redis-server` on the `PATH`, or `XLFEED_REDIS_SERVER`.
+//! is killed when dropped. [`RedisServer::start_with`] adds arguments (e.g. a slow load), and
+//! [`RedisServer::restart_loading`] returns while the server still loads its data. The binary
+//! is `redis-server` on the `PATH`, or `XLFEED_REDIS_SERVER`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -14,6 +16,16 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+/// When a started server counts as up.
+#[derive(Clone, Copy, PartialEq)]
+enum Up {
+    /// It answers `PING` with `PONG`: its data is loaded.
+    Serving,
+    /// It accepts connections, perhaps still answering `LOADING`.
+    Listening,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -24,7 +36,7 @@ fn binary() -> String {
     std::env::var("XLFEED_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned())
 }
 
-fn spawn(port: u16, dir: &Path) -> Result<Child, String> {
+fn spawn(port: u16, dir: &Path, extra: &[String], up: Up) -> Result<Child, String> {
     let mut child = Command::new(binary())
         .arg("--port")
         .arg(port.to_string())
@@ -48,6 +60,7 @@ fn spawn(port: u16, dir: &Path) -> Result<Child, String> {
             "--loglevel",
             "warning",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -64,8 +77,10 @@ fn spawn(port: u16, dir: &Path) -> Result<Child, String> {
             let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
             let mut buf = [0u8; 64];
             if s.write_all(b"PING\r\n").is_ok()
-                && s.read(&mut buf)
-                    .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                && s.read(&mut buf).is_ok_and(|n| {
+                    buf[..n].starts_with(b"+PONG")
+                        || (up == Up::Listening && buf[..n].starts_with(b"-LOADING"))
+                })
             {
                 return Ok(child);
             }
@@ -86,16 +101,25 @@ fn spawn(port: u16, dir: &Path) -> Result<Child, String> {
 impl RedisServer {
     /// Starts a server on a free port in a new temporary directory.
     pub fn start() -> Result<RedisServer, String> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server like [`RedisServer::start`], with `args` added to its command line at
+    /// this start and every restart, e.g. `["--key-load-delay", "100"]` (microseconds per key
+    /// loaded, a hidden Redis 7 setting) to make reloading the append-only file slow.
+    pub fn start_with(args: &[&str]) -> Result<RedisServer, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let extra: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port().map_err(|e| format!("free port: {e}"))?;
-            match spawn(port, dir.path()) {
+            match spawn(port, dir.path(), &extra, Up::Serving) {
                 Ok(child) => {
                     return Ok(RedisServer {
                         child: Some(child),
                         port,
                         dir,
+                        extra,
                     });
                 }
                 Err(e) => last = e,
@@ -118,7 +142,21 @@ impl RedisServer {
     /// directory, so that only what the append-only file holds survives.
     pub fn restart(&mut self) -> Result<(), String> {
         self.kill();
-        self.child = Some(spawn(self.port, self.dir.path())?);
+        self.child = Some(spawn(self.port, self.dir.path(), &self.extra, Up::Serving)?);
+        Ok(())
+    }
+
+    /// Like [`RedisServer::restart`], but returns as soon as the new server accepts
+    /// connections: it may still be loading the append-only file, answering every data
+    /// command with `LOADING`.
+    pub fn restart_loading(&mut self) -> Result<(), String> {
+        self.kill();
+        self.child = Some(spawn(
+            self.port,
+            self.dir.path(),
+            &self.extra,
+            Up::Listening,
+        )?);
         Ok(())
     }
 

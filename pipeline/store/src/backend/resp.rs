@@ -7,15 +7,20 @@
 //!
 //! A put is two round trips: first every chunk (and the symbol and kind registries), then,
 //! only if all of those succeeded, every index entry. The index entry is the commit marker.
+//!
+//! Every error the redis library returns is classified once, in [`classify`]: a store that
+//! cannot serve now but will by itself (down, loading its data, failing over) is
+//! [`StoreError::Unavailable`], so the server answers 503 with `Retry-After` and the fetch
+//! waits; anything else is [`StoreError::Backend`].
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, RedisError};
+use redis::{Client, IntoConnectionInfo, RedisError, ServerError};
 
 use crate::error::{Result, StoreError};
 use crate::key::{ChunkKey, Dataset, Kind, index_key, kinds_key, symbols_key};
-use xlfeed_core::Symbol;
+use xlfeed_core::{ErrorKind, Symbol};
 
 /// How long connecting may take before the store is reported unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -60,7 +65,7 @@ impl Resp {
         )
         .await
         .map_err(|_| unavailable(format!("no answer within {:?}", CONNECT_TIMEOUT * 3)))?
-        .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(|e| store_error(shown, &e))?;
         let me = Resp {
             conn,
             url: shown.to_owned(),
@@ -76,21 +81,7 @@ impl Resp {
     }
 
     fn err(&self, e: RedisError) -> StoreError {
-        if e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-        {
-            StoreError::Unavailable {
-                url: self.url.clone(),
-                reason: e.to_string(),
-            }
-        } else {
-            StoreError::Backend {
-                url: self.url.clone(),
-                reason: e.to_string(),
-            }
-        }
+        store_error(&self.url, &e)
     }
 
     pub(crate) async fn put_chunks(&self, items: Vec<(ChunkKey, Vec<u8>)>) -> Result<()> {
@@ -252,5 +243,287 @@ impl Resp {
                 .map_err(|e| self.err(e))?;
         }
         Ok(removed > 0)
+    }
+}
+
+/// A redis error as a [`StoreError`] of the store at `url` (password removed), as
+/// [`classify`] decides.
+fn store_error(url: &str, e: &RedisError) -> StoreError {
+    // What the server sent: one error, or one per failed command of a pipeline.
+    let sent = e.clone().into_server_errors();
+    let sent = sent.as_deref().unwrap_or(&[]);
+    let first = sent.first().map(|(_, err)| err);
+    let reason = match first {
+        Some(err) if sent.len() > 1 => format!(
+            "{} (and {} more in the pipeline)",
+            server_line(err),
+            sent.len() - 1
+        ),
+        Some(err) => server_line(err),
+        None => e.to_string(),
+    };
+    let url = url.to_owned();
+    match classify(e.kind(), first.map(ServerError::code)) {
+        ErrorKind::Unavailable => StoreError::Unavailable { url, reason },
+        _ => StoreError::Backend { url, reason },
+    }
+}
+
+/// A server's error as it sent it: `LOADING Redis is loading the dataset in memory`.
+fn server_line(e: &ServerError) -> String {
+    match e.details() {
+        Some(detail) => format!("{} {detail}", e.code()),
+        None => e.code().to_owned(),
+    }
+}
+
+/// What a redis error means for the store's callers: [`ErrorKind::Unavailable`] when the
+/// store cannot serve now but will without anyone acting (retry later: HTTP 503 with
+/// `Retry-After`, `#BUSY!`; the fetch waits and retries), [`ErrorKind::Internal`] when a bug,
+/// a wrong command for this server, or the operator's configuration is at fault (retrying
+/// will not help: HTTP 500; the run stops). No redis error is the caller's bad argument:
+/// [`crate::Store`] checks arguments before a command is sent. `code` is the server's error
+/// code (`LOADING`, `NOAUTH`, ...), when the server sent one.
+fn classify(kind: redis::ErrorKind, code: Option<&str>) -> ErrorKind {
+    use redis::ErrorKind as R;
+    use redis::ServerErrorKind as S;
+    match kind {
+        // Not reachable, refused, reset, timed out: down or restarting.
+        R::Io => ErrorKind::Unavailable,
+        // Sentinel or cluster discovery found no node to talk to: a failover in progress.
+        R::ClusterConnectionNotFound
+        | R::MasterNameNotFoundBySentinel
+        | R::NoValidReplicasFoundBySentinel => ErrorKind::Unavailable,
+        // Our bugs, or a configuration only an operator can fix: a reply of an unexpected
+        // type (foreign data at our keys), an unparsable reply, a rejected URL, a refused
+        // password, RESP3 asked of an old server.
+        R::Parse
+        | R::UnexpectedReturnType
+        | R::Client
+        | R::InvalidClientConfig
+        | R::AuthenticationFailed
+        | R::EmptySentinelList
+        | R::RESP3NotSupported => ErrorKind::Internal,
+        R::Server(server) => match server {
+            // Up but not serving until it finishes something: loading its data after a
+            // restart (Redis, Kvrocks restoring a backup), resharding, failing over, or a
+            // write reaching the old master that a failover made a replica.
+            S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown | S::ReadOnly => {
+                ErrorKind::Unavailable
+            }
+            // A command wrong for this server or these keys (ERR: a bug, or a server that
+            // lacks the command; Kvrocks and SSDB send most errors as ERR), commands we never
+            // send, a URL naming a cluster node (MOVED, ASK, CROSSSLOT), an ACL that denies
+            // our commands (NOPERM).
+            S::ResponseError
+            | S::ExecAbort
+            | S::NoScript
+            | S::Moved
+            | S::Ask
+            | S::CrossSlot
+            | S::NotBusy
+            | S::NoSub
+            | S::NoPerm => ErrorKind::Internal,
+            // A server error kind added by a redis upgrade: a failure until classified above.
+            _ => ErrorKind::Internal,
+        },
+        // An error code the library passes through.
+        R::Extension => match code {
+            // Busy running a script, or waiting for replicas to acknowledge: both pass.
+            Some("BUSY" | "NOREPLICAS") => ErrorKind::Unavailable,
+            // WRONGTYPE (foreign data at our keys), NOAUTH and WRONGPASS (the password), OOM
+            // (full, evicting nothing), MISCONF (cannot persist): an operator must act.
+            _ => ErrorKind::Internal,
+        },
+        // A kind added by a redis upgrade (or behind a feature we do not enable): a failure
+        // until classified above.
+        _ => ErrorKind::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error the library makes of a reply line a server sent.
+    fn reply(line: &str) -> RedisError {
+        let wire = format!("-{line}\r\n");
+        match redis::parse_redis_value(wire.as_bytes()).and_then(redis::Value::extract_error) {
+            Err(e) => e,
+            Ok(v) => panic!("{line:?} parsed as {v:?}, not an error"),
+        }
+    }
+
+    fn kind_of(e: &RedisError) -> ErrorKind {
+        store_error("redis://127.0.0.1:6379/0", e).kind()
+    }
+
+    #[test]
+    fn every_server_error_code_is_classified() {
+        use ErrorKind::{Internal, Unavailable};
+        let table = [
+            // Redis and Valkey, each code the library knows, then codes it passes through.
+            (
+                "LOADING Redis is loading the dataset in memory",
+                Unavailable,
+            ),
+            (
+                "TRYAGAIN Multiple keys request during rehashing of slot",
+                Unavailable,
+            ),
+            ("CLUSTERDOWN The cluster is down", Unavailable),
+            ("MASTERDOWN Link with MASTER is down", Unavailable),
+            (
+                "READONLY You can't write against a read only replica.",
+                Unavailable,
+            ),
+            ("BUSY Redis is busy running a script.", Unavailable),
+            ("NOREPLICAS Not enough good replicas to write.", Unavailable),
+            ("ERR unknown command 'ZADD'", Internal),
+            ("EXECABORT Transaction discarded", Internal),
+            ("NOSCRIPT No matching script.", Internal),
+            ("MOVED 3999 127.0.0.1:6381", Internal),
+            ("ASK 3999 127.0.0.1:6381", Internal),
+            (
+                "CROSSSLOT Keys in request don't hash to the same slot",
+                Internal,
+            ),
+            ("NOTBUSY No scripts in execution right now.", Internal),
+            ("NOSUB not subscribed", Internal),
+            (
+                "NOPERM this user has no permissions to run the 'mget' command",
+                Internal,
+            ),
+            (
+                "WRONGTYPE Operation against a key holding the wrong kind of value",
+                Internal,
+            ),
+            ("NOAUTH Authentication required.", Internal),
+            (
+                "WRONGPASS invalid username-password pair or user is disabled.",
+                Internal,
+            ),
+            (
+                "OOM command not allowed when used memory > 'maxmemory'.",
+                Internal,
+            ),
+            (
+                "MISCONF Redis is configured to save RDB snapshots",
+                Internal,
+            ),
+            // Kvrocks: LOADING while restoring a backup; most other errors as ERR text.
+            (
+                "LOADING kvrocks is restoring the db from backup",
+                Unavailable,
+            ),
+            ("ERR reach space limit", Internal),
+            // SSDB: ERR for error, fail and client_error; NOAUTH.
+            ("ERR server error", Internal),
+            ("NOAUTH authentication required", Internal),
+        ];
+        for (line, want) in table {
+            assert_eq!(kind_of(&reply(line)), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn every_client_side_kind_is_classified() {
+        use ErrorKind::{Internal, Unavailable};
+        use redis::ErrorKind as R;
+        let table = [
+            (R::Io, Unavailable),
+            (R::ClusterConnectionNotFound, Unavailable),
+            (R::MasterNameNotFoundBySentinel, Unavailable),
+            (R::NoValidReplicasFoundBySentinel, Unavailable),
+            (R::Parse, Internal),
+            (R::UnexpectedReturnType, Internal),
+            (R::Client, Internal),
+            (R::InvalidClientConfig, Internal),
+            (R::AuthenticationFailed, Internal),
+            (R::EmptySentinelList, Internal),
+            (R::RESP3NotSupported, Internal),
+            (R::Extension, Internal),
+        ];
+        for (kind, want) in table {
+            let e = RedisError::from((kind, "what went wrong"));
+            assert_eq!(kind_of(&e), want, "{kind:?}");
+        }
+        for io in [
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::BrokenPipe,
+            std::io::ErrorKind::TimedOut,
+            std::io::ErrorKind::UnexpectedEof,
+        ] {
+            let e = RedisError::from(std::io::Error::from(io));
+            assert_eq!(kind_of(&e), Unavailable, "{io:?}");
+        }
+    }
+
+    #[test]
+    fn the_reason_is_the_server_line() {
+        let e = store_error(
+            "redis://db:6379/0",
+            &reply("LOADING Redis is loading the dataset"),
+        );
+        assert_eq!(
+            e.to_string(),
+            "store redis://db:6379/0 is unavailable: LOADING Redis is loading the dataset"
+        );
+    }
+
+    /// A restarted redis loading its append-only file answers LOADING to a single command
+    /// and to every command of a pipeline; both are the store being unavailable, so the fetch
+    /// waits for it (it retries `Unavailable` writes) instead of stopping.
+    #[tokio::test]
+    async fn a_store_loading_its_data_is_unavailable() {
+        let mut server =
+            crate::testing::RedisServer::start_with(&["--key-load-delay", "200"]).unwrap();
+        let url = server.url(0);
+        let store = Resp::open(&url, &url).await.unwrap();
+        // Enough keys that reloading them takes seconds (the loading server answers clients
+        // every 1024 keys it replays).
+        let mut fill = redis::pipe();
+        for i in 0..10_000 {
+            fill.cmd("SET").arg(format!("filler:{i}")).arg(i).ignore();
+        }
+        let mut conn = store.conn.clone();
+        fill.query_async::<()>(&mut conn).await.unwrap();
+        server.restart_loading().unwrap();
+
+        // The first commands find the old connection broken (unavailable too); then LOADING.
+        let mut tries = 0;
+        let reason = loop {
+            tries += 1;
+            match store.symbols(Dataset::Feed, Kind::Trade).await {
+                Err(StoreError::Unavailable { reason, .. }) if reason.starts_with("LOADING") => {
+                    break reason;
+                }
+                Err(StoreError::Unavailable { .. }) if tries < 20 => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => panic!("a single command while loading (try {tries}): {other:?}"),
+            }
+        };
+        assert_eq!(reason, "LOADING Redis is loading the dataset in memory");
+        let chunk = |day: &str| {
+            let key = ChunkKey::new(
+                Dataset::Feed,
+                Kind::Trade,
+                "AAPL".parse().unwrap(),
+                xlfeed_core::TradingDay::parse(day).unwrap(),
+            );
+            (key, vec![0u8; 16])
+        };
+        let put = store
+            .put_chunks(vec![chunk("2024-06-27"), chunk("2024-06-28")])
+            .await;
+        match put {
+            Err(StoreError::Unavailable { reason, .. }) => {
+                assert!(reason.starts_with("LOADING"), "{reason}");
+                assert!(reason.ends_with("(and 5 more in the pipeline)"), "{reason}");
+            }
+            other => panic!("a pipeline while loading: {other:?}"),
+        }
     }
 }
