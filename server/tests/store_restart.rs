@@ -1,0 +1,377 @@
+//! Issue 13, item 5: a redis store restarting with a large append-only file answers `LOADING`
+//! to every data command until its data is loaded. xlserver must treat that like a store
+//! that is down — 503 with `Retry-After` and `#BUSY!` — and never as a 500, and answer as
+//! before once the data is back.
+//!
+//! The redis-server is real. Its append-only file holds the demo's market data and filler
+//! keys, and the hidden Redis 7 setting `key-load-delay` (microseconds per key loaded) makes
+//! reloading them take seconds on any machine. While it replays the file, redis answers
+//! clients (with `LOADING`) every 1024 commands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use xlfeed_server::config::Config;
+use xlfeed_server::demo::{DemoArgs, prepare};
+use xlfeed_server::serve;
+use xlfeed_store::Store;
+use xlfeed_store::testing::RedisServer;
+
+/// Filler keys written beside the market data.
+const FILLER_KEYS: usize = 25_000;
+/// Microseconds redis waits per key it loads (a sleep: in practice 100-250 µs), so the
+/// reload takes roughly 3-6 s.
+const KEY_LOAD_DELAY_US: &str = "100";
+/// A year of AAPL's daily bars: an index read and an MGET of every day.
+const HISTORY: &str = "/api/v1/history?symbol=AAPL&start=2023-07-01&end=2024-06-28";
+const READYZ: &str = "/readyz";
+
+/// What a raw `PING` got from redis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ping {
+    /// No connection: the old server is gone, the new one not yet listening.
+    Down,
+    /// `-LOADING ...`: up, loading the append-only file.
+    Loading,
+    /// `+PONG`: serving.
+    Pong,
+    /// Anything else.
+    Other,
+}
+
+async fn ping(port: u16) -> Ping {
+    let once = async {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await else {
+            return Ping::Down;
+        };
+        let mut buf = [0u8; 128];
+        if s.write_all(b"PING\r\n").await.is_err() {
+            return Ping::Down;
+        }
+        match s.read(&mut buf).await {
+            Ok(n) if buf[..n].starts_with(b"+PONG") => Ping::Pong,
+            Ok(n) if buf[..n].starts_with(b"-LOADING") => Ping::Loading,
+            Ok(0) | Err(_) => Ping::Down,
+            Ok(_) => Ping::Other,
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), once)
+        .await
+        .unwrap_or(Ping::Down)
+}
+
+/// Writes `n` filler keys of 100 bytes in one pipeline and waits for every `+OK`.
+async fn fill(port: u16, n: usize) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let value = "x".repeat(100);
+    let mut out = Vec::with_capacity(n * 140);
+    for i in 0..n {
+        let key = format!("filler:{i:06}");
+        write!(
+            out,
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+            key.len(),
+            value.len()
+        )
+        .unwrap();
+    }
+    let (mut rd, mut wr) = s.split();
+    let want = n * b"+OK\r\n".len();
+    let write = async { wr.write_all(&out).await.unwrap() };
+    let read = async {
+        let mut got = vec![0u8; want];
+        rd.read_exact(&mut got).await.unwrap();
+        assert!(
+            got.chunks(5).all(|r| r == b"+OK\r\n"),
+            "a filler SET failed"
+        );
+    };
+    tokio::join!(write, read);
+}
+
+/// The number of keys redis holds.
+async fn dbsize(port: u16) -> usize {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(b"DBSIZE\r\n").await.unwrap();
+    let mut buf = [0u8; 32];
+    let n = s.read(&mut buf).await.unwrap();
+    let reply = std::str::from_utf8(&buf[..n]).unwrap();
+    reply
+        .trim_start_matches(':')
+        .trim_end()
+        .parse()
+        .unwrap_or_else(|_| panic!("DBSIZE answered {reply:?}"))
+}
+
+/// One answer of xlserver during the test.
+#[derive(Debug)]
+struct Answer {
+    path: &'static str,
+    sent: Instant,
+    received: Instant,
+    status: u16,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+async fn get(http: &reqwest::Client, base: &str, path: &'static str) -> Answer {
+    let sent = Instant::now();
+    let r = http
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: no answer from xlserver: {e}"));
+    let status = r.status().as_u16();
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap_or("?").to_owned());
+    let text = r.text().await.unwrap();
+    Answer {
+        path,
+        sent,
+        received: Instant::now(),
+        status,
+        retry_after,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// The server's log lines (warnings and errors), kept for the test to read.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_13_a_store_loading_its_data_is_busy_not_broken() {
+    let log = Log::default();
+    let sink = log.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .init();
+    let started = Instant::now();
+
+    // A redis holding the demo's market data and filler keys, all in its append-only file.
+    let mut redis = RedisServer::start_with(&["--key-load-delay", KEY_LOAD_DELAY_US])
+        .expect("redis-server must be installed for this test");
+    let port = redis.port();
+    let store = Store::open(&redis.url(0)).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let args = DemoArgs {
+        data: data.path().to_path_buf(),
+        symbols: vec!["AAPL".into(), "SPY".into()],
+        today: "2024-06-28".into(),
+        days: 2,
+        tick_scale: 0.05,
+        no_serve: true,
+        https: false,
+    };
+    prepare(&args, &store, &store).await.unwrap();
+    fill(port, FILLER_KEYS).await;
+    let keys = dbsize(port).await;
+    assert!(keys > FILLER_KEYS, "{keys} keys");
+    let filled = started.elapsed();
+
+    // xlserver over it, with no caches: every answer reads the store.
+    let mut config = Config::default();
+    config.server.http = "127.0.0.1:0".into();
+    config.server.grpc = "127.0.0.1:0".into();
+    config.cache.max_mb = 0;
+    config.cache.index_ttl_ms = 0;
+    let running = serve::start(&config, (store.clone(), store)).await.unwrap();
+    let base = running.http_url();
+    let http = reqwest::Client::builder()
+        .gzip(false)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let before = get(&http, &base, HISTORY).await;
+    assert_eq!(before.status, 200, "before the restart: {:?}", before.body);
+    let bars = before.body["rows"].as_array().map_or(0, Vec::len);
+    assert!(bars > 240, "{bars} daily bars before the restart");
+
+    // Watch redis itself: when it stops, loads, serves again.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watch = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut seen: Vec<(Instant, Ping)> = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                seen.push((Instant::now(), ping(port).await));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            seen
+        }
+    });
+    // A client asking all the time.
+    let client = tokio::spawn({
+        let stop = stop.clone();
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                for path in [HISTORY, READYZ] {
+                    answers.push(get(&http, &base, path).await);
+                }
+            }
+            answers
+        }
+    });
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let restarted_at = Instant::now();
+    tokio::task::block_in_place(|| redis.restart_loading()).unwrap();
+    // Wait for the load to finish, then let the client see it.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while ping(port).await != Ping::Pong {
+        assert!(Instant::now() < deadline, "redis still loading after 40 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let loaded_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = watch.await.unwrap();
+    let answers = client.await.unwrap();
+
+    // Redis did load for a while, answering LOADING.
+    let loading: Vec<Instant> = seen
+        .iter()
+        .filter(|(_, p)| *p == Ping::Loading)
+        .map(|(t, _)| *t)
+        .collect();
+    let (Some(&first), Some(&last)) = (loading.first(), loading.last()) else {
+        panic!("redis never answered LOADING after the restart: {seen:?}");
+    };
+    let at = |t: Instant| t.saturating_duration_since(restarted_at).as_millis();
+    let count = |path: &str, status: u16| {
+        answers
+            .iter()
+            .filter(|a| a.path == path && a.status == status)
+            .count()
+    };
+    println!(
+        "{keys} keys written in {filled:?}; {} answers; redis answered LOADING from +{} ms to +{} ms after \
+         the restart, PONG at +{} ms; history 200/503/500: {}/{}/{}, readyz 200/503: {}/{}",
+        answers.len(),
+        at(first),
+        at(last),
+        at(loaded_at),
+        count(HISTORY, 200),
+        count(HISTORY, 503),
+        count(HISTORY, 500),
+        count(READYZ, 200),
+        count(READYZ, 503),
+    );
+
+    // Every answer is 200 or a well-formed 503; never a 500.
+    for a in &answers {
+        let when = format!(
+            "{} sent +{} ms, received +{} ms after the restart",
+            a.path,
+            at(a.sent),
+            at(a.received)
+        );
+        assert!(
+            a.status == 200 || a.status == 503,
+            "{when}: HTTP {} {}",
+            a.status,
+            a.body
+        );
+        if a.status != 503 {
+            continue;
+        }
+        if a.path == READYZ {
+            assert_eq!(a.body["ready"], json!(false), "{when}: {}", a.body);
+            continue;
+        }
+        assert_eq!(
+            a.retry_after.as_deref(),
+            Some("1"),
+            "{when}: no Retry-After"
+        );
+        assert_eq!(
+            a.body["error"]["code"],
+            json!("unavailable"),
+            "{when}: {}",
+            a.body
+        );
+        assert_eq!(
+            a.body["error"]["excel"],
+            json!("#BUSY!"),
+            "{when}: {}",
+            a.body
+        );
+        assert!(a.body["error"]["message"].is_string(), "{when}: {}", a.body);
+    }
+
+    // Some of those 503s were answered while redis was loading: asked after redis was seen
+    // loading and answered before it was last seen loading, and the server logged why.
+    let busy_while_loading = answers
+        .iter()
+        .filter(|a| a.path == HISTORY && a.status == 503)
+        .filter(|a| a.sent >= first && a.received <= last)
+        .count();
+    assert!(
+        busy_while_loading > 0,
+        "no history query was answered 503 inside the LOADING window"
+    );
+    let lines = log.lines();
+    let logged: Vec<&String> = lines.iter().filter(|l| l.contains("LOADING")).collect();
+    assert!(
+        !logged.is_empty(),
+        "the server logged no LOADING store error: {lines:#?}"
+    );
+    for l in &logged {
+        assert!(
+            l.contains("is unavailable"),
+            "not classified unavailable: {l}"
+        );
+    }
+    println!(
+        "{busy_while_loading} history 503s inside the LOADING window; {} LOADING store errors \
+         logged, e.g. {}",
+        logged.len(),
+        logged[0]
+    );
+
+    // Loaded again: the same answer as before the restart.
+    let after = get(&http, &base, HISTORY).await;
+    assert_eq!(after.status, 200, "after loading: {}", after.body);
+    assert_eq!(
+        after.body, before.body,
+        "history changed across the restart"
+    );
+    let ready = get(&http, &base, READYZ).await;
+    assert_eq!(ready.status, 200, "readyz after loading: {}", ready.body);
+
+    running.shutdown().await;
+    drop(redis);
+    println!("test took {:?}", started.elapsed());
+}
