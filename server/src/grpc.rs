@@ -606,7 +606,7 @@ mod tests {
             }),
         ];
         let names: BTreeSet<&str> = calls.iter().map(|(name, _)| *name).collect();
-        let functions: BTreeSet<&str> = FUNCTIONS.iter().map(|(name, _, _)| *name).collect();
+        let functions: BTreeSet<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
         assert_eq!(names, functions, "one rpc per function");
         for (name, mut keys) in calls {
             if name == "ticks" {
@@ -614,8 +614,8 @@ mod tests {
             }
             let params: BTreeSet<String> = FUNCTIONS
                 .iter()
-                .find(|(n, _, _)| *n == name)
-                .map(|(_, params, _)| params.iter().map(|p| (*p).to_owned()).collect())
+                .find(|f| f.name == name)
+                .map(|f| f.params.iter().map(|p| p.name.to_owned()).collect())
                 .unwrap_or_default();
             assert_eq!(keys, params, "{name}");
         }

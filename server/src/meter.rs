@@ -197,6 +197,9 @@ impl Meter {
         }
         let need = s.charged - s.granted;
         let Some(got) = self.spend.take_up_to(need.max(STEP), need) else {
+            // What the call had stays spent: the rest of the batch waits for a later one
+            // rather than each call computing what cannot fit.
+            s.granted = 0;
             return Err(self.over_budget(s.charged));
         };
         let permits = u32::try_from(got.div_ceil(PERMIT_BYTES)).unwrap_or(u32::MAX);

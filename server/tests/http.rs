@@ -55,6 +55,7 @@ async fn app(backend: &TestStore, dir: &Path, config: &Config) -> (Running, Stor
 struct Client {
     base: String,
     http: reqwest::Client,
+    contract: common::Contract,
 }
 
 impl Client {
@@ -71,18 +72,16 @@ impl Client {
                 .default_headers(headers)
                 .build()
                 .unwrap(),
+            contract: common::Contract::new(),
         }
     }
 
+    /// GET `path`: the status and the body (JSON, or text), checked against the OpenAPI
+    /// document.
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
+        let req = self.http.get(format!("{}{path}", self.base));
+        let (status, _, body) = self.contract.send("GET", path, req).await;
+        let text = String::from_utf8_lossy(&body).into_owned();
         (
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -106,14 +105,12 @@ impl Client {
     }
 
     async fn batch(&self, body: &Value) -> (StatusCode, Value) {
-        let r = self
+        let req = self
             .http
             .post(format!("{}/api/v1/batch", self.base))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap_or(Value::Null))
+            .json(body);
+        let (status, _, body) = self.contract.send("POST", "/api/v1/batch", req).await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use xlfeed_server::config::Config;
+mod common;
 use xlfeed_server::demo::{DemoArgs, prepare};
 use xlfeed_server::serve;
 use xlfeed_store::Store;
@@ -200,9 +200,7 @@ async fn issue_13_a_store_loading_its_data_is_busy_not_broken() {
     let filled = started.elapsed();
 
     // xlserver over it, with no caches: every answer reads the store.
-    let mut config = Config::default();
-    config.server.http = "127.0.0.1:0".into();
-    config.server.grpc = "127.0.0.1:0".into();
+    let mut config = common::config(data.path());
     config.cache.max_mb = 0;
     config.cache.index_ttl_ms = 0;
     let running = serve::start(&config, (store.clone(), store)).await.unwrap();

@@ -78,6 +78,11 @@ impl Default for Limits {
     }
 }
 
+/// The OpenAPI document `GET /openapi.json` serves.
+pub fn openapi_document() -> Value {
+    openapi::build()
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -240,7 +245,7 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
 async fn index() -> axum::Json<Value> {
     let functions: Vec<Value> = crate::query::FUNCTIONS
         .iter()
-        .map(|(n, p, d)| json!({"name": n, "parameters": p, "description": d}))
+        .map(crate::query::Function::to_json)
         .collect();
     axum::Json(json!({
         "server": "xlserver",
@@ -490,11 +495,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
+    let mut r = (
         status,
         axum::Json(json!({"ready": ready, "stores": checks})),
     )
-        .into_response()
+        .into_response();
+    if !ready {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
 }
 
 /// `GET /metrics`.

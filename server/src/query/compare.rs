@@ -28,7 +28,7 @@ use super::{Args, QueryService};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 
-const METRICS: &[&str] = &[
+pub(crate) const METRICS: &[&str] = &[
     "summary",
     "returns",
     "correlation",

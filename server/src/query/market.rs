@@ -24,13 +24,30 @@ use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 
 /// Bar fields a caller may ask for.
-const BAR_FIELDS: &[&str] = &["open", "high", "low", "close", "volume", "vwap", "trades"];
+pub(crate) const BAR_FIELDS: &[&str] =
+    &["open", "high", "low", "close", "volume", "vwap", "trades"];
 const DEFAULT_BAR_FIELDS: &[&str] = &["open", "high", "low", "close", "volume"];
 /// Rows of one history answer at most; past it the answer is a page with `next`.
 pub(crate) const MAX_HISTORY_ROWS: usize = 100_000;
+/// Fields a quote may be asked for.
+pub(crate) const QUOTE_FIELDS: &[&str] = &[
+    "symbol",
+    "time",
+    "last",
+    "size",
+    "bid",
+    "ask",
+    "volume",
+    "change",
+    "change_pct",
+    "open",
+    "high",
+    "low",
+    "prev_close",
+];
 /// Ticks of one page by default, and at most.
 const DEFAULT_TICKS: i64 = 10_000;
-const MAX_TICKS: i64 = 100_000;
+pub(crate) const MAX_TICKS: i64 = 100_000;
 /// Intraday history spans at most this many days per call.
 const MAX_INTRADAY_DAYS: usize = 366;
 const NS: i64 = 1_000_000_000;
@@ -504,21 +521,7 @@ impl QueryService {
         let symbol = args.symbol("symbol")?;
         let at = args.time("at", DayEnd::End)?;
         let field = args.opt_text("field")?.map(|f| f.to_ascii_lowercase());
-        const QUOTE_FIELDS: &[&str] = &[
-            "symbol",
-            "time",
-            "last",
-            "size",
-            "bid",
-            "ask",
-            "volume",
-            "change",
-            "change_pct",
-            "open",
-            "high",
-            "low",
-            "prev_close",
-        ];
+
         if let Some(f) = &field
             && !QUOTE_FIELDS.contains(&f.as_str())
         {
@@ -765,10 +768,11 @@ fn args_day_end(d: TradingDay) -> ApiResult<i64> {
     Ok(next - 1)
 }
 
-fn parse_cursor(c: &str) -> ApiResult<(i64, i64)> {
+pub(crate) fn parse_cursor(c: &str) -> ApiResult<(i64, i64)> {
     let bad = || {
         ApiError::bad(format!(
-            "cursor \"{c}\" is not one a previous page gave (time:tick_id)"
+            "cursor {} is not one a previous page gave (time:tick_id)",
+            xlfeed_core::quoted(c)
         ))
     };
     let (a, b) = c.split_once(':').ok_or_else(bad)?;

@@ -15,12 +15,14 @@
 pub mod args;
 mod compare;
 pub mod data;
+pub mod functions;
 mod market;
 mod options;
 mod reference;
 
 pub use args::{Args, DayEnd};
 pub use data::{CacheConfig, Data};
+pub use functions::{FUNCTIONS, Function, Param, ParamType};
 
 use std::sync::{Arc, Mutex};
 
@@ -30,60 +32,6 @@ use crate::table::{DateStyle, Table};
 
 /// The server's budget of answer bytes in flight when none is configured.
 pub const DEFAULT_ANSWER_BUDGET: usize = 128 << 20;
-
-/// The query functions, by name, with their parameters (for validation, help and OpenAPI).
-pub const FUNCTIONS: &[(&str, &[&str], &str)] = &[
-    (
-        "history",
-        &["symbol", "start", "end", "interval", "fields"],
-        "Bars of a symbol over a date range: interval 1m, 5m, 15m, 30m, 1h, daily (default), weekly, monthly; fields open, high, low, close, volume, vwap, trades.",
-    ),
-    (
-        "ticks",
-        &["symbol", "start", "end", "limit", "cursor"],
-        "Trades of a symbol between two times, oldest first, at most limit (default 10,000; 100,000 at most) a page; next names the cursor of the following page.",
-    ),
-    (
-        "quote",
-        &["symbol", "field", "at"],
-        "Latest values of a symbol (last, bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time), now or as of a time; one field gives one value.",
-    ),
-    (
-        "chain",
-        &["underlying", "date", "at", "expiry", "fields", "right"],
-        "An underlying's option chain on a date (default: the latest processed): per contract bid/ask/last, volume, IV, delta, gamma, vega, theta, rho; as of a time with at.",
-    ),
-    (
-        "option",
-        &["symbol", "start", "end", "per", "fields"],
-        "One option contract (IQFeed or OCC symbol) over a date range: IV and Greeks per trade (per=trade) or per day (per=day, the default).",
-    ),
-    (
-        "dividends",
-        &["symbol", "start", "end"],
-        "Dividends of a symbol with ex-dates in a range (default: all known).",
-    ),
-    (
-        "rate",
-        &["tenor", "date", "curve"],
-        "The continuously compounded zero rate for a tenor (days, or 1W, 3M, 1Y) on a date from the curve in FEED (default: the market's curve for the date, USD LIBOR to 2023-06-30, SOFR after, Treasury as fallback).",
-    ),
-    (
-        "fundamentals",
-        &["symbol", "field"],
-        "The latest fundamentals of a symbol (or one field of them).",
-    ),
-    (
-        "search",
-        &["text", "limit"],
-        "Symbols in the stores that start with or contain text, with what is stored for them.",
-    ),
-    (
-        "compare",
-        &["symbols", "start", "end", "metric", "window", "date"],
-        "Server-side comparison of two or more symbols over a date range (metric summary, returns, correlation, drawdown, ivrv for implied vs realized volatility, consistency for FEED vs POST).",
-    ),
-];
 
 /// Where calls are computed: a tokio runtime of their own, so that answering (decoding
 /// chunks, building and rendering tables: CPU work with few await points) never holds the
@@ -258,17 +206,18 @@ impl QueryService {
         .await
     }
 
-    /// Calls the function `name` with `args` here.
+    /// Calls the function `name` with `args` here, once they passed its declaration.
     async fn dispatch(&self, name: &str, args: &Args) -> ApiResult<Table> {
-        let Some((_, params, _)) = FUNCTIONS.iter().find(|(n, _, _)| *n == name) else {
-            let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.0).collect();
+        let Some(f) = functions::function(name) else {
+            let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
             return Err(ApiError::not_found(format!(
-                "no function \"{name}\" (there are {})",
+                "no function {} (there are {})",
+                xlfeed_core::quoted(name),
                 names.join(", ")
             )));
         };
-        args.only(name, params)?;
-        match name {
+        f.check(args)?;
+        match f.name {
             "history" => self.history(args).await,
             "ticks" => self.ticks(args).await,
             "quote" => self.quote(args).await,

@@ -16,7 +16,7 @@ use super::{Args, DayEnd, QueryService, pick_fields};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 
-const CHAIN_FIELDS: &[&str] = &[
+pub(crate) const CHAIN_FIELDS: &[&str] = &[
     "contract",
     "occ",
     "expiry",
@@ -39,11 +39,42 @@ const DEFAULT_CHAIN_FIELDS: &[&str] = &[
     "contract", "expiry", "strike", "right", "bid", "ask", "last", "volume", "iv", "delta",
     "gamma", "vega", "theta", "rho",
 ];
-const DAY_FIELDS: &[&str] = &[
+pub(crate) const DAY_FIELDS: &[&str] = &[
     "date", "open", "high", "low", "close", "volume", "trades", "vwap", "iv", "delta", "gamma",
     "vega", "theta", "rho",
 ];
-const TRADE_FIELDS: &[&str] = &[
+pub(crate) const TRADE_FIELDS: &[&str] = &[
+    "time",
+    "price",
+    "size",
+    "bid",
+    "ask",
+    "underlying_price",
+    "underlying_mid",
+    "staleness_ms",
+    "rate",
+    "rate_curve",
+    "dividend_yield",
+    "time_to_expiry",
+    "iv",
+    "delta",
+    "gamma",
+    "vega",
+    "theta",
+    "rho",
+    "flags",
+];
+
+/// Fields of either `per` of `option`.
+pub(crate) const OPTION_FIELDS: &[&str] = &[
+    "date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "trades",
+    "vwap",
     "time",
     "price",
     "size",
