@@ -44,7 +44,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Option<Route
                 "/addin/manifest.xml",
                 get(manifest_xml).with_state(manifest),
             )
-            .nest_service("/addin", tower_http::services::ServeDir::new(dir)),
+            // Files only: a folder (`/addin/`, `/addin/.`) is a 404, never a redirect (which,
+            // nested, would drop the `/addin` prefix).
+            .nest_service(
+                "/addin",
+                tower_http::services::ServeDir::new(dir)
+                    .append_index_html_on_directories(false)
+                    .redirect_to_trailing_slash(false),
+            ),
     )
 }
 

@@ -94,6 +94,8 @@ struct ConnState {
     sniffed: AtomicBool,
     /// Whether a request has been seen (a kept-alive connection, not a new one).
     served: AtomicBool,
+    /// Set once the connection was chosen for eviction (it is on its way out).
+    evicted: AtomicBool,
     /// Tells the connection's task to drop the connection.
     kill: Notify,
 }
@@ -121,6 +123,7 @@ impl ConnState {
             h2: AtomicBool::new(false),
             sniffed: AtomicBool::new(false),
             served: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
             kill: Notify::new(),
         }
     }
@@ -308,13 +311,17 @@ impl Registry {
     /// Tells the connection idle the longest to close; false when every one is busy.
     fn evict_one(&self) -> bool {
         let conns = self.lock();
-        let victim = conns.values().filter(|c| !c.busy()).min_by_key(|c| {
-            c.last_read
-                .load(Ordering::Acquire)
-                .max(c.last_write.load(Ordering::Acquire))
-        });
+        let victim = conns
+            .values()
+            .filter(|c| !c.busy() && !c.evicted.load(Ordering::Acquire))
+            .min_by_key(|c| {
+                c.last_read
+                    .load(Ordering::Acquire)
+                    .max(c.last_write.load(Ordering::Acquire))
+            });
         match victim {
             Some(c) => {
+                c.evicted.store(true, Ordering::Release);
                 c.kill.notify_one();
                 true
             }

@@ -262,9 +262,9 @@ pub(super) fn build() -> Value {
         "/metrics".into(),
         json!({"get": open(
             "metrics",
-            "Prometheus metrics (behind an admin key when security.metrics_need_key)",
+            "Prometheus metrics (behind an admin key when security.metrics_need_key; a 404 here when server.metrics gives them a listener of their own)",
             text(json!({"type": "string"})),
-            &[401, 403, 405, 429, 500, 503]
+            &[401, 403, 404, 405, 429, 500, 503]
         )}),
     );
     paths.insert(

@@ -436,11 +436,22 @@ impl QueryService {
             }
         };
         if start > end {
-            return Err(ApiError::bad(format!(
-                "start {} is after end {}",
-                args.text("start")?,
-                args.opt_text("end")?.unwrap_or_default()
-            )));
+            let shown = |ns: i64| utc_ns_to_new_york(ns).format("%Y-%m-%dT%H:%M:%S%.3f");
+            return Err(ApiError::bad(match args.opt_text("end")? {
+                Some(e) => format!(
+                    "start {} ({} New York) is after end {} ({})",
+                    xlfeed_core::quoted(&args.text("start")?),
+                    shown(start),
+                    xlfeed_core::quoted(&e),
+                    shown(end)
+                ),
+                None => format!(
+                    "start {} ({} New York) is after the end of its day ({}): give an end",
+                    xlfeed_core::quoted(&args.text("start")?),
+                    shown(start),
+                    shown(end)
+                ),
+            }));
         }
         let limit = args.int("limit")?.unwrap_or(DEFAULT_TICKS);
         if !(1..=MAX_TICKS).contains(&limit) {
