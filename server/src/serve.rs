@@ -119,6 +119,8 @@ pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result
     Ok(router
         .with_state(state)
         .layer(CompressionLayer::new())
+        // One body limit, the configured one (axum's extractors have a 2 MB one of their own).
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(from_fn_with_state(limits.max_body_bytes, http::json_errors))
         .layer(from_fn_with_state(

@@ -1,0 +1,579 @@
+//! xlserver as a process against hostile but fair clients (issue 13): a batch that asked for
+//! gigabytes, a batch whose client leaves or whose time runs out, a flood of idle sockets
+//! under a small open-file limit, a run interrupted by kill -9, keys written by `xlserver keys`
+//! without a configuration, failed authentications in a flood. What is measured is the
+//! process's own: its resident memory, its CPU time, its log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+mod common;
+
+/// A running xlserver process.
+struct Server {
+    child: Child,
+    url: String,
+    token: Option<String>,
+    banner: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Runs `xlserver args` in `cwd` with `env` (under an open-file limit when `nofile`), and
+    /// waits for its banner.
+    fn spawn(args: &[&str], env: &[(&str, String)], cwd: &Path, nofile: Option<u64>) -> Server {
+        let bin = env!("CARGO_BIN_EXE_xlserver");
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.args(args)
+            .current_dir(cwd)
+            .env("XLFEED_SERVER__HTTP", "127.0.0.1:0")
+            .env("XLFEED_SERVER__GRPC", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("xlserver starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                log2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut banner = String::new();
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                banner.push_str(&(line + "\n"));
+                if banner.contains("Stop with ctrl-c") {
+                    let _ = tx.send(banner.clone());
+                }
+            }
+        });
+        let banner = rx
+            .recv_timeout(Duration::from_secs(600))
+            .unwrap_or_else(|_| panic!("no banner; log:\n{}", log.lock().unwrap()));
+        let url = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .unwrap()
+            .to_owned();
+        let token = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("xlf_admin_"))
+            .map(str::to_owned);
+        Server {
+            child,
+            url,
+            token,
+            banner,
+            log,
+        }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    fn proc_field(&self, file: &str, pick: impl Fn(&str) -> Option<u64>) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/{file}", self.child.id())).unwrap();
+        pick(&text).unwrap()
+    }
+
+    /// Resident memory, MB.
+    fn rss_mb(&self) -> u64 {
+        self.proc_field("status", |t| {
+            t.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .map(|kb| kb / 1024)
+        })
+    }
+
+    /// CPU time used so far, clock ticks (user + system).
+    fn cpu_ticks(&self) -> u64 {
+        self.proc_field("stat", |t| {
+            let after = &t[t.rfind(')')? + 2..];
+            let f: Vec<&str> = after.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+    }
+
+    /// CPU seconds used during `window`.
+    fn cpu_during(&self, window: Duration) -> f64 {
+        let a = self.cpu_ticks();
+        std::thread::sleep(window);
+        (self.cpu_ticks() - a) as f64 / 100.0
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP client of `server` (sending its admin token when it has one).
+fn client(server: &Server, timeout: Duration) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = &server.token {
+        headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+const DEMO: &[&str] = &["--symbols", "AAPL,MSFT,SPY", "--days", "5"];
+
+fn demo_args(data: &Path) -> Vec<String> {
+    let mut a = vec![
+        "demo".to_owned(),
+        "--data".to_owned(),
+        data.display().to_string(),
+    ];
+    a.extend(DEMO.iter().map(|s| (*s).to_owned()));
+    a
+}
+
+fn batch_body(calls: impl Iterator<Item = Value>) -> String {
+    json!({ "calls": calls.collect::<Vec<_>>() }).to_string()
+}
+
+/// The issue's batch: 1,000 distinct `ticks` calls over 1990–2035, up to 100,000 rows each.
+fn huge_ticks_batch() -> String {
+    let symbols = ["AAPL", "MSFT", "SPY"];
+    batch_body((0..1000).map(|i| {
+        json!({"fn": "ticks", "args": {"symbol": symbols[i % 3], "start": "1990-01-02",
+            "end": "2035-12-31", "limit": 100_000 - i}})
+    }))
+}
+
+#[test]
+fn a_batch_of_huge_calls_is_bounded_in_memory_and_time_and_stops_when_unwanted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = demo_args(&data);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bound_mb: u64 = std::env::var("XLFEED_TEST_RSS_GROWTH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let p99_bound_ms: f64 = std::env::var("XLFEED_TEST_HEALTHZ_P99_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100.0);
+
+    // 1. Two such batches at once: bounded memory, answered within the timeout, /healthz fast.
+    let server = Server::spawn(
+        &args,
+        &[("XLFEED_LIMITS__REQUEST_TIMEOUT_SECS", "10".into())],
+        dir.path(),
+        None,
+    );
+    let http = client(&server, Duration::from_secs(60));
+    let warm = http
+        .get(format!(
+            "{}/api/v1/ticks?symbol=AAPL&start=2024-06-28&limit=10",
+            server.url
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(warm.status(), 200);
+    let base_mb = server.rss_mb();
+    let body = huge_ticks_batch();
+    assert!(body.len() > 90_000, "{}", body.len());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = Arc::new(Mutex::new(base_mb));
+    let pid = server.child.id();
+    let (d2, p2) = (done.clone(), peak.clone());
+    let watcher = std::thread::spawn(move || {
+        while !d2.load(std::sync::atomic::Ordering::Acquire) {
+            if let Ok(t) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                && let Some(kb) = t
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            {
+                let mut p = p2.lock().unwrap();
+                *p = (*p).max(kb / 1024);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let (url, d3) = (server.url.clone(), done.clone());
+    let prober = std::thread::spawn(move || {
+        let http = reqwest::blocking::Client::new();
+        let mut lat = Vec::new();
+        while !d3.load(std::sync::atomic::Ordering::Acquire) {
+            let t = Instant::now();
+            let r = http.get(format!("{url}/healthz")).send().unwrap();
+            assert_eq!(r.status(), 200);
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        lat
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let batches: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url, body) = (http.clone(), server.url.clone(), body.clone());
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let r = http
+                    .post(format!("{url}/api/v1/batch"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .unwrap();
+                let status = r.status();
+                let v: Value = r.json().unwrap();
+                (status, t.elapsed(), v)
+            })
+        })
+        .collect();
+    let contract = common::Contract::new();
+    for b in batches {
+        let (status, took, v) = b.join().unwrap();
+        assert_eq!(status, 200, "{v}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        contract.check(
+            "POST",
+            "/api/v1/batch",
+            200,
+            "application/json",
+            v.to_string().as_bytes(),
+        );
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1000);
+        // Each call alone is larger than the response budget: none is answered whole, and
+        // every one says so (to resend, or to ask for less).
+        assert!(
+            results
+                .iter()
+                .all(|r| r["error"]["code"] == json!("resource_exhausted")
+                    || r["error"]["code"] == json!("invalid_argument")),
+            "{}",
+            results[0]
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    done.store(true, std::sync::atomic::Ordering::Release);
+    watcher.join().unwrap();
+    let mut lat = prober.join().unwrap();
+    lat.sort_by(f64::total_cmp);
+    let p99 = lat[(lat.len() * 99 / 100).min(lat.len() - 1)];
+    let growth = peak.lock().unwrap().saturating_sub(base_mb);
+    eprintln!(
+        "peak RSS growth {growth} MB (bound {bound_mb}); /healthz p99 {p99:.1} ms over {} probes",
+        lat.len()
+    );
+    assert!(growth <= bound_mb, "RSS grew {growth} MB");
+    assert!(p99 < p99_bound_ms, "/healthz p99 {p99:.1} ms");
+    server.stop();
+
+    // 2. A batch with room for everything (budgets raised, 20,000 heavy calls): its work stops
+    //    when its client leaves, and when its time is up (503 JSON with Retry-After).
+    let heavy = batch_body((0..20_000).map(|i| {
+        let symbol = ["AAPL", "MSFT", "SPY"][i % 3];
+        json!({"fn": "history", "args": {"symbol": symbol,
+            "start": "1990-01-02", "end": format!("2035-12-{:02}", 1 + i % 28),
+            "interval": "1h", "fields": "open,vwap,trades", "dates": if i % 2 == 0 { "iso" } else { "serial" }}})
+    }));
+    let env = [
+        ("XLFEED_LIMITS__REQUEST_TIMEOUT_SECS", "3".to_owned()),
+        ("XLFEED_LIMITS__MAX_BATCH_CALLS", "20000".to_owned()),
+        ("XLFEED_LIMITS__MAX_BODY_BYTES", "8000000".to_owned()),
+        ("XLFEED_SECURITY__RATE_LIMIT_BURST", "20000".to_owned()),
+        ("XLFEED_LIMITS__MAX_RESPONSE_BYTES", "400000000".to_owned()),
+        (
+            "XLFEED_LIMITS__MAX_ANSWERS_IN_FLIGHT_BYTES",
+            "500000000".to_owned(),
+        ),
+    ];
+    let server = Server::spawn(&args, &env, dir.path(), None);
+    let idle = server.cpu_during(Duration::from_millis(500));
+    // The client leaves after half a second.
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    write!(
+        s,
+        "POST /api/v1/batch HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{heavy}",
+        heavy.len()
+    )
+    .unwrap();
+    let busy = server.cpu_during(Duration::from_millis(700));
+    drop(s);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = server.cpu_during(Duration::from_secs(2));
+    eprintln!(
+        "cpu s: idle {idle:.2}/0.5 s, busy {busy:.2}/0.7 s, after the client left {after:.2}/2 s"
+    );
+    assert!(
+        busy > 0.5,
+        "the batch did not load the server ({busy} s): the test proves nothing"
+    );
+    assert!(
+        after < 0.4,
+        "work went on after the client left: {after} s of CPU in 2 s"
+    );
+    // Its time runs out: 503, the documented JSON, Retry-After; then the work stops.
+    let t = Instant::now();
+    let r = client(&server, Duration::from_secs(60))
+        .post(format!("{}/api/v1/batch", server.url))
+        .header("content-type", "application/json")
+        .body(heavy)
+        .send()
+        .unwrap();
+    let took = t.elapsed();
+    let status = r.status().as_u16();
+    let retry = r.headers().get("retry-after").is_some();
+    let text = r.text().unwrap();
+    assert_eq!(status, 503, "{text}");
+    assert!(retry);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    contract.check(
+        "POST",
+        "/api/v1/batch",
+        503,
+        "application/json",
+        text.as_bytes(),
+    );
+    assert!(text.contains("longer than 3 s"), "{text}");
+    std::thread::sleep(Duration::from_millis(500));
+    let after = server.cpu_during(Duration::from_secs(2));
+    assert!(
+        after < 0.4,
+        "work went on after the timeout: {after} s of CPU in 2 s"
+    );
+    server.stop();
+}
+
+#[test]
+fn a_flood_of_idle_sockets_under_a_small_file_limit_leaves_healthz_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        (
+            "XLFEED_STORES__FEED",
+            format!("embedded://{}/feed", dir.path().display()),
+        ),
+        (
+            "XLFEED_STORES__POST",
+            format!("embedded://{}/post", dir.path().display()),
+        ),
+        (
+            "XLFEED_RUNS__DIR",
+            dir.path().join("runs").display().to_string(),
+        ),
+    ];
+    let server = Server::spawn(&["serve"], &env, dir.path(), Some(256));
+    let socks: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(server.addr()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let r = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // The idle ones were closed to make room.
+    let closed = socks
+        .into_iter()
+        .filter(|mut s| {
+            s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            match s.read(&mut [0u8; 16]) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            }
+        })
+        .count();
+    assert!(closed > 100, "only {closed} idle sockets closed");
+    let metrics = reqwest::blocking::get(format!("{}/metrics", server.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("xlserver_connections_refused"),
+        "{metrics}"
+    );
+    assert!(!server.log.lock().unwrap().contains("Too many open files"));
+    server.stop();
+}
+
+#[test]
+fn keys_added_without_a_configuration_are_the_ones_serve_uses_and_failures_do_not_flood_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xlserver"))
+        .args(["keys", "add", "--name", "desk"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let key = text
+        .split_whitespace()
+        .find(|w| w.starts_with("xlf_"))
+        .unwrap()
+        .to_owned();
+    assert!(dir.path().join("xlserver-keys.json").is_file());
+    let env = [
+        (
+            "XLFEED_STORES__FEED",
+            format!("embedded://{}/feed", dir.path().display()),
+        ),
+        (
+            "XLFEED_STORES__POST",
+            format!("embedded://{}/post", dir.path().display()),
+        ),
+        (
+            "XLFEED_RUNS__DIR",
+            dir.path().join("runs").display().to_string(),
+        ),
+    ];
+    let server = Server::spawn(&["serve"], &env, dir.path(), None);
+    assert!(
+        server.banner.contains("required (from xlserver-keys.json)"),
+        "{}",
+        server.banner
+    );
+    assert!(
+        server
+            .banner
+            .contains("curl -s -H 'Authorization: Bearer <your key>'"),
+        "{}",
+        server.banner
+    );
+    assert!(server.token.is_none());
+    let http = reqwest::blocking::Client::new();
+    let url = format!("{}/api/v1/search?text=A", server.url);
+    assert_eq!(http.get(&url).send().unwrap().status(), 401);
+    assert_eq!(
+        http.get(&url).bearer_auth(&key).send().unwrap().status(),
+        200
+    );
+    // A flood of wrong keys: throttled, and a line or two in the log, not one per request.
+    let lines_before = server.log.lock().unwrap().lines().count();
+    let mut throttled = 0;
+    for _ in 0..300 {
+        let s = http
+            .get(&url)
+            .bearer_auth("xlf_x_y")
+            .send()
+            .unwrap()
+            .status();
+        throttled += usize::from(s == 429);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let added = server.log.lock().unwrap().lines().count() - lines_before;
+    assert!(throttled >= 250, "{throttled} of 300 throttled");
+    assert!(added <= 3, "{added} log lines for 300 refusals");
+    server.stop();
+}
+
+#[test]
+fn a_run_interrupted_by_kill_9_shows_as_interrupted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = demo_args(&data);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::spawn(&args, &[], dir.path(), None);
+    let http = client(&server, Duration::from_secs(30));
+    let r = http
+        .post(format!("{}/admin/v1/runs", server.url))
+        .json(&json!({"stage": "fetch", "args": ["--sim", "--symbols", "AAPL,MSFT,SPY,KO,XOM",
+            "--kinds", "ticks,bars:60", "--from", "2024-01-02", "--to", "2024-06-28", "--jobs", "1"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().unwrap());
+    let id = r.json::<Value>().unwrap()["id"].as_u64().unwrap();
+    // Kill it once it is under way (some units done, not all).
+    let started = Instant::now();
+    loop {
+        let run: Value = http
+            .get(format!("{}/admin/v1/runs/{id}", server.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let done = run["progress"]["units_done"].as_u64().unwrap_or(0);
+        let total = run["progress"]["units_total"].as_u64().unwrap_or(0);
+        assert_eq!(
+            run["status"],
+            json!("running"),
+            "the run ended first: {run}"
+        );
+        if done >= 1 && done < total {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{run}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    let again = Server::spawn(&args, &[], dir.path(), None);
+    let run: Value = client(&again, Duration::from_secs(30))
+        .get(format!("{}/admin/v1/runs/{id}", again.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(run["status"], json!("interrupted"), "{run}");
+    assert!(run["error"].as_str().unwrap().contains("stopped"), "{run}");
+    // A new run takes a new id.
+    let r = client(&again, Duration::from_secs(30))
+        .post(format!("{}/admin/v1/runs", again.url))
+        .json(&json!({"stage": "postprocess", "args": ["--from", "2024-06-28"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.json::<Value>().unwrap()["id"].as_u64(), Some(id + 1));
+    again.stop();
+}
