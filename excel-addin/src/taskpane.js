@@ -56,10 +56,12 @@ async function connect() {
     }
     const [adminCode] = await api("/admin/v1/runs");
     role = adminCode === 200 ? "admin" : "analyst";
+    // A server without keys answers without one; its admin routes need the token it printed.
+    const hint = !client.options.apiKey ? " Pipeline runs need the admin token xlserver printed at start: paste it as the API key." : "";
     setStatus(
       status,
       "ok",
-      `Connected to ${body.server} ${body.version} at ${client.base()} (${role === "admin" ? "admin key" : client.options.apiKey ? "analyst key" : "no key"}).`,
+      `Connected to ${body.server} ${body.version} at ${client.base()} (${role === "admin" ? "admin key" : client.options.apiKey ? "analyst key" : "no key"}).${hint}`,
     );
     status.dataset.version = body.version;
   } catch (e) {

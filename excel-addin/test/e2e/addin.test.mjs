@@ -52,8 +52,15 @@ describe("task pane", () => {
     await pane.waitForSelector("#fn-HISTORY");
     assert.equal(await pane.locator(".fn").count(), 10);
     assert.match(await pane.textContent("#fn-HISTORY"), /=MKT\.HISTORY\("AAPL"/);
-    // Without keys the server is loopback-only and everyone is admin: the runs show.
-    assert.equal(await pane.isVisible("#admin"), true);
+    // Without keys the server is loopback-only and the API open; the runs need the admin
+    // token the server printed, given as the key.
+    assert.equal(await pane.isVisible("#admin"), false);
+    assert.match(status, /admin token/);
+    assert.ok(server.token, "the demo printed an admin token");
+    await pane.fill("#api-key", server.token);
+    await pane.click("#connect");
+    await pane.waitForSelector("#admin:not([hidden])", { timeout: 15_000 });
+    assert.match(await pane.textContent("#status"), /admin key/);
     mkdirSync(ARTIFACTS, { recursive: true });
     await pane.screenshot({ path: join(ARTIFACTS, "taskpane.png"), fullPage: true });
 

@@ -25,7 +25,8 @@ export function xlserverBinary(prefer) {
 
 /**
  * Starts `xlserver demo` on free loopback ports over fresh demo data, serving the built
- * add-in (dist/ must exist: npm run build). Resolves with { url, stop }.
+ * add-in (dist/ must exist: npm run build). Resolves with { url, token, stop }: token is the
+ * admin token the server prints without API keys (the admin routes need it).
  */
 export async function startServer({ binary = xlserverBinary(), symbols = "AAPL,MSFT,SPY", days = 3, data } = {}) {
   const dist = join(ROOT, "dist");
@@ -42,12 +43,15 @@ export async function startServer({ binary = xlserverBinary(), symbols = "AAPL,M
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
+  let token = null;
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`xlserver demo did not start within 300 s:\n${output}`)), 300_000);
     const read = (chunk) => {
       output += chunk;
       const m = /HTTP\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (m) {
+      const t = /token (xlf_admin_[0-9a-f]+)/.exec(output);
+      if (t) token = t[1];
+      if (m && /Stop with ctrl-c/.test(output)) {
         clearTimeout(timer);
         resolve(m[1]);
       }
@@ -67,7 +71,7 @@ export async function startServer({ binary = xlserverBinary(), symbols = "AAPL,M
     }
     if (!data) rmSync(dir, { recursive: true, force: true });
   };
-  return { url, stop, output: () => output };
+  return { url, token, stop, output: () => output };
 }
 
 /** Debian's Chromium, headless (CHROMIUM overrides the path; never a browser download). */
