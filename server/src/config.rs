@@ -9,6 +9,9 @@
 //! addin_dir = "excel-addin/dist"
 //! public_url = "https://xlserver.example.com"  # the origin the add-in's manifest names
 //!                             # (default: the origin each request came to)
+//! allowed_hosts = ["xlserver.example.com"]  # Host names besides loopback, the bound
+//!                             # address and public_url's host ("*": any)
+//! metrics = "127.0.0.1:9464"  # /metrics on a listener of its own (default: on http)
 //!
 //! [stores]
 //! feed = "embedded://data/feed"   # or redis://host:port/db (SSDB, Kvrocks, Redis, Valkey)
@@ -21,15 +24,28 @@
 //! [limits]
 //! max_batch_calls = 1000
 //! max_body_bytes = 1048576
-//! max_response_bytes = 5000000
-//! request_timeout_secs = 30
+//! max_response_bytes = 5000000          # a batch's answers, enforced while answering
+//! max_answers_in_flight_bytes = 134217728  # all answers being computed or sent
+//! request_timeout_secs = 30             # past it: 503, and the work stops
 //! batch_concurrency = 32
+//! query_threads = 0                     # threads computing answers (0: one per core)
+//! header_read_timeout_secs = 10         # a request's header, from its first byte
+//! idle_timeout_secs = 60                # a connection with nothing in flight
+//! max_connections = 0                   # 0: from the open-file limit, at most 10,000
 //!
 //! [security]
 //! keys_file = "xlserver-keys.json"   # API keys, hashed (xlserver keys add|list|revoke)
-//! rate_limit_per_sec = 200            # per key
-//! rate_limit_burst = 400
+//! rate_limit_per_sec = 200            # per key; each call of a batch counts
+//! rate_limit_burst = 2000             # at least limits.max_batch_calls
 //! cors_origins = ["https://localhost:3000"]
+//! admin_token = ""                    # without keys: the admin routes' token (empty: random)
+//! metrics_need_key = false            # /metrics behind an admin key
+//! failed_auth_per_min = 30            # per client address, then 429 for a while
+//!
+//! [runs]                              # pipeline runs started through /admin/v1/runs
+//! dir = "data/runs"                   # the server's own (0700): run records and reports
+//! allowed_dirs = ["/srv/xlfeed/in"]   # where --symbols-file, --replay, --archive may point
+//! iqfeed = ["10.0.0.5:9100"]          # IQConnect gateways --iqfeed/--level1 may name
 //!
 //! [tls]                               # HTTPS (Office add-ins require it) and gRPC over TLS
 //! cert = "cert.pem"
