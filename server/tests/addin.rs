@@ -47,8 +47,8 @@ async fn get(
     for (k, v) in headers {
         r = r.header(*k, *v);
     }
-    let r = r.send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
+    let (status, _, body) = common::Contract::new().send("GET", path, r).await;
+    (status, String::from_utf8(body).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

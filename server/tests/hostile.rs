@@ -650,6 +650,49 @@ async fn failed_authentications_are_throttled_and_metrics_can_be_guarded() {
     running.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_of_a_batch_counts_against_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let (_, key) = KeyFile::open(&keys)
+        .unwrap()
+        .add("desk", Role::Analyst)
+        .unwrap();
+    let running = start(dir.path(), move |c| {
+        c.security.keys_file = Some(keys);
+        c.security.rate_limit_per_sec = 1;
+        c.security.rate_limit_burst = 10;
+        c.limits.max_batch_calls = 10;
+    })
+    .await;
+    let contract = common::Contract::new();
+    let http = reqwest::Client::new();
+    let calls: Vec<Value> = (0..10)
+        .map(|i| json!({"fn": "search", "args": {"text": format!("A{i}")}}))
+        .collect();
+    let batch = || {
+        http.post(format!("{}/api/v1/batch", running.http_url()))
+            .bearer_auth(&key)
+            .json(&json!({ "calls": calls }))
+    };
+    let (s, _, _) = contract.send("POST", "/api/v1/batch", batch()).await;
+    assert_eq!(s, StatusCode::OK);
+    // Ten calls spent the burst: the next batch, and a single call, wait.
+    let (s, h, _) = contract.send("POST", "/api/v1/batch", batch()).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key("retry-after"));
+    let (s, _, _) = contract
+        .send(
+            "GET",
+            "/api/v1/search",
+            http.get(format!("{}/api/v1/search?text=A", running.http_url()))
+                .bearer_auth(&key),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    running.shutdown().await;
+}
+
 #[test]
 fn the_contract_check_rejects_what_the_document_does_not_list() {
     let c = common::Contract::new();

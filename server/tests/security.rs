@@ -35,12 +35,13 @@ async fn keys_and_roles_guard_every_route() {
     assert!(running.auth);
     let base = running.http_url();
     let http = reqwest::Client::new();
+    let contract = common::Contract::new();
     let get = |path: &str, key: Option<&str>| {
         let mut r = http.get(format!("{base}{path}"));
         if let Some(k) = key {
             r = r.bearer_auth(k);
         }
-        r.send()
+        contract.respond("GET", path, r)
     };
 
     // No key, a wrong key: 401 naming nothing secret; open routes stay open.

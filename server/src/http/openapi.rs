@@ -280,6 +280,15 @@ pub(super) fn build() -> Value {
             &[403, 404, 405, 500, 503]
         )}),
     );
+    let mut file = open(
+        "addin_file",
+        "A file of the built Excel add-in (task pane, functions, icons)",
+        json!({"*/*": {}}),
+        &[403, 404, 405, 500, 503],
+    );
+    file["parameters"] =
+        json!([{"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    paths.insert("/addin/{file}".into(), json!({ "get": file }));
 
     json!({
         "openapi": "3.1.0",

@@ -108,13 +108,13 @@ impl Contract {
             return;
         }
         let essence = content_type.split(';').next().unwrap_or_default().trim();
-        let Some(media) = content.get(essence) else {
+        let Some(media) = content.get(essence).or_else(|| content.get("*/*")) else {
             panic!(
                 "{what}: content type {content_type:?} is not one of {:?}",
                 content.as_object().map(|o| o.keys().collect::<Vec<_>>())
             );
         };
-        if essence != "application/json" {
+        if essence != "application/json" || media.get("schema").is_none() {
             return;
         }
         let value: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
@@ -157,5 +157,50 @@ impl Contract {
             .to_owned();
         self.check(method, path, status.as_u16(), &ct, &body);
         (status, headers, body)
+    }
+}
+
+/// A response whose status and body were checked against the OpenAPI document.
+pub(crate) struct Checked {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Checked {
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn headers(&self) -> &reqwest::header::HeaderMap {
+        &self.headers
+    }
+
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.body)
+    }
+
+    pub(crate) async fn text(self) -> Result<String, std::string::FromUtf8Error> {
+        String::from_utf8(self.body)
+    }
+}
+
+impl Contract {
+    /// [`Contract::send`], as a response.
+    pub(crate) fn respond<'s>(
+        &'s self,
+        method: &'static str,
+        path: &str,
+        req: reqwest::RequestBuilder,
+    ) -> impl Future<Output = Result<Checked, std::convert::Infallible>> + use<'s> {
+        let path = path.to_owned();
+        async move {
+            let (status, headers, body) = self.send(method, &path, req).await;
+            Ok(Checked {
+                status,
+                headers,
+                body,
+            })
+        }
     }
 }
