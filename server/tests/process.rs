@@ -162,6 +162,21 @@ fn client(server: &Server, timeout: Duration) -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// The environment of `xlserver serve` over empty embedded stores and runs in `dir`.
+fn serve_env(dir: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "XLFEED_STORES__FEED",
+            format!("embedded://{}/feed", dir.display()),
+        ),
+        (
+            "XLFEED_STORES__POST",
+            format!("embedded://{}/post", dir.display()),
+        ),
+        ("XLFEED_RUNS__DIR", dir.join("runs").display().to_string()),
+    ]
+}
+
 const DEMO: &[&str] = &["--symbols", "AAPL,MSFT,SPY", "--days", "5"];
 
 fn demo_args(data: &Path) -> Vec<String> {
@@ -390,20 +405,7 @@ fn a_batch_of_huge_calls_is_bounded_in_memory_and_time_and_stops_when_unwanted()
 #[test]
 fn a_flood_of_idle_sockets_under_a_small_file_limit_leaves_healthz_answering() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        (
-            "XLFEED_STORES__FEED",
-            format!("embedded://{}/feed", dir.path().display()),
-        ),
-        (
-            "XLFEED_STORES__POST",
-            format!("embedded://{}/post", dir.path().display()),
-        ),
-        (
-            "XLFEED_RUNS__DIR",
-            dir.path().join("runs").display().to_string(),
-        ),
-    ];
+    let env = serve_env(dir.path());
     let server = Server::spawn(&["serve"], &env, dir.path(), Some(256));
     let socks: Vec<TcpStream> = (0..300)
         .map(|_| TcpStream::connect(server.addr()).unwrap())
@@ -463,20 +465,7 @@ fn keys_added_without_a_configuration_are_the_ones_serve_uses_and_failures_do_no
         .unwrap()
         .to_owned();
     assert!(dir.path().join("xlserver-keys.json").is_file());
-    let env = [
-        (
-            "XLFEED_STORES__FEED",
-            format!("embedded://{}/feed", dir.path().display()),
-        ),
-        (
-            "XLFEED_STORES__POST",
-            format!("embedded://{}/post", dir.path().display()),
-        ),
-        (
-            "XLFEED_RUNS__DIR",
-            dir.path().join("runs").display().to_string(),
-        ),
-    ];
+    let env = serve_env(dir.path());
     let server = Server::spawn(&["serve"], &env, dir.path(), None);
     assert!(
         server.banner.contains("required (from xlserver-keys.json)"),

@@ -34,9 +34,11 @@ fn param_schema(p: &Param) -> Value {
         ], "examples": ["2024-06-28T09:30"]}),
         ParamType::Int(lo, hi) => json!({"type": "integer", "minimum": lo, "maximum": hi}),
         ParamType::OneOf(words) => json!({"type": "string", "enum": words}),
-        ParamType::SomeOf(words) => {
-            json!({"type": "array", "items": {"type": "string", "enum": words}, "uniqueItems": true})
-        }
+        ParamType::SomeOf(lists) => json!({
+            "type": "array",
+            "items": {"type": "string", "enum": crate::query::functions::words_of(lists)},
+            "uniqueItems": true
+        }),
         ParamType::Interval => json!({
             "type": "string",
             "pattern": "^([0-9]+(s|sec|m|min|h|hr)|d|1d|day|daily|w|1w|week|weekly|mo|1mo|month|monthly)$",

@@ -28,8 +28,8 @@ pub enum ParamType {
     Int(i64, i64),
     /// One of these words (any case).
     OneOf(&'static [&'static str]),
-    /// Some of these words, separated by commas (any case).
-    SomeOf(&'static [&'static str]),
+    /// Some of the words of these lists, separated by commas (any case).
+    SomeOf(&'static [&'static [&'static str]]),
     /// A bar interval: `1m`, `5m`, `15m`, `30m`, `1h` (any whole number of seconds, minutes
     /// or hours that divides a day), `daily`, `weekly`, `monthly`.
     Interval,
@@ -107,7 +107,7 @@ pub const FUNCTIONS: &[Function] = &[
             p("interval", Interval, false, "Bar interval (default daily)."),
             p(
                 "fields",
-                SomeOf(super::market::BAR_FIELDS),
+                SomeOf(&[super::market::BAR_FIELDS]),
                 false,
                 "Columns after the date (default open, high, low, close, volume).",
             ),
@@ -168,7 +168,7 @@ pub const FUNCTIONS: &[Function] = &[
             p("expiry", Date, false, "Only this expiry."),
             p(
                 "fields",
-                SomeOf(super::options::CHAIN_FIELDS),
+                SomeOf(&[super::options::CHAIN_FIELDS]),
                 false,
                 "Columns (default: contract, expiry, strike, right, bid, ask, last, volume, iv and the Greeks).",
             ),
@@ -200,7 +200,7 @@ pub const FUNCTIONS: &[Function] = &[
             ),
             p(
                 "fields",
-                SomeOf(super::options::OPTION_FIELDS),
+                SomeOf(&[super::options::DAY_FIELDS, super::options::TRADE_FIELDS]),
                 false,
                 "Columns (default: all of the per chosen).",
             ),
@@ -377,7 +377,8 @@ impl Param {
                     )));
                 }
             }
-            SomeOf(words) => {
+            SomeOf(lists) => {
+                let words = words_of(lists);
                 for v in args.list(name)? {
                     if !words.iter().any(|w| w.eq_ignore_ascii_case(&v)) {
                         return Err(ApiError::bad(format!(
@@ -430,13 +431,24 @@ impl Param {
             Time => "time".into(),
             Int(lo, hi) => format!("integer {lo}..{hi}"),
             OneOf(w) => format!("one of {}", w.join(", ")),
-            SomeOf(w) => format!("some of {}", w.join(", ")),
+            SomeOf(lists) => format!("some of {}", words_of(lists).join(", ")),
             Interval => "interval".into(),
             Tenor => "tenor".into(),
             Cursor => "cursor".into(),
             Text => "text".into(),
         }
     }
+}
+
+/// The words of `lists`, each once, in order.
+pub fn words_of(lists: &[&[&'static str]]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for w in lists.iter().flat_map(|l| l.iter()) {
+        if !out.contains(w) {
+            out.push(w);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

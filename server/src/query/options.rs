@@ -65,37 +65,6 @@ pub(crate) const TRADE_FIELDS: &[&str] = &[
     "flags",
 ];
 
-/// Fields of either `per` of `option`.
-pub(crate) const OPTION_FIELDS: &[&str] = &[
-    "date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "trades",
-    "vwap",
-    "time",
-    "price",
-    "size",
-    "bid",
-    "ask",
-    "underlying_price",
-    "underlying_mid",
-    "staleness_ms",
-    "rate",
-    "rate_curve",
-    "dividend_yield",
-    "time_to_expiry",
-    "iv",
-    "delta",
-    "gamma",
-    "vega",
-    "theta",
-    "rho",
-    "flags",
-];
-
 /// What a chain row shows of one contract.
 #[derive(Default, Clone)]
 struct Activity {
