@@ -293,16 +293,16 @@ async fn call(
     let query = &state.query;
     let spend = Spend::new(query.budget().bytes(), query.budget());
     let cancel = spend.cancel_on_drop();
-    let answered = async {
-        let (json, meter) = query.answer(&function, &args, style, &spend).await?;
-        let held = meter.settle(json.len())?;
-        let gzip = accepts_gzip(&headers);
-        let rendered = query
-            .on_pool(async move { Ok(Rendered::new(json, gzip)) })
-            .await?;
-        Ok::<_, ApiError>((rendered, held))
-    }
-    .await;
+    let gzip = accepts_gzip(&headers);
+    // One trip to the pool: the call, its JSON, its hash and compression.
+    let (q, f, a, sp) = (query.clone(), function.clone(), args.clone(), spend.clone());
+    let answered = query
+        .on_pool(async move {
+            let (json, meter) = q.answer_here(&f, &a, style, &sp).await?;
+            let held = meter.settle(json.len())?;
+            Ok((Rendered::new(json, gzip), held))
+        })
+        .await;
     cancel.disarm();
     match answered {
         Ok((rendered, held)) => rendered.respond(historical(&function, &args), &headers, held),

@@ -193,17 +193,26 @@ impl QueryService {
         spend: &Arc<Spend>,
     ) -> ApiResult<(String, Meter)> {
         let (me, name, args, spend) = (self.clone(), name.to_owned(), args.clone(), spend.clone());
-        self.on_pool(async move {
-            let meter = Meter::new(&spend);
-            match meter.run(me.dispatch(&name, &args)).await {
-                Ok(t) => Ok((t.to_json_string(style), meter)),
-                Err(e) => {
-                    meter.release();
-                    Err(e)
-                }
+        self.on_pool(async move { me.answer_here(&name, &args, style, &spend).await })
+            .await
+    }
+
+    /// [`QueryService::answer`] in the calling task (which should be on the pool).
+    pub async fn answer_here(
+        &self,
+        name: &str,
+        args: &Args,
+        style: DateStyle,
+        spend: &Arc<Spend>,
+    ) -> ApiResult<(String, Meter)> {
+        let meter = Meter::new(spend);
+        match meter.run(self.dispatch(name, args)).await {
+            Ok(t) => Ok((t.to_json_string(style), meter)),
+            Err(e) => {
+                meter.release();
+                Err(e)
             }
-        })
-        .await
+        }
     }
 
     /// Calls the function `name` with `args` here, once they passed its declaration.
