@@ -47,8 +47,6 @@ const OVERFLOW: usize = 64;
 const OVERFLOW_DEADLINE: Duration = Duration::from_secs(5);
 /// How often each connection's timeouts are checked.
 const TICK: Duration = Duration::from_millis(250);
-/// How long a new connection waits for an evicted one to let go of its place.
-const EVICT_WAIT: Duration = Duration::from_millis(200);
 
 /// Connection-level limits (from `[limits]`).
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +94,8 @@ struct ConnState {
     served: AtomicBool,
     /// Set once the connection was chosen for eviction (it is on its way out).
     evicted: AtomicBool,
+    /// The connection's place under the cap; an eviction hands it to the newcomer at once.
+    place: Mutex<Option<OwnedSemaphorePermit>>,
     /// Tells the connection's task to drop the connection.
     kill: Notify,
 }
@@ -124,6 +124,7 @@ impl ConnState {
             sniffed: AtomicBool::new(false),
             served: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
+            place: Mutex::new(None),
             kill: Notify::new(),
         }
     }
@@ -308,8 +309,9 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Tells the connection idle the longest to close; false when every one is busy.
-    fn evict_one(&self) -> bool {
+    /// Tells the connection idle the longest to close and takes its place; `None` when every
+    /// connection is busy.
+    fn evict_one(&self) -> Option<OwnedSemaphorePermit> {
         let conns = self.lock();
         let victim = conns
             .values()
@@ -319,14 +321,13 @@ impl Registry {
                     .load(Ordering::Acquire)
                     .max(c.last_write.load(Ordering::Acquire))
             });
-        match victim {
-            Some(c) => {
-                c.evicted.store(true, Ordering::Release);
-                c.kill.notify_one();
-                true
-            }
-            None => false,
-        }
+        let c = victim?;
+        c.evicted.store(true, Ordering::Release);
+        c.kill.notify_one();
+        c.place
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -402,20 +403,22 @@ pub async fn serve(
             Ok(p) => Some(p),
             Err(_) => {
                 shared.metrics.connections_refused.inc();
-                if shared.registry.evict_one() {
-                    tokio::time::timeout(EVICT_WAIT, shared.places.clone().acquire_owned())
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                } else {
-                    None
-                }
+                shared.registry.evict_one()
             }
         };
         match place {
             Some(place) => {
+                // Registered here, before its task runs, so that the next arrival over the cap
+                // sees it.
+                let state = Arc::new(ConnState::new(now_ms()));
+                *state
+                    .place
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(place);
+                let id = shared.registry.add(state.clone());
                 let stop = stop_rx.clone();
-                conns.spawn(async move { connection(shared2, stream, peer, place, stop).await });
+                conns
+                    .spawn(async move { connection(shared2, stream, peer, state, id, stop).await });
             }
             None => match shared.overflow.clone().try_acquire_owned() {
                 Ok(slot) => {
@@ -439,11 +442,10 @@ async fn connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
-    place: OwnedSemaphorePermit,
+    state: Arc<ConnState>,
+    id: u64,
     mut stop: watch::Receiver<bool>,
 ) {
-    let state = Arc::new(ConnState::new(now_ms()));
-    let id = shared.registry.add(state.clone());
     shared.metrics.connections.inc();
     let io = Tracked {
         inner: stream,
@@ -465,7 +467,14 @@ async fn connection(
     }
     shared.registry.remove(id);
     shared.metrics.connections.dec();
-    drop(place);
+    // The place, unless an eviction already handed it on.
+    drop(
+        state
+            .place
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take(),
+    );
 }
 
 /// Runs hyper on `io` until the connection ends, its watchdog expires it, it is evicted, or

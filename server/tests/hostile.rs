@@ -406,16 +406,25 @@ async fn slow_idle_and_surplus_connections_are_closed_or_refused() {
     );
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     drop(idle);
-    // ...but busy ones (a request whose body is still coming) are not evicted: 503.
+    // ...but busy ones (a request whose body is still coming) are not evicted: 503. Each is
+    // known to be in its handler when the server asks for the body (100 Continue).
     let busy: Vec<TcpStream> = (0..4)
         .map(|_| {
             let mut s = TcpStream::connect(addr).unwrap();
-            s.write_all(b"POST /api/v1/batch HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"calls\"")
+            s.write_all(b"POST /api/v1/batch HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
                 .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap();
+            assert!(
+                String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100"),
+                "{}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+            s.write_all(b"{\"calls\"").unwrap();
             s
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let r = raw(
         addr,
         b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
