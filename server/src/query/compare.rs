@@ -49,7 +49,8 @@ impl QueryService {
             .to_ascii_lowercase();
         if !METRICS.contains(&metric.as_str()) {
             return Err(ApiError::bad(format!(
-                "metric \"{metric}\" is not one of {}",
+                "metric {} is not one of {}",
+                xlfeed_core::quoted(&metric),
                 METRICS.join(", ")
             )));
         }

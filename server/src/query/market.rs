@@ -67,7 +67,8 @@ impl Interval {
         let t = s.trim().to_ascii_lowercase();
         let bad = || {
             ApiError::bad(format!(
-                "interval \"{s}\" is not one of 1m, 5m, 15m, 30m, 1h, daily, weekly, monthly"
+                "interval {} is not one of 1m, 5m, 15m, 30m, 1h, daily, weekly, monthly",
+                xlfeed_core::quoted(s)
             ))
         };
         Ok(match t.as_str() {
@@ -537,7 +538,8 @@ impl QueryService {
             && !QUOTE_FIELDS.contains(&f.as_str())
         {
             return Err(ApiError::bad(format!(
-                "field \"{f}\" is not one of {}",
+                "field {} is not one of {}",
+                xlfeed_core::quoted(&f),
                 QUOTE_FIELDS.join(", ")
             )));
         }

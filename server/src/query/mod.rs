@@ -237,7 +237,10 @@ impl QueryService {
             "fundamentals" => self.fundamentals(args).await,
             "search" => self.search(args).await,
             "compare" => self.compare(args).await,
-            _ => Err(ApiError::not_found(format!("no function \"{name}\""))),
+            _ => Err(ApiError::not_found(format!(
+                "no function {}",
+                xlfeed_core::quoted(&name)
+            ))),
         }
     }
 }
@@ -260,7 +263,8 @@ pub(crate) fn pick_fields(
                 Ok(f)
             } else {
                 Err(ApiError::bad(format!(
-                    "field \"{f}\" is not one of {}",
+                    "field {} is not one of {}",
+                    xlfeed_core::quoted(&f),
                     available.join(", ")
                 )))
             }

@@ -103,7 +103,12 @@ impl QueryService {
             None => None,
             Some(r) if r == "C" || r == "CALL" => Some('C'),
             Some(r) if r == "P" || r == "PUT" => Some('P'),
-            Some(r) => return Err(ApiError::bad(format!("right \"{r}\" is not C or P"))),
+            Some(r) => {
+                return Err(ApiError::bad(format!(
+                    "right {} is not C or P",
+                    xlfeed_core::quoted(&r)
+                )));
+            }
         };
         let day = match self
             .data
@@ -230,7 +235,10 @@ impl QueryService {
     pub async fn option(&self, args: &Args) -> ApiResult<Table> {
         let text = args.text("symbol")?;
         let sym = OptionSymbol::parse(&text).map_err(|e| {
-            ApiError::bad(format!("symbol \"{text}\" is not an option symbol: {e}"))
+            ApiError::bad(format!(
+                "symbol {} is not an option symbol: {e}",
+                xlfeed_core::quoted(&text)
+            ))
         })?;
         let contract = sym.to_iqfeed();
         let und = Symbol::parse(sym.root())?;
@@ -243,7 +251,8 @@ impl QueryService {
             "trade" | "trades" => (Kind::EnrichedTrade, TRADE_FIELDS, TRADE_FIELDS),
             other => {
                 return Err(ApiError::bad(format!(
-                    "per \"{other}\" is not day or trade"
+                    "per {} is not day or trade",
+                    xlfeed_core::quoted(other)
                 )));
             }
         };

@@ -22,7 +22,8 @@ pub(crate) fn parse_tenor(s: &str) -> ApiResult<f64> {
     let t = s.trim().to_ascii_uppercase();
     let bad = || {
         ApiError::bad(format!(
-            "tenor \"{s}\" is not a number of days or one of ON, 1W, 3M, 1Y (days, weeks, months, years)"
+            "tenor {} is not a number of days or one of ON, 1W, 3M, 1Y (days, weeks, months, years)",
+            xlfeed_core::quoted(s)
         ))
     };
     let days = if t == "ON" || t == "O/N" {
@@ -122,8 +123,9 @@ impl QueryService {
             Some(name) => {
                 let sym = Symbol::parse(&name.to_ascii_uppercase())
                     .map_err(|e| ApiError::bad(format!("curve: {e}")))?;
-                CurvePolicy::parse(sym.as_str())
-                    .map_err(|e| ApiError::bad(format!("curve \"{name}\": {e}")))?
+                CurvePolicy::parse(sym.as_str()).map_err(|e| {
+                    ApiError::bad(format!("curve {}: {e}", xlfeed_core::quoted(&name)))
+                })?
             }
             None => CurvePolicy::default_usd(),
         };
@@ -229,7 +231,8 @@ impl QueryService {
             let names: Vec<&str> = cells.iter().map(|(n, _)| *n).collect();
             if !names.contains(&field.as_str()) {
                 return Err(ApiError::bad(format!(
-                    "field \"{field}\" is not one of {}",
+                    "field {} is not one of {}",
+                    xlfeed_core::quoted(&field),
                     names.join(", ")
                 )));
             }
