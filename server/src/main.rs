@@ -25,7 +25,8 @@ enum Command {
     /// The one-command demo: simulator → fetch → postprocess into ./data, then serve on
     /// loopback. A second run reuses the data.
     Demo(demo::DemoArgs),
-    /// API keys: add, list, revoke (stored hashed in security.keys_file).
+    /// API keys: add, list, revoke (stored hashed in security.keys_file, by default
+    /// ./xlserver-keys.json: the file `serve` reads).
     #[command(subcommand)]
     Keys(auth::KeysCommand),
     /// The configuration.
