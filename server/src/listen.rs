@@ -45,6 +45,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 const OVERFLOW: usize = 64;
 /// How long an over-cap connection may take to be told 503.
 const OVERFLOW_DEADLINE: Duration = Duration::from_secs(5);
+/// Evicted connections still closing at most before new ones wait.
+const DYING_MAX: usize = 8;
 /// How often each connection's timeouts are checked.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -290,6 +292,8 @@ impl Drop for Handling {
 struct Registry {
     next: AtomicU64,
     conns: Mutex<HashMap<u64, Arc<ConnState>>>,
+    /// Connections evicted whose sockets are not closed yet.
+    dying: AtomicUsize,
 }
 
 impl Registry {
@@ -300,7 +304,11 @@ impl Registry {
     }
 
     fn remove(&self, id: u64) {
-        self.lock().remove(&id);
+        if let Some(c) = self.lock().remove(&id)
+            && c.evicted.load(Ordering::Acquire)
+        {
+            self.dying.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ConnState>>> {
@@ -323,6 +331,7 @@ impl Registry {
             });
         let c = victim?;
         c.evicted.store(true, Ordering::Release);
+        self.dying.fetch_add(1, Ordering::AcqRel);
         c.kill.notify_one();
         c.place
             .lock()
@@ -381,6 +390,14 @@ pub async fn serve(
     let mut conns = JoinSet::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     loop {
+        // Evicted connections close in their own tasks: let them, before taking more sockets,
+        // so that the open files stay within the cap and its small overflow.
+        for _ in 0..100 {
+            if shared.registry.dying.load(Ordering::Acquire) <= DYING_MAX {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = shutdown.changed() => break,

@@ -295,6 +295,7 @@ pub fn checkpoint() -> ApiResult<()> {
         .unwrap_or(Ok(()))
 }
 
-fn cancelled() -> ApiError {
+/// The error of a call whose request is no longer wanted.
+pub fn cancelled() -> ApiError {
     ApiError::unavailable("the request was cancelled (timed out or its client went away)")
 }

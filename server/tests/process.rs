@@ -17,6 +17,15 @@ use serde_json::{Value, json};
 
 mod common;
 
+/// These tests measure a process's memory, CPU and latency: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A running xlserver process.
 struct Server {
     child: Child,
@@ -204,6 +213,7 @@ fn huge_ticks_batch() -> String {
 
 #[test]
 fn a_batch_of_huge_calls_is_bounded_in_memory_and_time_and_stops_when_unwanted() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let args = demo_args(&data);
@@ -326,13 +336,13 @@ fn a_batch_of_huge_calls_is_bounded_in_memory_and_time_and_stops_when_unwanted()
     assert!(p99 < p99_bound_ms, "/healthz p99 {p99:.1} ms");
     server.stop();
 
-    // 2. A batch with room for everything (budgets raised, 20,000 heavy calls): its work stops
+    // 2. A batch with room for everything (budgets raised, 5,000 heavy calls): its work stops
     //    when its client leaves, and when its time is up (503 JSON with Retry-After).
-    let heavy = batch_body((0..20_000).map(|i| {
+    let heavy = batch_body((0..5_000).map(|i| {
         let symbol = ["AAPL", "MSFT", "SPY"][i % 3];
         json!({"fn": "history", "args": {"symbol": symbol,
             "start": "1990-01-02", "end": format!("2035-12-{:02}", 1 + i % 28),
-            "interval": "1h", "fields": "open,vwap,trades", "dates": if i % 2 == 0 { "iso" } else { "serial" }}})
+            "interval": "1m", "fields": "open,vwap,trades", "dates": if i % 2 == 0 { "iso" } else { "serial" }}})
     }));
     let env = [
         ("XLFEED_LIMITS__REQUEST_TIMEOUT_SECS", "3".to_owned()),
@@ -355,19 +365,19 @@ fn a_batch_of_huge_calls_is_bounded_in_memory_and_time_and_stops_when_unwanted()
         heavy.len()
     )
     .unwrap();
-    let busy = server.cpu_during(Duration::from_millis(700));
+    let busy = server.cpu_during(Duration::from_millis(1500));
     drop(s);
     std::thread::sleep(Duration::from_millis(500));
     let after = server.cpu_during(Duration::from_secs(2));
     eprintln!(
-        "cpu s: idle {idle:.2}/0.5 s, busy {busy:.2}/0.7 s, after the client left {after:.2}/2 s"
+        "cpu s: idle {idle:.2}/0.5 s, busy {busy:.2}/1.5 s, after the client left {after:.2}/2 s"
     );
     assert!(
-        busy > 0.5,
+        busy > 0.4,
         "the batch did not load the server ({busy} s): the test proves nothing"
     );
     assert!(
-        after < 0.4,
+        after < 0.3,
         "work went on after the client left: {after} s of CPU in 2 s"
     );
     // Its time runs out: 503, the documented JSON, Retry-After; then the work stops.
@@ -404,6 +414,7 @@ fn a_batch_of_huge_calls_is_bounded_in_memory_and_time_and_stops_when_unwanted()
 
 #[test]
 fn a_flood_of_idle_sockets_under_a_small_file_limit_leaves_healthz_answering() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let env = serve_env(dir.path());
     let server = Server::spawn(&["serve"], &env, dir.path(), Some(256));
@@ -451,6 +462,7 @@ fn a_flood_of_idle_sockets_under_a_small_file_limit_leaves_healthz_answering() {
 
 #[test]
 fn keys_added_without_a_configuration_are_the_ones_serve_uses_and_failures_do_not_flood_the_log() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_xlserver"))
         .args(["keys", "add", "--name", "desk"])
@@ -508,6 +520,7 @@ fn keys_added_without_a_configuration_are_the_ones_serve_uses_and_failures_do_no
 
 #[test]
 fn a_run_interrupted_by_kill_9_shows_as_interrupted_after_a_restart() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let args = demo_args(&data);

@@ -35,7 +35,9 @@ pub(super) async fn batch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let calls = match parse(&state, &body) {
+    // Parsing a megabyte of JSON is CPU work too: on the pool.
+    let st = state.clone();
+    let calls = match state.query.on_pool(async move { parse(&st, &body) }).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -170,6 +172,7 @@ async fn run(
         .collect()
         .await;
     let slots = calls.slots;
+    let spend = spend.clone();
     state
         .query
         .on_pool(async move {
@@ -181,6 +184,9 @@ async fn run(
             let mut out = String::with_capacity(total + 16);
             out.push_str("{\"results\":[");
             for (i, slot) in slots.iter().enumerate() {
+                if i % 256 == 0 && spend.cancelled() {
+                    return Err(crate::meter::cancelled());
+                }
                 if i > 0 {
                     out.push(',');
                 }
@@ -199,7 +205,7 @@ async fn run(
                 held.merge(h);
             }
             out.push_str("]}");
-            Ok((Rendered::new(out, gzip), held))
+            Ok((Rendered::new(out, gzip, &spend)?, held))
         })
         .await
 }

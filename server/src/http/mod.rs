@@ -300,7 +300,7 @@ async fn call(
         .on_pool(async move {
             let (json, meter) = q.answer_here(&f, &a, style, &sp).await?;
             let held = meter.settle(json.len())?;
-            Ok((Rendered::new(json, gzip), held))
+            Ok((Rendered::new(json, gzip, &sp)?, held))
         })
         .await;
     cancel.disarm();
@@ -341,25 +341,39 @@ pub(crate) struct Rendered {
 }
 
 impl Rendered {
-    /// Hashes and (when `gzip` and worth it) compresses `json`.
-    pub(crate) fn new(json: String, gzip: bool) -> Rendered {
-        let digest = sha2::Sha256::digest(json.as_bytes());
-        let mut etag = format!("\"{}", hex::encode(&digest[..16]));
+    /// Hashes and (when `gzip` and worth it) compresses `json`, a megabyte at a time, giving
+    /// up when `spend`'s request is no longer wanted.
+    pub(crate) fn new(json: String, gzip: bool, spend: &Spend) -> Result<Rendered, ApiError> {
+        use std::io::Write;
+        const PIECE: usize = 1 << 20;
         let gzip = gzip && json.len() >= GZIP_MIN_BYTES;
-        let body = if gzip {
-            use std::io::Write;
-            let mut enc = flate2::write::GzEncoder::new(
+        let mut hash = sha2::Sha256::new();
+        let mut enc = gzip.then(|| {
+            flate2::write::GzEncoder::new(
                 Vec::with_capacity(json.len() / 4),
                 flate2::Compression::fast(),
-            );
-            let _ = enc.write_all(json.as_bytes());
-            etag.push_str("-gzip");
-            enc.finish().unwrap_or_default().into()
-        } else {
-            json.into_bytes().into()
+            )
+        });
+        for piece in json.as_bytes().chunks(PIECE) {
+            if spend.cancelled() {
+                return Err(crate::meter::cancelled());
+            }
+            hash.update(piece);
+            if let Some(e) = &mut enc {
+                let _ = e.write_all(piece);
+            }
+        }
+        let digest = hash.finalize();
+        let mut etag = format!("\"{}", hex::encode(&digest[..16]));
+        let body = match enc {
+            Some(e) => {
+                etag.push_str("-gzip");
+                e.finish().unwrap_or_default().into()
+            }
+            None => json.into_bytes().into(),
         };
         etag.push('"');
-        Rendered { body, gzip, etag }
+        Ok(Rendered { body, gzip, etag })
     }
 
     /// The response: `304` when the client has it; long-lived cache headers for answers
