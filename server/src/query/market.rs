@@ -539,7 +539,7 @@ impl QueryService {
         {
             return Err(ApiError::bad(format!(
                 "field {} is not one of {}",
-                xlfeed_core::quoted(&f),
+                xlfeed_core::quoted(f),
                 QUOTE_FIELDS.join(", ")
             )));
         }

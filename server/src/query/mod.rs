@@ -239,7 +239,7 @@ impl QueryService {
             "compare" => self.compare(args).await,
             _ => Err(ApiError::not_found(format!(
                 "no function {}",
-                xlfeed_core::quoted(&name)
+                xlfeed_core::quoted(name)
             ))),
         }
     }
