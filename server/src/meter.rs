@@ -114,6 +114,37 @@ impl Spend {
         self.remaining.fetch_add(n, Ordering::AcqRel);
     }
 
+    /// Why a call of `charged` bytes does not fit: larger than the whole budget (ask for
+    /// less), or than what the request's other answers left of it (send it again later).
+    fn over_budget(&self, charged: usize) -> ApiError {
+        let limit = self.limit;
+        if charged > limit {
+            ApiError::bad(format!(
+                "the answer is larger than the {limit} bytes one request may answer: ask for less (a shorter range, fewer fields, a smaller limit)"
+            ))
+        } else {
+            ApiError::resend(format!(
+                "the answers of this batch exceed {limit} bytes: send this call in a later batch, or ask for less (a shorter range, fewer fields, a smaller limit)"
+            ))
+        }
+    }
+
+    /// Charges a copy of an answer already computed (the same call made again in a batch):
+    /// its `bytes` from the request's budget and the server's.
+    pub fn charge_copy(&self, bytes: usize) -> ApiResult<Held> {
+        if self.take_up_to(bytes, bytes).is_none() {
+            return Err(self.over_budget(bytes));
+        }
+        let permits = u32::try_from(bytes.div_ceil(PERMIT_BYTES)).unwrap_or(u32::MAX);
+        match self.server.permits.clone().try_acquire_many_owned(permits) {
+            Ok(p) => Ok(Held { permits: Some(p) }),
+            Err(_) => {
+                self.give_back(bytes);
+                Err(busy())
+            }
+        }
+    }
+
     /// A guard that cancels the request when dropped: a handler holds it, so a request that
     /// times out or loses its client stops its calls.
     pub fn cancel_on_drop(self: &Arc<Spend>) -> CancelOnDrop {
@@ -216,10 +247,7 @@ impl Meter {
             },
             Err(_) => {
                 self.spend.give_back(got);
-                return Err(ApiError::unavailable(
-                    "the server is answering too much at once; send this call again shortly",
-                )
-                .resendable());
+                return Err(busy());
             }
         }
         s.granted += got;
@@ -227,16 +255,7 @@ impl Meter {
     }
 
     fn over_budget(&self, charged: usize) -> ApiError {
-        let limit = self.spend.limit;
-        if charged > limit {
-            ApiError::bad(format!(
-                "the answer is larger than the {limit} bytes one request may answer: ask for less (a shorter range, fewer fields, a smaller limit)"
-            ))
-        } else {
-            ApiError::resend(format!(
-                "the answers of this batch exceed {limit} bytes: send this call in a later batch, or ask for less (a shorter range, fewer fields, a smaller limit)"
-            ))
-        }
+        self.spend.over_budget(charged)
     }
 
     /// Ends the call whose answer came to `bytes`: the request's budget is charged exactly
@@ -293,6 +312,12 @@ pub fn checkpoint() -> ApiResult<()> {
             }
         })
         .unwrap_or(Ok(()))
+}
+
+/// The error of a call the server has no room for now.
+fn busy() -> ApiError {
+    ApiError::unavailable("the server is answering too much at once; send this call again shortly")
+        .resendable()
 }
 
 /// The error of a call whose request is no longer wanted.

@@ -702,6 +702,41 @@ async fn each_call_of_a_batch_counts_against_its_key() {
     running.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_calls_run_once_but_each_copy_counts_against_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), |c| c.limits.max_response_bytes = 10_000).await;
+    let contract = common::Contract::new();
+    let one = json!({"fn": "search", "args": {"text": "A"}});
+    let (s, _, b) = contract
+        .send(
+            "POST",
+            "/api/v1/batch",
+            reqwest::Client::new()
+                .post(format!("{}/api/v1/batch", running.http_url()))
+                .json(&json!({ "calls": vec![one; 1000] })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(b.len() < 10_000 + 200 * 1000, "{} bytes", b.len());
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    let results = v["results"].as_array().unwrap();
+    let values = results.iter().filter(|r| r.get("value").is_some()).count();
+    let size = results[0]["value"].to_string().len();
+    assert!(
+        values >= 1 && values <= 10_000 / size,
+        "{values} copies of {size} bytes"
+    );
+    assert!(
+        results[values..]
+            .iter()
+            .all(|r| r["error"]["resend"] == json!(true)),
+        "{}",
+        results[values]
+    );
+    running.shutdown().await;
+}
+
 #[test]
 fn the_contract_check_rejects_what_the_document_does_not_list() {
     let c = common::Contract::new();

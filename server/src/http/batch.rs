@@ -183,6 +183,9 @@ async fn run(
                 .sum();
             let mut out = String::with_capacity(total + 16);
             out.push_str("{\"results\":[");
+            // Each answer was charged once; every further call it answers is charged again
+            // (its copy is in the response too).
+            let mut answered = vec![false; answers.len()];
             for (i, slot) in slots.iter().enumerate() {
                 if i % 256 == 0 && spend.cancelled() {
                     return Err(crate::meter::cancelled());
@@ -190,13 +193,24 @@ async fn run(
                 if i > 0 {
                     out.push(',');
                 }
-                match slot.as_ref().map(|u| &answers[*u]) {
-                    Ok(Ok((j, _))) => {
+                let result = match slot {
+                    Err(e) => Err(e.clone()),
+                    Ok(u) => match &answers[*u] {
+                        Err(e) => Err(e.clone()),
+                        Ok((j, _)) if !std::mem::replace(&mut answered[*u], true) => Ok(j),
+                        Ok((j, _)) => spend.charge_copy(j.len()).map(|h| {
+                            held.merge(h);
+                            j
+                        }),
+                    },
+                };
+                match result {
+                    Ok(j) => {
                         out.push_str("{\"value\":");
                         out.push_str(j);
                         out.push('}');
                     }
-                    Err(e) | Ok(Err(e)) => {
+                    Err(e) => {
                         out.push_str(&json!({ "error": e.to_json() }).to_string());
                     }
                 }
