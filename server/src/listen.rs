@@ -86,8 +86,10 @@ struct ConnState {
     header_since: AtomicU64,
     /// Requests whose handler is running.
     handling: AtomicUsize,
-    /// Answers whose body is still being sent.
-    sending: AtomicUsize,
+    /// Answers whose body is still being sent: when each last gave the connection a frame.
+    answers: Mutex<HashMap<u64, u64>>,
+    /// The next answer's number on this connection.
+    next_answer: AtomicU64,
     /// Whether the connection speaks HTTP/2 (several requests at once, frames between them).
     h2: AtomicBool,
     /// Whether the first bytes have been looked at.
@@ -121,7 +123,8 @@ impl ConnState {
             idle_since: AtomicU64::new(now),
             header_since: AtomicU64::new(0),
             handling: AtomicUsize::new(0),
-            sending: AtomicUsize::new(0),
+            answers: Mutex::new(HashMap::new()),
+            next_answer: AtomicU64::new(0),
             h2: AtomicBool::new(false),
             sniffed: AtomicBool::new(false),
             served: AtomicBool::new(false),
@@ -131,8 +134,14 @@ impl ConnState {
         }
     }
 
+    fn answers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        self.answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn busy(&self) -> bool {
-        self.handling.load(Ordering::Acquire) > 0 || self.sending.load(Ordering::Acquire) > 0
+        self.handling.load(Ordering::Acquire) > 0 || !self.answers().is_empty()
     }
 
     /// Whether the connection is past one of its timeouts at `now`.
@@ -143,8 +152,16 @@ impl ConnState {
             // A handler is bounded by the request timeout, not here.
             return None;
         }
-        if self.sending.load(Ordering::Acquire) > 0 {
-            return (since(&self.last_write) > ms(limits.idle)).then_some(Expiry::Stalled);
+        {
+            // An answer whose body the connection has not taken a frame of for the idle
+            // timeout: its client stopped reading (or gave it no flow-control window).
+            let answers = self.answers();
+            if !answers.is_empty() {
+                let stalled = answers
+                    .values()
+                    .any(|t| now.saturating_sub(*t) > ms(limits.idle));
+                return stalled.then_some(Expiry::Stalled);
+            }
         }
         let header = self.header_since.load(Ordering::Acquire);
         if header > 0 && !self.h2.load(Ordering::Acquire) {
@@ -179,9 +196,23 @@ impl ConnState {
         self.header_since.store(0, Ordering::Release);
     }
 
-    fn answer_ended(&self) {
+    fn answer_started(&self) -> u64 {
+        let id = self.next_answer.fetch_add(1, Ordering::Relaxed);
+        self.answers().insert(id, now_ms());
+        id
+    }
+
+    fn answer_progressed(&self, id: u64) {
+        if let Some(t) = self.answers().get_mut(&id) {
+            *t = now_ms();
+        }
+    }
+
+    fn answer_ended(&self, id: u64) {
         let now = now_ms();
-        if self.sending.fetch_sub(1, Ordering::AcqRel) == 1 && !self.busy() {
+        let mut answers = self.answers();
+        answers.remove(&id);
+        if answers.is_empty() && self.handling.load(Ordering::Acquire) == 0 {
             self.idle_since.store(now, Ordering::Release);
         }
     }
@@ -246,15 +277,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
     }
 }
 
-/// An answer's body that tells its [`ConnState`] when it has been sent (or dropped).
+/// An answer's body that tells its [`ConnState`] when the connection takes a frame of it,
+/// and when it has been sent (or dropped).
 struct TrackedBody {
     inner: Body,
     state: Arc<ConnState>,
+    id: u64,
 }
 
 impl Drop for TrackedBody {
     fn drop(&mut self) {
-        self.state.answer_ended();
+        self.state.answer_ended(self.id);
     }
 }
 
@@ -266,7 +299,11 @@ impl hyper::body::Body for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(Some(Ok(_)))) {
+            self.state.answer_progressed(self.id);
+        }
+        r
     }
 
     fn is_end_stream(&self) -> bool {
@@ -518,9 +555,9 @@ async fn drive<I>(
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            state.sending.fetch_add(1, Ordering::AcqRel);
+            let id = state.answer_started();
             drop(handling);
-            Ok::<_, Infallible>(response.map(|inner| TrackedBody { inner, state }))
+            Ok::<_, Infallible>(response.map(|inner| TrackedBody { inner, state, id }))
         }
     });
     let conn = shared.builder.serve_connection(TokioIo::new(io), service);
@@ -658,11 +695,17 @@ mod tests {
         s.request_started();
         assert_eq!(s.expired(1_000_000, &limits()), None);
         s.handling.fetch_sub(1, Ordering::AcqRel);
-        s.sending.fetch_add(1, Ordering::AcqRel);
-        s.last_write.store(100_000, Ordering::Release);
+        let a = s.answer_started();
+        let b = s.answer_started();
+        s.answers().insert(a, 100_000);
+        s.answers().insert(b, 150_000);
+        // Writes on the connection (another answer, pings) do not hide a stalled one.
+        s.last_write.store(159_000, Ordering::Release);
         assert_eq!(s.expired(150_000, &limits()), None);
         assert_eq!(s.expired(160_001, &limits()), Some(Expiry::Stalled));
-        s.answer_ended();
+        s.answer_ended(a);
+        assert_eq!(s.expired(160_001, &limits()), None);
+        s.answer_ended(b);
         assert!(!s.busy());
     }
 

@@ -437,6 +437,61 @@ async fn slow_idle_and_surplus_connections_are_closed_or_refused() {
     running.shutdown().await;
 }
 
+/// An HTTP/2 client that never opens its flow-control window holds an answer unsent: the
+/// connection is cut after the idle timeout (the server's own pings do not keep it), and the
+/// answer's share of the budget goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_takes_no_answer_is_cut_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), |c| c.limits.idle_timeout_secs = 2).await;
+    let tcp = tokio::net::TcpStream::connect(running.http_addr)
+        .await
+        .unwrap();
+    let (mut client, mut connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, bytes::Bytes>(tcp)
+        .await
+        .unwrap();
+    // The client keeps the connection busy with pings (the server answers them): still cut.
+    let mut pings = connection.ping_pong().unwrap();
+    tokio::spawn(async move {
+        while pings.ping(h2::Ping::opaque()).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let started = Instant::now();
+    let conn = tokio::spawn(async move {
+        let _ = connection.await;
+        started.elapsed()
+    });
+    let req = http::Request::get(format!(
+        "http://localhost:{}/openapi.json",
+        running.http_addr.port()
+    ))
+    .body(())
+    .unwrap();
+    let (response, _) = client.send_request(req, true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200);
+    // The headers came; no byte of the body can.
+    let closed = tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .expect("the stalled connection stayed open")
+        .unwrap();
+    assert!(closed >= Duration::from_millis(1500), "{closed:?}");
+    let metrics = reqwest::get(format!("{}/metrics", running.http_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("xlserver_connections_closed_total{reason=\"stalled\"} 1"),
+        "{metrics}"
+    );
+    running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_short_json_whatever_the_input() {
     let dir = tempfile::tempdir().unwrap();

@@ -418,11 +418,16 @@ impl Rendered {
     }
 }
 
-/// A response body holding its share of the server's answer budget until it is sent.
+/// A response body holding its share of the server's answer budget until it is sent: given
+/// out in frames of [`FRAME`] bytes, so that the share is let go only once the connection has
+/// taken the last of it (and a client that stops reading is seen as stalled).
 struct HeldBody {
     data: Option<axum::body::Bytes>,
     _held: Held,
 }
+
+/// Bytes of one frame of an answer's body.
+const FRAME: usize = 64 << 10;
 
 impl http_body::Body for HeldBody {
     type Data = axum::body::Bytes;
@@ -432,7 +437,11 @@ impl http_body::Body for HeldBody {
         mut self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::task::Poll::Ready(self.data.take().map(|d| Ok(http_body::Frame::data(d))))
+        let frame = match &mut self.data {
+            Some(d) if d.len() > FRAME => Some(d.split_to(FRAME)),
+            _ => self.data.take(),
+        };
+        std::task::Poll::Ready(frame.map(|d| Ok(http_body::Frame::data(d))))
     }
 
     fn is_end_stream(&self) -> bool {
