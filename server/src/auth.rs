@@ -538,29 +538,27 @@ impl Auth {
         need: Role,
         client: Option<IpAddr>,
     ) -> Result<Principal, AuthError> {
-        if let Some(ip) = client
-            && let Some(until) = self.inner.blocked.get(&ip)
-        {
-            let now = std::time::Instant::now();
-            if until > now {
-                let wait = until - now;
-                return Err(AuthError::Throttled {
-                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                });
-            }
-        }
         let r = self.verify(headers, need);
-        if let (Err(AuthError::Missing | AuthError::Invalid | AuthError::TokenRequired), Some(ip)) =
-            (&r, client)
-            && let Err(not_until) = self.inner.failures.check_key(&ip)
+        // Only a credential presented and wrong counts as a failure: a request without one
+        // (a browser's cross-site GET, say) guesses nothing, and a right one always passes.
+        let (Err(AuthError::Invalid | AuthError::BadToken), Some(ip)) = (&r, client) else {
+            return r;
+        };
+        let now = std::time::Instant::now();
+        if let Some(until) = self.inner.blocked.get(&ip)
+            && until > now
         {
+            let wait = until - now;
+            return Err(AuthError::Throttled {
+                retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+            });
+        }
+        if let Err(not_until) = self.inner.failures.check_key(&ip) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            self.inner
-                .blocked
-                .insert(ip, std::time::Instant::now() + wait);
+            self.inner.blocked.insert(ip, now + wait);
             tracing::warn!(
                 client = %ip,
-                "too many failed authentications from this address: refusing it for {} s",
+                "too many failed authentications from this address: its failures get 429 for {} s",
                 wait.as_secs().max(1)
             );
             return Err(AuthError::Throttled {
@@ -581,7 +579,7 @@ impl Auth {
             let presented = presented_key(headers).map_err(|_| AuthError::TokenRequired)?;
             let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
             if !constant_time_eq(&hash, &self.inner.admin_sha256) {
-                return Err(AuthError::TokenRequired);
+                return Err(AuthError::BadToken);
             }
             return Ok(Principal {
                 key_id: None,
@@ -682,6 +680,8 @@ pub enum AuthError {
     },
     /// No keys are configured and an admin route was called without the admin token.
     TokenRequired,
+    /// No keys are configured and an admin route was called with a wrong token.
+    BadToken,
     /// The client's address failed authentication too often.
     Throttled {
         /// Seconds until the address may try again.
@@ -703,10 +703,11 @@ impl AuthError {
             AuthError::RateLimited { retry_after_secs } => {
                 format!("too many requests with this API key; retry in {retry_after_secs} s")
             }
-            AuthError::TokenRequired => "no API keys are configured: the admin routes need the \
-                                         admin token xlserver printed when it started, sent as \
-                                         \"Authorization: Bearer <token>\""
-                .to_owned(),
+            AuthError::TokenRequired | AuthError::BadToken => {
+                "no API keys are configured: the admin routes need the admin token xlserver \
+                 printed when it started, sent as \"Authorization: Bearer <token>\""
+                    .to_owned()
+            }
             AuthError::Throttled { retry_after_secs } => format!(
                 "too many failed authentications from this address; retry in {retry_after_secs} s"
             ),
@@ -716,9 +717,10 @@ impl AuthError {
     /// The error kind shared with the rest of xlfeed.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            AuthError::Missing | AuthError::Invalid | AuthError::TokenRequired => {
-                ErrorKind::Unauthenticated
-            }
+            AuthError::Missing
+            | AuthError::Invalid
+            | AuthError::TokenRequired
+            | AuthError::BadToken => ErrorKind::Unauthenticated,
             AuthError::Forbidden { .. } => ErrorKind::PermissionDenied,
             AuthError::RateLimited { .. } | AuthError::Throttled { .. } => {
                 ErrorKind::ResourceExhausted
@@ -753,7 +755,7 @@ impl IntoResponse for AuthError {
                     HeaderValue::from_static("Bearer realm=\"xlserver\""),
                 );
             }
-            AuthError::Invalid => {
+            AuthError::Invalid | AuthError::BadToken => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"xlserver\", error=\"invalid_token\""),
@@ -1100,7 +1102,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_address_that_fails_too_often_is_refused_before_its_key_is_checked() {
+    async fn an_address_whose_keys_fail_too_often_gets_429_for_its_failures() {
         let dir = tempfile::tempdir().unwrap();
         let mut file = KeyFile::open(&dir.path().join("keys.json")).unwrap();
         let (_, key) = file.add("desk", Role::Analyst).unwrap();
@@ -1125,23 +1127,28 @@ mod tests {
         let e = auth
             .check(&bearer("xlf_a_b"), Role::Analyst, Some(ip))
             .unwrap_err();
-        assert!(matches!(e, AuthError::Throttled { .. }), "{e:?}");
-        // Refused even with the right key while the address waits; others are not.
-        let e = auth
-            .check(&bearer(&key), Role::Analyst, Some(ip))
-            .unwrap_err();
         assert!(
             matches!(e, AuthError::Throttled { retry_after_secs } if retry_after_secs >= 1),
             "{e:?}"
         );
-        let other: IpAddr = "192.0.2.8".parse().unwrap();
-        assert!(
-            auth.check(&bearer(&key), Role::Analyst, Some(other))
-                .is_ok()
-        );
         let r = e.into_response();
         assert_eq!(r.status(), 429);
         assert!(r.headers().contains_key("retry-after"));
+        // The right key still passes (nobody behind the same address is locked out), and no
+        // key at all is not a failure (a cross-site page cannot add to the count).
+        assert!(auth.check(&bearer(&key), Role::Analyst, Some(ip)).is_ok());
+        assert_eq!(
+            auth.check(&HeaderMap::new(), Role::Analyst, Some(ip))
+                .unwrap_err(),
+            AuthError::Missing
+        );
+        // Another address is counted on its own.
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert_eq!(
+            auth.check(&bearer("xlf_a_b"), Role::Analyst, Some(other))
+                .unwrap_err(),
+            AuthError::Invalid
+        );
     }
 
     #[tokio::test]
