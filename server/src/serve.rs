@@ -155,6 +155,19 @@ async fn grpc_auth(State(auth): State<Auth>, req: Request, next: Next) -> Respon
     }
 }
 
+/// A gRPC call still running after `secs` seconds is `DEADLINE_EXCEEDED` (and its work stops,
+/// as over HTTP); a stream that has begun answering is not cut.
+async fn grpc_time_limit(State(secs): State<u64>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(Duration::from_secs(secs), next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => tonic::Status::deadline_exceeded(format!(
+            "the call took longer than {secs} s and was stopped"
+        ))
+        .into_http::<axum::body::Body>()
+        .into_response(),
+    }
+}
+
 /// Starts HTTP and gRPC on `config`'s addresses over `stores`.
 pub async fn start(config: &Config, stores: (Store, Store)) -> Result<Running> {
     crate::tls::install_crypto_provider();
@@ -210,6 +223,10 @@ pub async fn start(config: &Config, stores: (Store, Store)) -> Result<Running> {
     let router = app(state, auth.clone(), config, guard)?;
     let grpc_router = crate::grpc::routes(query)
         .into_axum_router()
+        .layer(from_fn_with_state(
+            config.limits.request_timeout_secs,
+            grpc_time_limit,
+        ))
         .layer(from_fn_with_state(auth.clone(), grpc_auth))
         .layer(from_fn_with_state(metrics.clone(), http::track));
 

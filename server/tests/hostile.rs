@@ -492,6 +492,42 @@ async fn a_client_that_takes_no_answer_is_cut_after_the_idle_timeout() {
     running.shutdown().await;
 }
 
+/// A gRPC call whose request message never arrives ends at the request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_call_whose_message_never_comes_ends_at_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), |c| c.limits.request_timeout_secs = 2).await;
+    let tcp = tokio::net::TcpStream::connect(running.grpc_addr)
+        .await
+        .unwrap();
+    let (mut client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let req = http::Request::post(format!(
+        "http://localhost:{}/xlfeed.v1.QueryService/Quote",
+        running.grpc_addr.port()
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(())
+    .unwrap();
+    let started = Instant::now();
+    let (response, mut body) = client.send_request(req, false).unwrap();
+    // A message of 100 bytes announced, none sent.
+    body.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 100]), false)
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("no answer")
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(response.headers()["grpc-status"], "4", "{response:?}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_short_json_whatever_the_input() {
     let dir = tempfile::tempdir().unwrap();
