@@ -29,7 +29,7 @@ use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
 
 use crate::report::{EXIT_STORE, Outcome, Problem, Progress, ProgressMode, Report};
 use plan::{FetchKind, Shard, Unit};
-use source::{Reply, Source, SourceError};
+use source::{Reply, Source, SourceError, path_part};
 
 pub(crate) const FETCH_EXAMPLES: &str = "\
 Examples:
@@ -612,7 +612,11 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                         end,
                         window: oldest_first(),
                     },
-                    format!("{}/bars{secs}/{sym}.txt.gz", day_path(day)),
+                    format!(
+                        "{}/bars{secs}/{}.txt.gz",
+                        day_path(day),
+                        path_part(sym.as_str())
+                    ),
                 ),
                 _ => (
                     Request::TicksRange {
@@ -621,7 +625,7 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                         end,
                         window: oldest_first(),
                     },
-                    format!("{}/ticks/{sym}.txt.gz", day_path(day)),
+                    format!("{}/ticks/{}.txt.gz", day_path(day), path_part(sym.as_str())),
                 ),
             };
             let kind = unit.kind.store_kind();
@@ -656,7 +660,8 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 direction: Direction::OldestFirst,
             };
             let path = format!(
-                "daily/{sym}/{}-{}.txt.gz",
+                "daily/{}/{}-{}.txt.gz",
+                path_part(sym.as_str()),
                 first.yyyymmdd(),
                 last.yyyymmdd()
             );
@@ -692,7 +697,11 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
         }
         FetchKind::Options => options_unit(ctx, sym, day).await,
         FetchKind::Fundamentals | FetchKind::Dividends => {
-            let path = format!("{}/level1/{sym}.txt.gz", day_path(day));
+            let path = format!(
+                "{}/level1/{}.txt.gz",
+                day_path(day),
+                path_part(sym.as_str())
+            );
             let f = match ctx
                 .source
                 .fundamental(sym.as_str(), &path, ctx.timeout)
@@ -738,7 +747,7 @@ async fn options_unit(
         filter: ChainFilter::Moneyness(ctx.option_strikes, ctx.option_strikes),
         include_nonstandard: false,
     };
-    let path = format!("{}/chain/{und}.txt.gz", day_path(day));
+    let path = format!("{}/chain/{}.txt.gz", day_path(day), path_part(und.as_str()));
     let parse = |b: &[u8], out: &mut Vec<_>| convert::chain(b, und.as_str(), day, out);
     let mut contracts = match request(ctx, &req, &path, parse).await? {
         (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
@@ -757,7 +766,12 @@ async fn options_unit(
             end,
             window: oldest_first(),
         };
-        let path = format!("{}/options/{und}/{}.txt.gz", day_path(day), c.symbol);
+        let path = format!(
+            "{}/options/{}/{}.txt.gz",
+            day_path(day),
+            path_part(und.as_str()),
+            path_part(&c.symbol)
+        );
         let (ctx, contract) = (ctx.clone(), c.symbol.clone());
         tasks.spawn(async move {
             let parse = |b: &[u8], out: &mut Vec<_>| convert::option_trades(&contract, b, out);

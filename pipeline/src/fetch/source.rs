@@ -106,13 +106,13 @@ impl Source {
     ) -> Result<Reply, SourceError> {
         let failed = |e: anyhow::Error| SourceError::Failed(format!("{e:#}"));
         match self {
-            Source::Replay(dir) => replay(&dir.join(path), sink).map_err(failed),
+            Source::Replay(dir) => replay(&under(dir, path)?, sink).map_err(failed),
             Source::Live {
                 lookup, archive, ..
             } => {
                 let mut copy = match archive {
                     Some(dir) => Some(
-                        ArchiveFile::create(&dir.join(path), &req.format("")).map_err(failed)?,
+                        ArchiveFile::create(&under(dir, path)?, &req.format("")).map_err(failed)?,
                     ),
                     None => None,
                 };
@@ -140,7 +140,7 @@ impl Source {
     ) -> Result<Option<Fundamental>, SourceError> {
         let reply = match self {
             Source::Replay(dir) => {
-                read_whole(&dir.join(path)).map_err(|e| SourceError::Failed(format!("{e:#}")))?
+                read_whole(&under(dir, path)?).map_err(|e| SourceError::Failed(format!("{e:#}")))?
             }
             Source::Live {
                 level1,
@@ -162,7 +162,7 @@ impl Source {
                 // A connection that failed is dropped; a good one goes back for the next unit.
                 level1.lock().await.push(l1);
                 if let Some(dir) = archive {
-                    write_whole(&dir.join(path), &format!("w{symbol}"), &reply)
+                    write_whole(&under(dir, path)?, &format!("w{symbol}"), &reply)
                         .map_err(|e| SourceError::Failed(format!("{e:#}")))?;
                 }
                 reply
@@ -244,6 +244,39 @@ async fn watch_fundamental(
         .await;
     let _ = l1.unwatch(symbol).await;
     Ok(got?)
+}
+
+/// A symbol as one name in an archive path: `/` (IQFeed symbols may hold one) and `%` are
+/// written `%2F` and `%25`, and a leading `.` `%2E`, so that no symbol names a folder, the
+/// folder above, or anything outside the archive.
+pub(crate) fn path_part(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '/' => out.push_str("%2F"),
+            '\\' => out.push_str("%5C"),
+            '%' => out.push_str("%25"),
+            '.' if i == 0 => out.push_str("%2E"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `dir` joined with the archive path `path`, which must be plain names: a path that would
+/// leave the archive is an error naming it.
+fn under(dir: &Path, path: &str) -> Result<PathBuf, SourceError> {
+    let p = Path::new(path);
+    if p.components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        Ok(dir.join(p))
+    } else {
+        Err(SourceError::Failed(format!(
+            "archive path {} leaves the archive",
+            xlfeed_core::quoted(path)
+        )))
+    }
 }
 
 /// An archive file being written: a temporary file, renamed into place when the reply is
@@ -464,5 +497,18 @@ mod tests {
         f.write(b"a,\n").unwrap();
         drop(f);
         assert!(!q.exists() && !q.with_extension("tmp").exists());
+    }
+
+    #[test]
+    fn symbols_stay_one_name_inside_the_archive() {
+        assert_eq!(path_part("AAPL"), "AAPL");
+        assert_eq!(path_part("BRK.B"), "BRK.B");
+        assert_eq!(path_part("../../etc"), "%2E.%2F..%2Fetc");
+        assert_eq!(path_part("A/B%"), "A%2FB%25");
+        let dir = Path::new("/archive");
+        assert!(under(dir, "2024/06/12/ticks/AAPL.txt.gz").is_ok());
+        for bad in ["../x.txt.gz", "/etc/passwd", "a/../../b"] {
+            assert!(under(dir, bad).is_err(), "{bad}");
+        }
     }
 }
