@@ -325,6 +325,63 @@ async fn admin_runs_reach_only_their_folders_stores_and_gateways() {
         serde_json::from_slice(&std::fs::read(runs_dir.join(format!("run-{id}.json"))).unwrap())
             .unwrap();
     assert_eq!(record["status"], json!("complete"));
+    // A symbol made of ../ cannot take the archive outside its folder.
+    let (s, _, b) = contract
+        .send(
+            "POST",
+            "/admin/v1/runs",
+            start_run(vec![
+                "--sim".into(),
+                "--symbols".into(),
+                "../../../../ESCAPED".into(),
+                "--kinds".into(),
+                "ticks".into(),
+                "--from".into(),
+                "2024-06-28".into(),
+                "--archive".into(),
+                allowed.join("arch2").display().to_string(),
+            ]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&b));
+    let escaped_id = serde_json::from_slice::<Value>(&b).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    for _ in 0..300 {
+        let (_, _, b) = contract
+            .send(
+                "GET",
+                "/admin/v1/runs/1",
+                http.get(format!("{base}/admin/v1/runs/{escaped_id}"))
+                    .bearer_auth(&token),
+            )
+            .await;
+        if serde_json::from_slice::<Value>(&b).unwrap()["status"] != json!("running") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(dir.path(), &mut all);
+    assert!(
+        all.iter().any(|p| p.to_string_lossy().contains("ESCAPED")),
+        "the run archived nothing: the check proves nothing"
+    );
+    let outside: Vec<_> = all
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("ESCAPED") && !p.starts_with(&allowed))
+        .collect();
+    assert!(outside.is_empty(), "{outside:?}");
     let (s, _, b) = contract
         .send("POST", "/admin/v1/runs", start_run(fetch(&[])))
         .await;
@@ -332,7 +389,8 @@ async fn admin_runs_reach_only_their_folders_stores_and_gateways() {
     let next = serde_json::from_slice::<Value>(&b).unwrap()["id"]
         .as_u64()
         .unwrap();
-    assert_eq!(next, id + 2, "the planted name is skipped");
+    assert_eq!(next, escaped_id + 1);
+    assert_eq!(escaped_id, id + 2, "the planted name is skipped");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     // No report file anywhere but the record.
     assert!(!Path::new("fetch-report.json").exists());
