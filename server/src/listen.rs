@@ -6,8 +6,9 @@
 //!   `header_read`, counted from its first byte (or from the accept, for a new connection that
 //!   sends nothing); slow-header clients are cut off;
 //! - **idle timeout**: a connection with no request in flight and nothing sent for `idle` is
-//!   closed (HTTP/1.1 keep-alive and HTTP/2 alike), and so is one whose client stopped reading
-//!   an answer;
+//!   closed (HTTP/1.1 keep-alive and HTTP/2 alike), and so is one whose client took no frame
+//!   of an answer for as long;
+//! - **body timeout**: a request's body must arrive within `header_read` of its header;
 //! - **connection cap**: at most `max_connections` at once. A new connection over the cap
 //!   evicts the connection idle the longest (one that is not answering anything); when every
 //!   connection is busy it is answered `503` with `Retry-After` and closed. Past a small
@@ -90,6 +91,8 @@ struct ConnState {
     answers: Mutex<HashMap<u64, u64>>,
     /// The next answer's number on this connection.
     next_answer: AtomicU64,
+    /// Request bodies still arriving: when each began.
+    bodies_in: Mutex<HashMap<u64, u64>>,
     /// Whether the connection speaks HTTP/2 (several requests at once, frames between them).
     h2: AtomicBool,
     /// Whether the first bytes have been looked at.
@@ -113,6 +116,8 @@ enum Expiry {
     Idle,
     /// The client stopped reading an answer.
     Stalled,
+    /// A request body took too long to arrive.
+    SlowBody,
 }
 
 impl ConnState {
@@ -125,6 +130,7 @@ impl ConnState {
             handling: AtomicUsize::new(0),
             answers: Mutex::new(HashMap::new()),
             next_answer: AtomicU64::new(0),
+            bodies_in: Mutex::new(HashMap::new()),
             h2: AtomicBool::new(false),
             sniffed: AtomicBool::new(false),
             served: AtomicBool::new(false),
@@ -149,8 +155,13 @@ impl ConnState {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let since = |t: &AtomicU64| now.saturating_sub(t.load(Ordering::Acquire));
         if self.handling.load(Ordering::Acquire) > 0 {
-            // A handler is bounded by the request timeout, not here.
-            return None;
+            // A handler is bounded by the request timeout, not here; but the body it waits
+            // for must arrive within the header timeout (a trickle holds a place otherwise).
+            let slow = self
+                .bodies()
+                .values()
+                .any(|t| now.saturating_sub(*t) > ms(limits.header_read));
+            return slow.then_some(Expiry::SlowBody);
         }
         {
             // An answer whose body the connection has not taken a frame of for the idle
@@ -194,6 +205,12 @@ impl ConnState {
         self.handling.fetch_add(1, Ordering::AcqRel);
         self.served.store(true, Ordering::Release);
         self.header_since.store(0, Ordering::Release);
+    }
+
+    fn bodies(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        self.bodies_in
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn answer_started(&self) -> u64 {
@@ -302,6 +319,68 @@ impl hyper::body::Body for TrackedBody {
         let r = Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(r, Poll::Ready(Some(Ok(_)))) {
             self.state.answer_progressed(self.id);
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request's body that tells its [`ConnState`] when it has all arrived (or is dropped).
+struct TimedBody {
+    inner: Incoming,
+    state: Arc<ConnState>,
+    id: u64,
+    open: bool,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, state: Arc<ConnState>) -> TimedBody {
+        let open = !hyper::body::Body::is_end_stream(&inner);
+        let id = state.next_answer.fetch_add(1, Ordering::Relaxed);
+        if open {
+            state.bodies().insert(id, now_ms());
+        }
+        TimedBody {
+            inner,
+            state,
+            id,
+            open,
+        }
+    }
+
+    fn close(&mut self) {
+        if std::mem::take(&mut self.open) {
+            self.state.bodies().remove(&self.id);
+        }
+    }
+}
+
+impl Drop for TimedBody {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl hyper::body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(None | Some(Err(_))))
+            || hyper::body::Body::is_end_stream(&self.inner)
+        {
+            self.close();
         }
         r
     }
@@ -549,9 +628,10 @@ async fn drive<I>(
         let state = service_state.clone();
         state.request_started();
         req.extensions_mut().insert(ClientAddr(peer));
+        let req = req.map(|b| Body::new(TimedBody::new(b, state.clone())));
         async move {
             let handling = Handling(state.clone());
-            let response = match app.oneshot(req.map(Body::new)).await {
+            let response = match app.oneshot(req).await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
@@ -586,6 +666,7 @@ async fn drive<I>(
                         Expiry::Header => "header_timeout",
                         Expiry::Idle => "idle",
                         Expiry::Stalled => "stalled",
+                        Expiry::SlowBody => "slow_body",
                     };
                     tracing::debug!(%peer, reason, "connection closed");
                     shared.metrics.connections_closed(reason);

@@ -464,8 +464,32 @@ async fn slow_idle_and_surplus_connections_are_closed_or_refused() {
     );
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     drop(idle);
+    // A body that trickles in: closed after the header timeout, well before the request's.
+    let mut trickle = TcpStream::connect(addr).unwrap();
+    trickle
+        .write_all(b"POST /api/v1/batch HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        if trickle.write_all(b" ").is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(closed, "a trickling body kept its connection");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    running.shutdown().await;
+
     // ...but busy ones (a request whose body is still coming) are not evicted: 503. Each is
     // known to be in its handler when the server asks for the body (100 Continue).
+    let running = start(dir.path(), |c| c.limits.max_connections = 4).await;
+    let addr = running.http_addr;
     let busy: Vec<TcpStream> = (0..4)
         .map(|_| {
             let mut s = TcpStream::connect(addr).unwrap();
