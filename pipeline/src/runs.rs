@@ -224,6 +224,26 @@ mod tests {
     }
 
     #[test]
+    fn the_simulator_scale_is_bounded() {
+        for bad in ["inf", "NaN", "0", "-1", "1000"] {
+            let e = check_args(
+                Stage::Fetch,
+                &[
+                    "--sim".into(),
+                    "--sim-tick-scale".into(),
+                    bad.into(),
+                    "--from".into(),
+                    "2024-06-10".into(),
+                    "--feed".into(),
+                    "embedded://x".into(),
+                ],
+            )
+            .unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn bad_arguments_are_named() {
         let e = check_args(
             Stage::Fetch,

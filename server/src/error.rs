@@ -172,11 +172,34 @@ impl ApiError {
     }
 }
 
+/// Logs a store error: a warning at most once a second (a store that is down or loading fails
+/// every call), the rest at debug level.
+fn log_store_error(e: &StoreError) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static SKIPPED: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now > last
+        && LAST
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    {
+        let skipped = SKIPPED.swap(0, Ordering::AcqRel);
+        tracing::warn!(error = %e, more_since_last = skipped, "store error");
+    } else {
+        SKIPPED.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(error = %e, "store error");
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         let kind = e.kind();
         // A store's own detail (URLs, keys) stays in the log; the caller gets the gist.
-        tracing::warn!(error = %e, "store error");
+        log_store_error(&e);
         let message = match kind {
             ErrorKind::Unavailable => "the store is unavailable; retry shortly".to_owned(),
             ErrorKind::Corrupt => "stored data failed its checksum; an administrator has been told (see the server log)".to_owned(),

@@ -71,8 +71,9 @@ impl DateStyle {
             "" | "serial" | "excel" => Ok(DateStyle::Serial),
             "serial1904" | "1904" => Ok(DateStyle::Serial1904),
             "iso" => Ok(DateStyle::Iso),
-            other => Err(format!(
-                "dates \"{other}\" is not one of serial, serial1904, iso"
+            _ => Err(format!(
+                "dates {} is not one of serial, serial1904, iso",
+                xlfeed_core::quoted(s.trim())
             )),
         }
     }

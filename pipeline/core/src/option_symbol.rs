@@ -94,7 +94,8 @@ impl OptionSymbol {
     ) -> Result<OptionSymbol, ParseError> {
         if !valid_root(root) {
             return Err(ParseError::new(format!(
-                "option root \"{root}\" is not 1 to {MAX_ROOT_LEN} ascii letters or digits"
+                "option root {} is not 1 to {MAX_ROOT_LEN} ascii letters or digits",
+                quoted(root)
             )));
         }
         if !(2000..=2099).contains(&expiry.year()) {
@@ -166,7 +167,8 @@ impl OptionSymbol {
         })?;
         let strike_milli = parse_strike(strike).ok_or_else(|| {
             bad(&format!(
-                "has strike \"{strike}\", not a decimal with at most 3 places"
+                "has strike {}, not a decimal with at most 3 places",
+                quoted(strike)
             ))
         })?;
         OptionSymbol::from_parts(root, expiry, right, strike_milli).map_err(|why| bad(&why))
@@ -212,7 +214,7 @@ impl OptionSymbol {
         let strike = &tail[7..];
         let strike_milli = digits(strike)
             .map(u64::from)
-            .ok_or_else(|| bad(&format!("has strike \"{strike}\", not 8 digits")))?;
+            .ok_or_else(|| bad(&format!("has strike {}, not 8 digits", quoted(strike))))?;
         OptionSymbol::from_parts(root, expiry, right, strike_milli).map_err(|why| bad(&why))
     }
 
@@ -281,7 +283,8 @@ impl OptionSymbol {
     ) -> Result<OptionSymbol, String> {
         if !valid_root(root) {
             return Err(format!(
-                "has root \"{root}\", not 1 to {MAX_ROOT_LEN} ascii letters or digits"
+                "has root {}, not 1 to {MAX_ROOT_LEN} ascii letters or digits",
+                quoted(root)
             ));
         }
         if !(1..=MAX_STRIKE_MILLI).contains(&strike_milli) {

@@ -88,7 +88,7 @@ pub(crate) struct FetchArgs {
     #[arg(long, default_value_t = 42)]
     sim_seed: u64,
     /// The simulator's trades per real trade (with --sim; 1 = realistic counts).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = tick_scale)]
     sim_tick_scale: f64,
     /// Read the replies from an archive written by an earlier --archive run.
     #[arg(long)]
@@ -133,6 +133,18 @@ pub(crate) struct FetchArgs {
     /// How progress is shown.
     #[arg(long, value_enum, default_value = "auto")]
     progress: ProgressMode,
+}
+
+/// `--sim-tick-scale`: a finite number above 0, at most 100 (a hundred times realistic counts
+/// is already millions of trades a day).
+fn tick_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 100.0 => Ok(v),
+        _ => Err(format!(
+            "{} is not a number above 0 and at most 100",
+            xlfeed_core::quoted(s)
+        )),
+    }
 }
 
 impl FetchArgs {

@@ -90,15 +90,23 @@ impl Guard {
     }
 }
 
-/// The name part of a `Host` value: `[::1]:8080` → `::1`, `example.com:443` → `example.com`.
+/// The name part of a `Host` value: `[::1]:8080` → `::1`, `example.com:443` →
+/// `example.com`. Anything else after a bracketed address, or a port that is not one, makes
+/// the whole value the name (which then matches nothing allowed).
 fn host_name(host: &str) -> &str {
     let host = host.trim();
+    let valid_port = |p: &str| p.parse::<u16>().is_ok();
     if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default();
+        return match rest.split_once(']') {
+            Some((addr, "")) => addr,
+            Some((addr, tail)) if tail.strip_prefix(':').is_some_and(valid_port) => addr,
+            _ => host,
+        };
     }
     match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
+        Some((name, port)) if valid_port(port) && !name.contains(':') => name,
+        Some(_) => host,
+        None => host,
     }
 }
 
@@ -197,7 +205,15 @@ mod tests {
         ] {
             assert!(g.host_allowed(ok), "{ok}");
         }
-        for bad in ["attacker.example", "", "10.0.0.6", "localhost.evil.com"] {
+        for bad in [
+            "attacker.example",
+            "",
+            "10.0.0.6",
+            "localhost.evil.com",
+            "[::1]evil.com",
+            "localhost:99999",
+            "localhost:x",
+        ] {
             assert!(!g.host_allowed(bad), "{bad}");
         }
         let any = Guard::new(

@@ -49,7 +49,7 @@ fn param_schema(p: &Param) -> Value {
             "pattern": "^([0-9]+(\\.[0-9]+)?[DWMYdwmy]?|ON|O/N|on|o/n)$",
             "examples": ["30", "ON", "1W", "3M", "1Y"]
         }),
-        ParamType::Cursor => json!({"type": "string", "pattern": "^-?[0-9]+:-?[0-9]+$"}),
+        ParamType::Cursor => json!({"type": "string", "pattern": "^[0-9]+:[0-9]+$"}),
         ParamType::Text => json!({"type": "string", "maxLength": 200}),
     }
 }

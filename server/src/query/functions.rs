@@ -379,7 +379,16 @@ impl Param {
             }
             SomeOf(lists) => {
                 let words = words_of(lists);
-                for v in args.list(name)? {
+                let given = args.list(name)?;
+                for (i, v) in given.iter().enumerate() {
+                    if given[..i].iter().any(|w| w.eq_ignore_ascii_case(v)) {
+                        return Err(ApiError::bad(format!(
+                            "{name}: {} is given more than once",
+                            xlfeed_core::quoted(v)
+                        )));
+                    }
+                }
+                for v in given {
                     if !words.iter().any(|w| w.eq_ignore_ascii_case(&v)) {
                         return Err(ApiError::bad(format!(
                             "{name}: {} is not one of {}",
@@ -504,6 +513,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("cursor"), "{}", e.message);
+        let e = check(
+            "history",
+            &[
+                ("symbol", "AAPL"),
+                ("start", "2024-06-03"),
+                ("fields", "open,close,OPEN"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("\"OPEN\" is given more than once"),
+            "{}",
+            e.message
+        );
+        let e = check(
+            "ticks",
+            &[
+                ("symbol", "AAPL"),
+                ("start", "2024-06-03"),
+                ("cursor", "-1:-1"),
+            ],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("\"-1:-1\""), "{}", e.message);
         let e = check("search", &[("text", "A"), ("dates", "julian")]).unwrap_err();
         assert!(e.message.contains("\"julian\""), "{}", e.message);
     }

@@ -789,7 +789,11 @@ pub(crate) fn parse_cursor(c: &str) -> ApiResult<(i64, i64)> {
         ))
     };
     let (a, b) = c.split_once(':').ok_or_else(bad)?;
-    Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+    let (t, id): (i64, i64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if t < 0 || id < 0 {
+        return Err(bad());
+    }
+    Ok((t, id))
 }
 
 fn daily_row(b: &DailyBar) -> Row {
