@@ -70,8 +70,12 @@ impl Guard {
 
     /// Whether `host` (a `Host` header: name or address, maybe a port) is one to answer.
     pub fn host_allowed(&self, host: &str) -> bool {
-        let name = host_name(host).to_ascii_lowercase();
-        is_loopback_name(&name) || self.hosts.iter().any(|h| h == "*" || *h == name)
+        let name = host_name(host);
+        is_loopback_name(name)
+            || self
+                .hosts
+                .iter()
+                .any(|h| h == "*" || h.eq_ignore_ascii_case(name))
     }
 
     fn origin_allowed(&self, origin: &str, host: &str, headers: &HeaderMap) -> bool {
@@ -111,25 +115,27 @@ fn host_name(host: &str) -> &str {
 }
 
 fn is_loopback_name(name: &str) -> bool {
-    name == "localhost"
-        || name.ends_with(".localhost")
+    let n = name.len();
+    name.eq_ignore_ascii_case("localhost")
+        || (n > 10
+            && name.is_char_boundary(n - 10)
+            && name[n - 10..].eq_ignore_ascii_case(".localhost"))
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The request's host: `Host`, or HTTP/2's `:authority` (in the URI).
-fn request_host(req: &Request) -> String {
+fn request_host(req: &Request) -> &str {
     req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or_default()
 }
 
 /// The middleware: see the module documentation.
 pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let host = request_host(&req);
-    if !g.host_allowed(&host) {
+    if !g.host_allowed(host) {
         return ApiError::denied(format!(
             "host {} is not a name this server answers to: use localhost, or add it to server.allowed_hosts",
             quoted(host_name(&host))
@@ -139,6 +145,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
     }
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
+        let host = host.to_owned();
         if let Some(origin) = req.headers().get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("?");
             if !g.origin_allowed(origin, &host, req.headers()) {

@@ -171,7 +171,7 @@ pub async fn time_limit(State(secs): State<u64>, req: Request, next: Next) -> Re
 /// keeping their status and headers.
 pub async fn json_errors(State(max_body): State<usize>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
     let r = next.run(req).await;
     let status = r.status();
     let json = r
@@ -188,7 +188,7 @@ pub async fn json_errors(State(max_body): State<usize>, req: Request, next: Next
         .ok()
         .and_then(|b| String::from_utf8(b.to_vec()).ok())
         .unwrap_or_default();
-    let path = xlfeed_core::quoted(&path);
+    let path = xlfeed_core::quoted(uri.path());
     let e = match status {
         StatusCode::NOT_FOUND => ApiError::not_found(format!("no route {method} {path}")),
         StatusCode::METHOD_NOT_ALLOWED => {
@@ -294,15 +294,20 @@ async fn call(
     let spend = Spend::new(query.budget().bytes(), query.budget());
     let cancel = spend.cancel_on_drop();
     let gzip = accepts_gzip(&headers);
-    // One trip to the pool: the call, its JSON, its hash and compression.
+    // The call, its JSON, its hash and compression: on the pool in one trip when the function
+    // may be heavy, here when it is light.
     let (q, f, a, sp) = (query.clone(), function.clone(), args.clone(), spend.clone());
-    let answered = query
-        .on_pool(async move {
-            let (json, meter) = q.answer_here(&f, &a, style, &sp).await?;
-            let held = meter.settle(json.len())?;
-            Ok((Rendered::new(json, gzip, &sp)?, held))
-        })
-        .await;
+    let work = async move {
+        let (json, meter) = q.answer_here(&f, &a, style, &sp).await?;
+        let held = meter.settle(json.len())?;
+        Ok((Rendered::new(json, gzip, &sp)?, held))
+    };
+    let light = crate::query::functions::function(&function).is_some_and(|f| !f.heavy);
+    let answered = if light {
+        work.await
+    } else {
+        query.on_pool(work).await
+    };
     cancel.disarm();
     match answered {
         Ok((rendered, held)) => rendered.respond(historical(&function, &args), &headers, held),

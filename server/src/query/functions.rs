@@ -63,6 +63,10 @@ pub struct Function {
     pub params: &'static [Param],
     /// What it answers.
     pub doc: &'static str,
+    /// Whether one call may take much CPU (many chunks, many rows, statistics): such calls
+    /// are answered on the query pool; light ones (a few rows from a chunk or two) where the
+    /// request arrived, which spares two thread hand-offs per request.
+    pub heavy: bool,
 }
 
 /// `dates`, which every function takes: how dates and times are written.
@@ -113,6 +117,7 @@ pub const FUNCTIONS: &[Function] = &[
             ),
         ],
         doc: "Bars of a symbol over a date range: interval 1m, 5m, 15m, 30m, 1h, daily (default), weekly, monthly; fields open, high, low, close, volume, vwap, trades.",
+        heavy: true,
     },
     Function {
         name: "ticks",
@@ -139,6 +144,7 @@ pub const FUNCTIONS: &[Function] = &[
             ),
         ],
         doc: "Trades of a symbol between two times, oldest first, at most limit (default 10,000; 100,000 at most) a page; next names the cursor of the following page.",
+        heavy: true,
     },
     Function {
         name: "quote",
@@ -153,6 +159,7 @@ pub const FUNCTIONS: &[Function] = &[
             p("at", Time, false, "As of this time (default: now)."),
         ],
         doc: "Latest values of a symbol (last, bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time), now or as of a time; one field gives one value.",
+        heavy: false,
     },
     Function {
         name: "chain",
@@ -180,6 +187,7 @@ pub const FUNCTIONS: &[Function] = &[
             ),
         ],
         doc: "An underlying's option chain on a date (default: the latest processed): per contract bid/ask/last, volume, IV, delta, gamma, vega, theta, rho; as of a time with at.",
+        heavy: true,
     },
     Function {
         name: "option",
@@ -206,6 +214,7 @@ pub const FUNCTIONS: &[Function] = &[
             ),
         ],
         doc: "One option contract (IQFeed or OCC symbol) over a date range: IV and Greeks per trade (per=trade) or per day (per=day, the default).",
+        heavy: true,
     },
     Function {
         name: "dividends",
@@ -215,6 +224,7 @@ pub const FUNCTIONS: &[Function] = &[
             p("end", Date, false, "Ex-dates to this day."),
         ],
         doc: "Dividends of a symbol with ex-dates in a range (default: all known).",
+        heavy: false,
     },
     Function {
         name: "rate",
@@ -229,6 +239,7 @@ pub const FUNCTIONS: &[Function] = &[
             ),
         ],
         doc: "The continuously compounded zero rate for a tenor (days, or 1W, 3M, 1Y) on a date from the curve in FEED (default: the market's curve for the date, USD LIBOR to 2023-06-30, SOFR after, Treasury as fallback).",
+        heavy: false,
     },
     Function {
         name: "fundamentals",
@@ -237,6 +248,7 @@ pub const FUNCTIONS: &[Function] = &[
             p("field", Text, false, "One field (default: all)."),
         ],
         doc: "The latest fundamentals of a symbol (or one field of them).",
+        heavy: false,
     },
     Function {
         name: "search",
@@ -255,6 +267,7 @@ pub const FUNCTIONS: &[Function] = &[
             ),
         ],
         doc: "Symbols in the stores that start with or contain text, with what is stored for them.",
+        heavy: true,
     },
     Function {
         name: "compare",
@@ -287,6 +300,7 @@ pub const FUNCTIONS: &[Function] = &[
             ),
         ],
         doc: "Server-side comparison of two or more symbols over a date range (metric summary, returns, correlation, drawdown, ivrv for implied vs realized volatility, consistency for FEED vs POST).",
+        heavy: true,
     },
 ];
 
