@@ -530,7 +530,6 @@ pub async fn serve(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let shared2 = shared.clone();
         let place = match shared.places.clone().try_acquire_owned() {
             Ok(p) => Some(p),

@@ -122,16 +122,15 @@ pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result
         // One body limit, the configured one (axum's extractors have a 2 MB one of their own).
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-        .layer(from_fn_with_state(limits.max_body_bytes, http::json_errors))
         .layer(from_fn_with_state(
-            limits.request_timeout_secs,
-            http::time_limit,
+            http::Edge {
+                guard: Arc::new(guard),
+                timeout_secs: limits.request_timeout_secs,
+                max_body: limits.max_body_bytes,
+            },
+            http::edge,
         ))
         .layer(crate::auth::cors(&config.security)?)
-        .layer(from_fn_with_state(
-            Arc::new(guard),
-            crate::http::guard::guard,
-        ))
         .layer(CatchPanicLayer::custom(http::panic_response))
         .layer(from_fn_with_state(metrics, http::track)))
 }

@@ -13,11 +13,9 @@
 //! Refusals are the usual JSON errors: 403 naming the host or origin, 415 naming the type.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use xlfeed_core::quoted;
 
@@ -132,30 +130,31 @@ fn request_host(req: &Request) -> &str {
         .unwrap_or_default()
 }
 
-/// The middleware: see the module documentation.
-pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    let host = request_host(&req);
-    if !g.host_allowed(host) {
-        return ApiError::denied(format!(
-            "host {} is not a name this server answers to: use localhost, or add it to server.allowed_hosts",
-            quoted(host_name(&host))
-        ))
-        .with_status(403)
-        .into_response();
-    }
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        let host = host.to_owned();
+impl Guard {
+    /// Checks `req` (see the module documentation); the refusal when it fails.
+    pub fn check(&self, req: &Request) -> Result<(), Response> {
+        let host = request_host(req);
+        if !self.host_allowed(host) {
+            return Err(ApiError::denied(format!(
+                "host {} is not a name this server answers to: use localhost, or add it to server.allowed_hosts",
+                quoted(host_name(host))
+            ))
+            .with_status(403)
+            .into_response());
+        }
+        if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Ok(());
+        }
         if let Some(origin) = req.headers().get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("?");
-            if !g.origin_allowed(origin, &host, req.headers()) {
-                return ApiError::denied(format!(
+            if !self.origin_allowed(origin, host, req.headers()) {
+                return Err(ApiError::denied(format!(
                     "a {} from the page at {} is refused: only this server's own pages and security.cors_origins may change things",
                     req.method(),
                     quoted(origin)
                 ))
                 .with_status(403)
-                .into_response();
+                .into_response());
             }
         }
         let has_body = *req.method() == Method::POST
@@ -170,7 +169,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
                 .unwrap_or_default();
             let essence = ct.split(';').next().unwrap_or_default().trim();
             if !essence.eq_ignore_ascii_case("application/json") {
-                return ApiError::bad(format!(
+                return Err(ApiError::bad(format!(
                     "a {} body must be application/json, not {}",
                     req.method(),
                     if ct.is_empty() {
@@ -180,11 +179,11 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
                     }
                 ))
                 .with_status(415)
-                .into_response();
+                .into_response());
             }
         }
+        Ok(())
     }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -154,25 +154,40 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     r
 }
 
-/// Answers a request still running after `secs` seconds with 503 and `Retry-After`; its work
-/// stops (dropping the handler's future cancels its calls on the query pool).
-pub async fn time_limit(State(secs): State<u64>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(Duration::from_secs(secs), next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::unavailable(format!(
-            "the request took longer than {secs} s and was stopped: ask for less (a shorter range, fewer calls), or retry"
-        ))
-        .into_response(),
-    }
+/// What every HTTP request passes first, in one layer (one boxed service, not three): the
+/// browser checks of [`guard::Guard`]; the request timeout (a request still running after
+/// `limits.request_timeout_secs` is answered 503 with `Retry-After`, and dropping its
+/// handler's future cancels its calls on the query pool); and complete errors (the plain or
+/// empty refusals of the router and its layers, such as an unknown route, a method not
+/// allowed or a body over the limit, rewritten as the JSON error, keeping status and headers).
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// Hosts and origins.
+    pub guard: Arc<guard::Guard>,
+    /// Seconds a request may take.
+    pub timeout_secs: u64,
+    /// The body limit, to name in a 413.
+    pub max_body: usize,
 }
 
-/// Makes every error answer the JSON error: the plain or empty refusals of the router and
-/// its layers (an unknown route, a method not allowed, a body over the limit) are rewritten,
-/// keeping their status and headers.
-pub async fn json_errors(State(max_body): State<usize>, req: Request, next: Next) -> Response {
+/// The middleware of [`Edge`].
+pub async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    if let Err(refused) = edge.guard.check(&req) {
+        return refused;
+    }
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let r = next.run(req).await;
+    let secs = edge.timeout_secs;
+    let r = match tokio::time::timeout(Duration::from_secs(secs), next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            return ApiError::unavailable(format!(
+                "the request took longer than {secs} s and was stopped: ask for less (a shorter range, fewer calls), or retry"
+            ))
+            .into_response();
+        }
+    };
+    let max_body = edge.max_body;
     let status = r.status();
     let json = r
         .headers()
