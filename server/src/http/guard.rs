@@ -132,7 +132,7 @@ fn request_host(req: &Request) -> &str {
 
 impl Guard {
     /// Checks `req` (see the module documentation); the refusal when it fails.
-    pub fn check(&self, req: &Request) -> Result<(), Response> {
+    pub fn check(&self, req: &Request) -> Result<(), Box<Response>> {
         let host = request_host(req);
         if !self.host_allowed(host) {
             return Err(ApiError::denied(format!(
@@ -140,7 +140,8 @@ impl Guard {
                 quoted(host_name(host))
             ))
             .with_status(403)
-            .into_response());
+            .into_response()
+            .into());
         }
         if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return Ok(());
@@ -154,7 +155,8 @@ impl Guard {
                     quoted(origin)
                 ))
                 .with_status(403)
-                .into_response());
+                .into_response()
+            .into());
             }
         }
         let has_body = *req.method() == Method::POST
@@ -179,7 +181,8 @@ impl Guard {
                     }
                 ))
                 .with_status(415)
-                .into_response());
+                .into_response()
+                .into());
             }
         }
         Ok(())

@@ -173,7 +173,7 @@ pub struct Edge {
 /// The middleware of [`Edge`].
 pub async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Response {
     if let Err(refused) = edge.guard.check(&req) {
-        return refused;
+        return *refused;
     }
     let method = req.method().clone();
     let uri = req.uri().clone();
