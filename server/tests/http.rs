@@ -685,3 +685,43 @@ async fn every_route_embedded() {
 async fn every_route_redis() {
     every_route(TestStore::redis()).await;
 }
+
+/// A batch whose answers together pass the response budget, each fitting alone, answers its
+/// first calls and marks the rest to send again (they are computed at the same time: the
+/// earlier calls take the room of later ones), never none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_too_large_for_one_response_answers_its_first_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.limits.max_response_bytes = 1 << 20;
+    config.limits.batch_concurrency = 8;
+    let (running, _feed) = app(&TestStore::embedded(), dir.path(), &config).await;
+    let c = Client::new(&running);
+    // Ten distinct calls of about 300 KB each.
+    let one = |limit: usize| json!({"fn": "ticks", "args": {"symbol": "SPY", "start": "2024-06-27", "limit": limit}});
+    let (_, alone) = c.batch(&json!({ "calls": [one(3000)] })).await;
+    let size = alone["results"][0]["value"].to_string().len();
+    assert!((200_000..500_000).contains(&size), "{size} bytes: {alone}");
+    let calls: Vec<Value> = (0..10).map(|i| one(3000 - i)).collect();
+    let (status, v) = c.batch(&json!({ "calls": calls })).await;
+    assert_eq!(status, StatusCode::OK);
+    let results = v["results"].as_array().unwrap();
+    let answered = results
+        .iter()
+        .take_while(|r| r.get("value").is_some())
+        .count();
+    assert!(
+        // Rows are charged at their size in memory (about 3.5 times their JSON for ticks)
+        // while computed, so fewer fit than the answers' JSON would allow; before the calls
+        // had the budget in their order, none was answered.
+        answered >= 1 && answered <= (1 << 20) / size,
+        "{answered} answered of {size} bytes each"
+    );
+    assert!(
+        results[answered..]
+            .iter()
+            .all(|r| r["error"]["resend"] == json!(true)),
+        "{v}"
+    );
+    running.shutdown().await;
+}

@@ -8,7 +8,9 @@
 //! `max_batch_calls` calls (more is a 413 naming the count). The answers together stay within
 //! `max_response_bytes`, enforced while they are computed: a call that would pass it stops at
 //! once and is answered with a `resource_exhausted` error marked `"resend": true` (send it in
-//! a later batch), and so is every call not yet started once the budget is spent. A call
+//! a later batch), and so is every call after it: the calls have the budget in their order,
+//! an earlier call taking it from later ones still being computed, so a batch too large for
+//! one response answers its first calls. A call
 //! whose answer alone is larger than the budget is a bad argument (ask for less). When the
 //! request times out or its client goes away, its calls stop.
 
@@ -148,11 +150,16 @@ async fn run(
 ) -> Result<(Rendered, Held), ApiError> {
     let query = state.query.clone();
     let answers: Vec<Result<(String, Held), ApiError>> = futures::stream::iter(calls.unique)
-        .map(|(f, args)| {
+        .enumerate()
+        .map(|(i, (f, args))| {
             let (query, spend) = (query.clone(), spend.clone());
             async move {
+                // A call after one that needed the room is not worth computing.
+                if let Some(e) = spend.is_cut(i) {
+                    return Err(e);
+                }
                 let style = date_style(&args)?;
-                query.answer(&f, &args, style, &spend).await
+                query.answer(&f, &args, style, &spend, i).await
             }
         })
         .buffered(state.limits.batch_concurrency.max(1))

@@ -313,7 +313,7 @@ async fn call(
     // may be heavy, here when it is light.
     let (q, f, a, sp) = (query.clone(), function.clone(), args.clone(), spend.clone());
     let work = async move {
-        let (json, meter) = q.answer_here(&f, &a, style, &sp).await?;
+        let (json, meter) = q.answer_here(&f, &a, style, &sp, 0).await?;
         let held = meter.settle(json.len())?;
         Ok((Rendered::new(json, gzip, &sp)?, held))
     };

@@ -165,7 +165,7 @@ impl QueryService {
         let (me, name, args) = (self.clone(), name.to_owned(), args.clone());
         let r = self
             .on_pool(async move {
-                let meter = Meter::new(&spend);
+                let meter = Meter::new(&spend, 0);
                 match meter.run(me.dispatch(&name, &args)).await {
                     Ok(t) => {
                         meter.settle(0)?;
@@ -191,9 +191,10 @@ impl QueryService {
         args: &Args,
         style: DateStyle,
         spend: &Arc<Spend>,
+        call: usize,
     ) -> ApiResult<(String, Meter)> {
         let (me, name, args, spend) = (self.clone(), name.to_owned(), args.clone(), spend.clone());
-        self.on_pool(async move { me.answer_here(&name, &args, style, &spend).await })
+        self.on_pool(async move { me.answer_here(&name, &args, style, &spend, call).await })
             .await
     }
 
@@ -204,8 +205,9 @@ impl QueryService {
         args: &Args,
         style: DateStyle,
         spend: &Arc<Spend>,
+        call: usize,
     ) -> ApiResult<(String, Meter)> {
-        let meter = Meter::new(spend);
+        let meter = Meter::new(spend, call);
         match meter.run(self.dispatch(name, args)).await {
             Ok(t) => Ok((t.to_json_string(style), meter)),
             Err(e) => {
