@@ -310,16 +310,20 @@ fn a_batch_of_huge_calls_is_bounded_in_memory_and_time_and_stops_when_unwanted()
         );
         let results = v["results"].as_array().unwrap();
         assert_eq!(results.len(), 1000);
-        // Each call alone is larger than the response budget: none is answered whole, and
-        // every one says so (to resend, or to ask for less).
-        assert!(
-            results
-                .iter()
-                .all(|r| r["error"]["code"] == json!("resource_exhausted")
-                    || r["error"]["code"] == json!("invalid_argument")),
-            "{}",
-            results[0]
-        );
+        // The answers that fit the response budget are whole; every other call says why
+        // (to resend, or to ask for less).
+        let odd = results.iter().position(|r| {
+            r.get("value").is_none()
+                && r["error"]["code"] != json!("resource_exhausted")
+                && r["error"]["code"] != json!("invalid_argument")
+        });
+        assert!(odd.is_none(), "{odd:?}: {}", results[odd.unwrap()]["error"]);
+        let answered: usize = results
+            .iter()
+            .filter_map(|r| r.get("value"))
+            .map(|v| v.to_string().len())
+            .sum();
+        assert!(answered <= 5_000_000, "{answered} bytes answered");
     }
     std::thread::sleep(Duration::from_millis(300));
     done.store(true, std::sync::atomic::Ordering::Release);

@@ -118,6 +118,10 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Calls, ApiError> {
             {
                 args.set("dates", s.name());
             }
+            // A bad call is its own error at once: it needs no room in the answer, and is
+            // not a call to resend when the budget cuts the calls after an earlier one.
+            crate::query::functions::checked(f, &args)?;
+            date_style(&args)?;
             Ok::<_, ApiError>((f.to_owned(), args))
         })();
         slots.push(parsed.map(|(f, args)| {

@@ -309,6 +309,21 @@ pub fn function(name: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.name == name)
 }
 
+/// The function called `name` once `args` passed its declaration; else the error naming the
+/// unknown function or the bad argument.
+pub fn checked(name: &str, args: &Args) -> ApiResult<&'static Function> {
+    let Some(f) = function(name) else {
+        let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+        return Err(ApiError::not_found(format!(
+            "no function {} (there are {})",
+            xlfeed_core::quoted(name),
+            names.join(", ")
+        )));
+    };
+    f.check(args)?;
+    Ok(f)
+}
+
 impl Function {
     /// Every parameter the function takes, `dates` last.
     pub fn all_params(&self) -> impl Iterator<Item = &'static Param> {

@@ -219,15 +219,7 @@ impl QueryService {
 
     /// Calls the function `name` with `args` here, once they passed its declaration.
     async fn dispatch(&self, name: &str, args: &Args) -> ApiResult<Table> {
-        let Some(f) = functions::function(name) else {
-            let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
-            return Err(ApiError::not_found(format!(
-                "no function {} (there are {})",
-                xlfeed_core::quoted(name),
-                names.join(", ")
-            )));
-        };
-        f.check(args)?;
+        let f = functions::checked(name, args)?;
         match f.name {
             "history" => self.history(args).await,
             "ticks" => self.ticks(args).await,
