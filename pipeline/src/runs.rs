@@ -107,9 +107,10 @@ impl RunControl {
 
     /// The store at `url`: a lent handle when one has that URL, else a new one.
     pub(crate) async fn open(&self, url: &str) -> Result<Store, xlfeed_store::StoreError> {
-        match self.stores.iter().find(|s| same_url(s.url(), url)) {
+        let location = xlfeed_store::StoreUrl::parse(url)?;
+        match self.stores.iter().find(|s| *s.location() == location) {
             Some(s) => Ok(s.clone()),
-            None => Store::open(url).await,
+            None => Store::open_at(location).await,
         }
     }
 
@@ -121,24 +122,6 @@ impl RunControl {
             *slot = Some(v);
         }
     }
-}
-
-/// Whether two store URLs name the same store (`embedded://data/feed` and
-/// `embedded://./data/feed/` do).
-pub fn same_url(a: &str, b: &str) -> bool {
-    fn norm(u: &str) -> String {
-        let u = u.trim_end_matches('/');
-        match u.strip_prefix("embedded://") {
-            Some(path) => {
-                let p = std::path::Path::new(path);
-                let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-                let clean: std::path::PathBuf = abs.components().collect();
-                format!("embedded://{}", clean.display())
-            }
-            None => u.to_owned(),
-        }
-    }
-    a == b || norm(a) == norm(b)
 }
 
 #[derive(Debug, Parser)]
@@ -215,13 +198,6 @@ pub async fn run_stage(stage: Stage, args: &[String], control: &RunControl) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_of_one_store_match() {
-        assert!(same_url("embedded://data/feed", "embedded://./data/feed/"));
-        assert!(!same_url("embedded://data/feed", "embedded://data/post"));
-        assert!(same_url("redis://h:1/0", "redis://h:1/0"));
-    }
 
     #[test]
     fn the_simulator_scale_is_bounded() {

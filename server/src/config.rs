@@ -244,9 +244,7 @@ impl Config {
             ("stores.feed", &self.stores.feed),
             ("stores.post", &self.stores.post),
         ] {
-            if !(url.starts_with("embedded://") || url.starts_with("redis://")) {
-                bail!("{name} \"{url}\" is not embedded://DIR or redis://HOST:PORT/DB");
-            }
+            xlfeed_store::StoreUrl::parse(url).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         }
         if !self.server.public_url.is_empty() {
             crate::addin::origin_of(&self.server.public_url).map_err(|e| {
@@ -315,24 +313,10 @@ impl Config {
         }
         for k in ["feed", "post"] {
             if let Some(url) = v["stores"][k].as_str() {
-                v["stores"][k] = serde_json::json!(redact_url(url));
+                v["stores"][k] = serde_json::json!(xlfeed_store::url::redact(url));
             }
         }
         v
-    }
-}
-
-/// `redis://user:secret@host` → `redis://user:***@host`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((cred, host)) => {
-            let user = cred.split_once(':').map_or(cred, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
     }
 }
 
@@ -342,8 +326,13 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
-        assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
+        let mut c = Config::default();
+        c.stores.feed = "redis://:p@ss@host:6379/0".into();
+        c.stores.post = "redis://u:pw@h/1".into();
+        let v = c.redacted();
+        assert_eq!(v["stores"]["feed"], "redis://:***@host:6379/0");
+        assert_eq!(v["stores"]["post"], "redis://u:***@h/1");
+        assert!(!v.to_string().contains("ss@"), "{v}");
     }
 
     #[test]

@@ -23,8 +23,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use xlfeed_core::quoted;
-use xlfeed_pipeline::runs::{Reach, RunControl, Stage, check_args, reach, same_url};
+use xlfeed_pipeline::runs::{Reach, RunControl, Stage, check_args, reach};
 use xlfeed_store::Dataset;
+use xlfeed_store::StoreUrl;
+use xlfeed_store::url::redact;
 
 use crate::config::RunsSection;
 use crate::query::Data;
@@ -42,12 +44,12 @@ pub struct Policy {
     /// IQFeed gateways (`host:port`, lowercase).
     gateways: Vec<String>,
     /// This server's store URLs.
-    stores: Vec<String>,
+    stores: Vec<StoreUrl>,
 }
 
 impl Policy {
     /// The policy of `cfg` for a server over `stores`.
-    pub fn new(cfg: &RunsSection, stores: Vec<String>) -> anyhow::Result<Policy> {
+    pub fn new(cfg: &RunsSection, stores: Vec<StoreUrl>) -> anyhow::Result<Policy> {
         let dirs = cfg
             .allowed_dirs
             .iter()
@@ -86,10 +88,11 @@ impl Policy {
             gateways,
         } = reach(stage, args)?;
         for (opt, url) in stores {
-            if !self.stores.iter().any(|s| same_url(s, &url)) {
+            let own = StoreUrl::parse(&url).is_ok_and(|u| self.stores.contains(&u));
+            if !own {
                 return Err(format!(
                     "{opt} {}: a run writes to this server's own stores only",
-                    quoted(&crate::config::redact_url(&url))
+                    quoted(&redact(&url))
                 ));
             }
         }
@@ -196,7 +199,7 @@ impl Runs {
         lock.try_lock()
             .map_err(|e| anyhow!("cannot lock {}: {e}", lock_path.display()))?;
         let stores = [Dataset::Feed, Dataset::Post]
-            .map(|ds| data.store(ds).url().to_owned())
+            .map(|ds| data.store(ds).location().clone())
             .to_vec();
         let runs = Runs {
             policy: Policy::new(cfg, stores)?,
@@ -350,7 +353,7 @@ impl Runs {
         let record = json!({
             "id": id,
             "stage": stage,
-            "args": args.iter().map(|a| crate::config::redact_url(a)).collect::<Vec<_>>(),
+            "args": args.iter().map(|a| redact(a)).collect::<Vec<_>>(),
             "started": chrono::Utc::now().to_rfc3339(),
             "server": self.instance,
             "pid": std::process::id(),
@@ -508,6 +511,43 @@ fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_with_a_password_is_recognised_as_the_servers_own() {
+        // Before StoreUrl the policy compared the store's redacted URL with the argument,
+        // so a server whose store had a password refused every run on it.
+        let own = |u: &str| StoreUrl::parse(u).unwrap();
+        let policy = Policy::new(
+            &RunsSection::default(),
+            vec![
+                own("redis://:s3cret@Feed.example:6379/0"),
+                own("embedded://data/post"),
+            ],
+        )
+        .unwrap();
+        let args = |feed: &str| -> Vec<String> {
+            [
+                "--sim",
+                "--feed",
+                feed,
+                "--symbols",
+                "AAPL",
+                "--from",
+                "2024-06-03",
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        assert_eq!(
+            policy.check(Stage::Fetch, &args("redis://:s3cret@feed.example/0")),
+            Ok(())
+        );
+        let other = policy
+            .check(Stage::Fetch, &args("redis://:s3cret@other.example/0"))
+            .unwrap_err();
+        assert!(other.contains("own stores"), "{other}");
+        assert!(!other.contains("s3cret"), "{other}");
+    }
 
     #[test]
     fn new_paths_resolve_to_where_they_would_be_made() {

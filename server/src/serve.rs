@@ -70,7 +70,7 @@ pub async fn open_stores(config: &Config) -> Result<(Store, Store)> {
     let feed = Store::open(&config.stores.feed).await.with_context(|| {
         format!(
             "cannot open the FEED store {}",
-            crate::config::redact_url(&config.stores.feed)
+            xlfeed_store::url::redact(&config.stores.feed)
         )
     })?;
     let post = if config.stores.post == config.stores.feed {
@@ -79,7 +79,7 @@ pub async fn open_stores(config: &Config) -> Result<(Store, Store)> {
         Store::open(&config.stores.post).await.with_context(|| {
             format!(
                 "cannot open the POST store {}",
-                crate::config::redact_url(&config.stores.post)
+                xlfeed_store::url::redact(&config.stores.post)
             )
         })?
     };

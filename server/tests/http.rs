@@ -484,6 +484,9 @@ async fn every_route(backend: TestStore) {
     .await;
     c.err("/api/v1/quote?symbol=%ZZ", 400, "#VALUE!", "%ZZ")
         .await;
+    // A '+' is not a hex digit: "%+A" is a bad escape, not a newline.
+    c.err("/api/v1/quote?symbol=%+A", 400, "#VALUE!", "%+A")
+        .await;
     c.err(
         "/api/v1/history?symbol=AAPL&start=2024-06-28&dates=julian",
         400,

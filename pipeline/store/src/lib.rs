@@ -6,6 +6,7 @@
 //!   each record type onto columns.
 //! - [`key`]: datasets, kinds, chunk keys and the key layout shared by the backends.
 //! - [`store`]: [`Store`], the API the pipeline and the server use, chosen by URL.
+//! - [`url`]: [`StoreUrl`], a store's URL parsed once: connect, show (password hidden), compare.
 //! - `backend/embedded`: fjall, in process (`embedded:///dir`).
 //! - `backend/resp`: any Redis-protocol server: SSDB, Kvrocks, Redis, Valkey (`redis://`).
 //! - [`error`]: [`StoreError`], with `kind()`.
@@ -24,6 +25,7 @@ pub mod store;
 pub mod synth;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod url;
 
 mod backend;
 
@@ -32,3 +34,4 @@ pub use error::{Result, StoreError};
 pub use key::{ChunkKey, Dataset, Kind};
 pub use records::Records;
 pub use store::{KindStats, Stats, Store};
+pub use url::StoreUrl;

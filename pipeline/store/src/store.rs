@@ -10,7 +10,6 @@
 //! checksum and report a damaged chunk as [`StoreError::Corrupt`] with its key.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use xlfeed_core::{Symbol, TradingDay};
 
@@ -20,6 +19,7 @@ use crate::codec::{self, Columnar};
 use crate::error::{Result, StoreError};
 use crate::key::{ChunkKey, Dataset, Kind};
 use crate::records::Records;
+use crate::url::StoreUrl;
 
 /// Largest chunk accepted: SSDB refuses values over about 31 MB (storage.md §1.4).
 pub const MAX_CHUNK_BYTES: usize = 30 << 20;
@@ -28,7 +28,9 @@ pub const MAX_CHUNK_BYTES: usize = 30 << 20;
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// `location` shown, password hidden.
     url: String,
+    location: StoreUrl,
 }
 
 #[derive(Clone)]
@@ -68,50 +70,42 @@ impl Stats {
     }
 }
 
-/// The URL with any password replaced, for messages and logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
-}
-
 impl Store {
     /// Opens the store named by `url`; an unreachable store fails within a few seconds with
     /// an error naming the URL.
     pub async fn open(url: &str) -> Result<Store> {
-        let shown = redact(url);
-        let backend = if let Some(path) = url.strip_prefix("embedded://") {
-            if path.is_empty() {
-                return Err(StoreError::BadUrl {
-                    url: shown,
-                    reason: "no directory after embedded://".into(),
-                });
-            }
-            let dir = PathBuf::from(path);
-            let shown2 = shown.clone();
+        Store::open_at(StoreUrl::parse(url)?).await
+    }
+
+    /// Opens the store at `location`.
+    pub async fn open_at(location: StoreUrl) -> Result<Store> {
+        let shown = location.to_string();
+        let backend = if let Some(dir) = location.embedded_dir() {
+            let (dir, shown2) = (dir.to_path_buf(), shown.clone());
             let open = tokio::task::spawn_blocking(move || Embedded::open(&dir, &shown2));
             Backend::Embedded(open.await.map_err(|e| StoreError::Unavailable {
                 url: shown.clone(),
                 reason: e.to_string(),
             })??)
-        } else if url.starts_with("redis://") {
-            Backend::Resp(Resp::open(url, &shown).await?)
         } else {
-            return Err(StoreError::BadUrl {
-                url: shown,
-                reason: "expected embedded:///dir or redis://host:port/db".into(),
-            });
+            Backend::Resp(Resp::open(location.expose(), &shown).await?)
         };
         Ok(Store {
             backend,
             url: shown,
+            location,
         })
     }
 
     /// The store URL, password removed.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Where the store is: compare with [`StoreUrl`]'s `==` to know whether another URL
+    /// names this store.
+    pub fn location(&self) -> &StoreUrl {
+        &self.location
     }
 
     fn check(&self, key: &ChunkKey, chunk: &[u8]) -> Result<()> {
@@ -390,20 +384,5 @@ fn day_bounds() -> (TradingDay, TradingDay) {
     ) {
         (Ok(a), Ok(b)) => (a, b),
         _ => unreachable!("constant dates are valid"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("redis://:secret@host:6379/0"),
-            "redis://***@host:6379/0"
-        );
-        assert_eq!(redact("redis://host:6379/0"), "redis://host:6379/0");
-        assert_eq!(redact("embedded:///data/feed"), "embedded:///data/feed");
     }
 }

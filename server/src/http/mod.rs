@@ -489,37 +489,31 @@ fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, ApiError> {
     Ok(out)
 }
 
+/// One name or value of a query string: `+` is a space, `%XX` a byte (two hex digits, strictly:
+/// `%+A` is a bad escape, not a newline), and the bytes UTF-8.
 fn percent_decode(s: &str) -> Result<String, ApiError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        ApiError::bad(format!(
-                            "bad escape in the query string near {}",
-                            xlfeed_core::quoted(s)
-                        ))
-                    })?;
-                out.push(hex);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| {
-        ApiError::bad(format!(
-            "query string {} is not UTF-8",
+    let b = s.as_bytes();
+    let bad_escape = b.iter().enumerate().any(|(i, &c)| {
+        c == b'%'
+            && !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if bad_escape {
+        return Err(ApiError::bad(format!(
+            "bad escape in the query string near {}",
             xlfeed_core::quoted(s)
-        ))
-    })
+        )));
+    }
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| {
+            ApiError::bad(format!(
+                "query string {} is not UTF-8",
+                xlfeed_core::quoted(s)
+            ))
+        })
 }
 
 /// `GET /readyz`: both stores answer within two seconds.
@@ -579,5 +573,13 @@ mod tests {
         assert_eq!(p[2].1, "a b");
         let e = serde_urlencoded_pairs("symbol=%ZZ").unwrap_err();
         assert!(e.message.contains("%ZZ"), "{}", e.message);
+        // u8::from_str_radix takes a sign: "%+A" once decoded to a newline.
+        for bad in ["%+A", "%-1", "%2", "%", "a%%20", "%\u{e9}0"] {
+            let e = serde_urlencoded_pairs(&format!("symbol={bad}")).unwrap_err();
+            assert!(e.message.contains("bad escape"), "{bad}: {}", e.message);
+        }
+        assert_eq!(serde_urlencoded_pairs("s=%2B+%2b").unwrap()[0].1, "+ +");
+        let e = serde_urlencoded_pairs("s=%FF").unwrap_err();
+        assert!(e.message.contains("UTF-8"), "{}", e.message);
     }
 }
