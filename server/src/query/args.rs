@@ -349,6 +349,93 @@ fn parse_time(v: &Value, end: DayEnd) -> Result<i64, String> {
     day_bound(day.date(), end)
 }
 
+/// A bar interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interval {
+    /// Seconds, intraday.
+    Intraday(u32),
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Interval {
+    pub(crate) fn parse(s: &str) -> ApiResult<Interval> {
+        let t = s.trim().to_ascii_lowercase();
+        let bad = || {
+            ApiError::bad(format!(
+                "interval {} is not one of 1m, 5m, 15m, 30m, 1h, daily, weekly, monthly",
+                xlfeed_core::quoted(s)
+            ))
+        };
+        Ok(match t.as_str() {
+            "" | "d" | "1d" | "day" | "daily" => Interval::Daily,
+            "w" | "1w" | "week" | "weekly" => Interval::Weekly,
+            "mo" | "1mo" | "month" | "monthly" => Interval::Monthly,
+            _ => {
+                let (n, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+                let n: u32 = n.parse().map_err(|_| bad())?;
+                let secs = match unit {
+                    "m" | "min" => n * 60,
+                    "h" | "hr" => n * 3600,
+                    "s" | "sec" => n,
+                    _ => return Err(bad()),
+                };
+                // Bars must tile a day evenly to align to the clock.
+                if secs == 0 || 86_400 % secs != 0 {
+                    return Err(bad());
+                }
+                Interval::Intraday(secs)
+            }
+        })
+    }
+}
+
+pub(crate) fn parse_cursor(c: &str) -> ApiResult<(i64, i64)> {
+    let bad = || {
+        ApiError::bad(format!(
+            "cursor {} is not one a previous page gave (time:tick_id)",
+            xlfeed_core::quoted(c)
+        ))
+    };
+    let (a, b) = c.split_once(':').ok_or_else(bad)?;
+    let (t, id): (i64, i64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if t < 0 || id < 0 {
+        return Err(bad());
+    }
+    Ok((t, id))
+}
+
+/// A tenor in calendar days: `30`, `ON`, `1W`, `3M`, `1Y`.
+pub(crate) fn parse_tenor(s: &str) -> ApiResult<f64> {
+    let t = s.trim().to_ascii_uppercase();
+    let bad = || {
+        ApiError::bad(format!(
+            "tenor {} is not a number of days or one of ON, 1W, 3M, 1Y (days, weeks, months, years)",
+            xlfeed_core::quoted(s)
+        ))
+    };
+    let days = if t == "ON" || t == "O/N" {
+        1.0
+    } else if let Ok(d) = t.parse::<f64>() {
+        d
+    } else {
+        let (n, unit) = t.split_at(t.len().checked_sub(1).ok_or_else(bad)?);
+        let n: f64 = n.parse().map_err(|_| bad())?;
+        n * match unit {
+            "D" => 1.0,
+            "W" => 7.0,
+            "M" => 365.0 / 12.0,
+            "Y" => 365.0,
+            _ => return Err(bad()),
+        }
+    };
+    if !(days.is_finite() && days > 0.0 && days <= 365.0 * 100.0) {
+        return Err(bad());
+    }
+    Ok(days)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,5 +498,15 @@ mod tests {
         );
         let e = Args::from_json(&json!({"symbol": "A", "SYMBOL": "B"})).unwrap_err();
         assert!(e.message.contains("more than once"), "{}", e.message);
+    }
+
+    #[test]
+    fn tenors() {
+        assert_eq!(parse_tenor("30").unwrap(), 30.0);
+        assert_eq!(parse_tenor("1y").unwrap(), 365.0);
+        assert_eq!(parse_tenor("ON").unwrap(), 1.0);
+        assert!((parse_tenor("3M").unwrap() - 91.25).abs() < 1e-12);
+        assert!(parse_tenor("-5").unwrap_err().message.contains("\"-5\""));
+        assert!(parse_tenor("3X").is_err());
     }
 }

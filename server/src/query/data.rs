@@ -112,6 +112,16 @@ pub fn today() -> Option<TradingDay> {
 }
 
 impl Data {
+    /// Known symbol check: a symbol with nothing stored is `#N/A` naming it.
+    pub async fn known(&self, symbol: &Symbol, kinds: &[Kind]) -> ApiResult<()> {
+        for k in kinds {
+            if !self.all_days(Dataset::Feed, *k, symbol).await?.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(ApiError::not_found(format!("unknown symbol {symbol}")))
+    }
+
     /// Reads `feed` and `post` with caches of `config`'s sizes, counting into `metrics`.
     pub fn new(
         feed: xlfeed_store::Store,

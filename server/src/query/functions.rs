@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::Args;
 use super::args::DayEnd;
+use super::data::Data;
 use crate::error::{ApiError, ApiResult};
+use crate::table::Table;
 
 /// What a parameter takes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,7 +69,57 @@ pub struct Function {
     /// are answered on the query pool; light ones (a few rows from a chunk or two) where the
     /// request arrived, which spares two thread hand-offs per request.
     pub heavy: bool,
+    /// The add-in's Excel functions that call it (`=MKT.<id>(...)`), as its `functions.json`
+    /// declares them; a test holds the two in agreement.
+    pub excel: &'static [Excel],
+    /// Runs it on arguments that passed [`Function::check`].
+    pub run: Run,
 }
+
+/// An Excel custom function of the add-in, with the parameters it takes in its order.
+#[derive(Debug, Clone, Copy)]
+pub struct Excel {
+    /// Its id in `functions.json` (`HISTORY` for `=MKT.HISTORY`).
+    pub id: &'static str,
+    /// Its parameters, in the worksheet's order.
+    pub params: &'static [ExcelParam],
+}
+
+/// A parameter of an Excel function.
+#[derive(Debug, Clone, Copy)]
+pub struct ExcelParam {
+    /// Its name in `functions.json`.
+    pub name: &'static str,
+    /// Whether a formula may leave it out.
+    pub optional: bool,
+    /// The parameters of the server function it is sent as (none: it only shapes the
+    /// worksheet's answer, as `options` does).
+    pub sends: &'static [&'static str],
+}
+
+/// A required Excel parameter sent as `sends`.
+pub(super) const fn xreq(name: &'static str, sends: &'static [&'static str]) -> ExcelParam {
+    ExcelParam {
+        name,
+        optional: false,
+        sends,
+    }
+}
+
+/// An optional Excel parameter sent as `sends`.
+pub(super) const fn xopt(name: &'static str, sends: &'static [&'static str]) -> ExcelParam {
+    ExcelParam {
+        name,
+        optional: true,
+        sends,
+    }
+}
+
+/// How a function runs: over the stores, on checked arguments, to a table.
+pub type Run = for<'a> fn(&'a Data, &'a Args) -> BoxFuture<'a, ApiResult<Table>>;
+
+/// A boxed future a function's run returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// `dates`, which every function takes: how dates and times are written.
 pub const DATES: Param = Param {
@@ -77,7 +129,13 @@ pub const DATES: Param = Param {
     doc: "How dates and times are written: Excel serials in the 1900 date system (serial, the default), in the 1904 system (serial1904), or ISO 8601 text (iso).",
 };
 
-const fn p(name: &'static str, ty: ParamType, required: bool, doc: &'static str) -> Param {
+/// A parameter (for the functions' declarations).
+pub(super) const fn p(
+    name: &'static str,
+    ty: ParamType,
+    required: bool,
+    doc: &'static str,
+) -> Param {
     Param {
         name,
         ty,
@@ -86,223 +144,10 @@ const fn p(name: &'static str, ty: ParamType, required: bool, doc: &'static str)
     }
 }
 
+use super::FUNCTIONS;
 use ParamType::{
     Cursor, Date, Int, Interval, OneOf, OptionSymbol, SomeOf, Symbol, Symbols, Tenor, Text, Time,
 };
-
-/// Every query function.
-pub const FUNCTIONS: &[Function] = &[
-    Function {
-        name: "history",
-        params: &[
-            p("symbol", Symbol, true, "The symbol."),
-            p(
-                "start",
-                Date,
-                true,
-                "The first day (a date-time for intraday bars starts there).",
-            ),
-            p(
-                "end",
-                Date,
-                false,
-                "The last day (default: start for intraday bars, today otherwise).",
-            ),
-            p("interval", Interval, false, "Bar interval (default daily)."),
-            p(
-                "fields",
-                SomeOf(&[super::market::BAR_FIELDS]),
-                false,
-                "Columns after the date (default open, high, low, close, volume).",
-            ),
-        ],
-        doc: "Bars of a symbol over a date range: interval 1m, 5m, 15m, 30m, 1h, daily (default), weekly, monthly; fields open, high, low, close, volume, vwap, trades.",
-        heavy: true,
-    },
-    Function {
-        name: "ticks",
-        params: &[
-            p("symbol", Symbol, true, "The symbol."),
-            p("start", Time, true, "From this time (a date: its start)."),
-            p(
-                "end",
-                Time,
-                false,
-                "To this time (a date: its end; default the end of start's day).",
-            ),
-            p(
-                "limit",
-                Int(1, super::market::MAX_TICKS),
-                false,
-                "Trades in one page (default 10,000).",
-            ),
-            p(
-                "cursor",
-                Cursor,
-                false,
-                "Where the page starts: the previous page's next.",
-            ),
-        ],
-        doc: "Trades of a symbol between two times, oldest first, at most limit (default 10,000; 100,000 at most) a page; next names the cursor of the following page.",
-        heavy: true,
-    },
-    Function {
-        name: "quote",
-        params: &[
-            p("symbol", Symbol, true, "The symbol."),
-            p(
-                "field",
-                OneOf(super::market::QUOTE_FIELDS),
-                false,
-                "One field (default: all).",
-            ),
-            p("at", Time, false, "As of this time (default: now)."),
-        ],
-        doc: "Latest values of a symbol (last, bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time), now or as of a time; one field gives one value.",
-        heavy: false,
-    },
-    Function {
-        name: "chain",
-        params: &[
-            p("underlying", Symbol, true, "The underlying symbol."),
-            p(
-                "date",
-                Date,
-                false,
-                "The day (default: the latest processed).",
-            ),
-            p("at", Time, false, "As of this time of the day."),
-            p("expiry", Date, false, "Only this expiry."),
-            p(
-                "fields",
-                SomeOf(&[super::options::CHAIN_FIELDS]),
-                false,
-                "Columns (default: contract, expiry, strike, right, bid, ask, last, volume, iv and the Greeks).",
-            ),
-            p(
-                "right",
-                OneOf(&["C", "P", "call", "put"]),
-                false,
-                "Only calls or puts.",
-            ),
-        ],
-        doc: "An underlying's option chain on a date (default: the latest processed): per contract bid/ask/last, volume, IV, delta, gamma, vega, theta, rho; as of a time with at.",
-        heavy: true,
-    },
-    Function {
-        name: "option",
-        params: &[
-            p(
-                "symbol",
-                OptionSymbol,
-                true,
-                "The contract, IQFeed or OCC symbol.",
-            ),
-            p("start", Date, false, "The first day."),
-            p("end", Date, false, "The last day."),
-            p(
-                "per",
-                OneOf(&["day", "daily", "trade", "trades"]),
-                false,
-                "Rows per day (default) or per trade.",
-            ),
-            p(
-                "fields",
-                SomeOf(&[super::options::DAY_FIELDS, super::options::TRADE_FIELDS]),
-                false,
-                "Columns (default: all of the per chosen).",
-            ),
-        ],
-        doc: "One option contract (IQFeed or OCC symbol) over a date range: IV and Greeks per trade (per=trade) or per day (per=day, the default).",
-        heavy: true,
-    },
-    Function {
-        name: "dividends",
-        params: &[
-            p("symbol", Symbol, true, "The symbol."),
-            p("start", Date, false, "Ex-dates from this day."),
-            p("end", Date, false, "Ex-dates to this day."),
-        ],
-        doc: "Dividends of a symbol with ex-dates in a range (default: all known).",
-        heavy: false,
-    },
-    Function {
-        name: "rate",
-        params: &[
-            p("tenor", Tenor, true, "The tenor."),
-            p("date", Date, false, "The curve's day (default: today)."),
-            p(
-                "curve",
-                Text,
-                false,
-                "The curve (default: USD LIBOR to 2023-06-30, SOFR after, Treasury as fallback).",
-            ),
-        ],
-        doc: "The continuously compounded zero rate for a tenor (days, or 1W, 3M, 1Y) on a date from the curve in FEED (default: the market's curve for the date, USD LIBOR to 2023-06-30, SOFR after, Treasury as fallback).",
-        heavy: false,
-    },
-    Function {
-        name: "fundamentals",
-        params: &[
-            p("symbol", Symbol, true, "The symbol."),
-            p("field", Text, false, "One field (default: all)."),
-        ],
-        doc: "The latest fundamentals of a symbol (or one field of them).",
-        heavy: false,
-    },
-    Function {
-        name: "search",
-        params: &[
-            p(
-                "text",
-                Text,
-                true,
-                "What the symbols start with or contain.",
-            ),
-            p(
-                "limit",
-                Int(1, 1000),
-                false,
-                "Symbols at most (default 50).",
-            ),
-        ],
-        doc: "Symbols in the stores that start with or contain text, with what is stored for them.",
-        heavy: true,
-    },
-    Function {
-        name: "compare",
-        params: &[
-            p(
-                "symbols",
-                Symbols,
-                true,
-                "Two or more symbols (one for ivrv, consistency and drawdown); the first is the benchmark.",
-            ),
-            p("start", Date, true, "The first day."),
-            p("end", Date, false, "The last day (default: today)."),
-            p(
-                "metric",
-                OneOf(super::compare::METRICS),
-                false,
-                "What to compare (default summary).",
-            ),
-            p(
-                "window",
-                Int(2, 252),
-                false,
-                "Days of realized volatility (ivrv; default 20).",
-            ),
-            p(
-                "date",
-                Date,
-                false,
-                "Unused; accepted for the add-in's layout.",
-            ),
-        ],
-        doc: "Server-side comparison of two or more symbols over a date range (metric summary, returns, correlation, drawdown, ivrv for implied vs realized volatility, consistency for FEED vs POST).",
-        heavy: true,
-    },
-];
 
 /// The function called `name`.
 pub fn function(name: &str) -> Option<&'static Function> {
@@ -428,13 +273,13 @@ impl Param {
                 }
             }
             Interval => {
-                super::market::Interval::parse(&args.text(name)?)?;
+                super::args::Interval::parse(&args.text(name)?)?;
             }
             Tenor => {
-                super::reference::parse_tenor(&args.text(name)?)?;
+                super::args::parse_tenor(&args.text(name)?)?;
             }
             Cursor => {
-                super::market::parse_cursor(&args.text(name)?)?;
+                super::args::parse_cursor(&args.text(name)?)?;
             }
             Text => {
                 let t = args.text(name)?;
@@ -568,5 +413,81 @@ mod tests {
         assert!(e.message.contains("\"-1:-1\""), "{}", e.message);
         let e = check("search", &[("text", "A"), ("dates", "julian")]).unwrap_err();
         assert!(e.message.contains("\"julian\""), "{}", e.message);
+    }
+
+    /// The add-in's `functions.json` (its committed snapshot, which the add-in's
+    /// `npm run check` holds equal to the one generated from `functions.js`) agrees with the
+    /// table: the same Excel functions, each with the parameters declared here in their order
+    /// and optionality, each sent as parameters the server function has, and every required
+    /// parameter of the server function given by a required Excel one.
+    #[test]
+    fn the_add_ins_functions_json_agrees_with_the_table() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../excel-addin/metadata.snapshot.json"
+        );
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let declared: Vec<(&str, Vec<(String, bool)>)> = json["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let params = f["parameters"].as_array().unwrap().iter();
+                let params = params
+                    .map(|p| {
+                        let name = p["name"].as_str().unwrap().to_owned();
+                        (name, p["optional"].as_bool().unwrap_or(false))
+                    })
+                    .collect();
+                (f["id"].as_str().unwrap(), params)
+            })
+            .collect();
+        let mut ours: Vec<(&Function, &Excel)> = Vec::new();
+        for f in FUNCTIONS {
+            ours.extend(f.excel.iter().map(|x| (f, x)));
+        }
+        let mut ids: Vec<&str> = declared.iter().map(|(id, _)| *id).collect();
+        let mut our_ids: Vec<&str> = ours.iter().map(|(_, x)| x.id).collect();
+        ids.sort_unstable();
+        our_ids.sort_unstable();
+        assert_eq!(
+            ids, our_ids,
+            "Excel functions in functions.json vs the table"
+        );
+        for (f, x) in ours {
+            let (_, theirs) = declared.iter().find(|(id, _)| *id == x.id).unwrap();
+            let ours: Vec<(String, bool)> = x
+                .params
+                .iter()
+                .map(|p| (p.name.to_owned(), p.optional))
+                .collect();
+            assert_eq!(
+                theirs, &ours,
+                "{}: parameters (name, optional) in functions.json vs the table",
+                x.id
+            );
+            for xp in x.params {
+                for sent in xp.sends {
+                    assert!(
+                        f.params.iter().any(|p| p.name == *sent),
+                        "{}.{} is sent as {sent}, which {} does not take",
+                        x.id,
+                        xp.name,
+                        f.name
+                    );
+                }
+            }
+            for p in f.params.iter().filter(|p| p.required) {
+                assert!(
+                    x.params
+                        .iter()
+                        .any(|xp| !xp.optional && xp.sends.contains(&p.name)),
+                    "{} requires {}, which no required parameter of {} gives",
+                    f.name,
+                    p.name,
+                    x.id
+                );
+            }
+        }
     }
 }

@@ -2,6 +2,13 @@
 //! endpoint and gRPC all call [`QueryService::call`] (or the typed methods behind it) and
 //! render the [`Table`] it returns.
 //!
+//! Each function is a file of its own here: its declaration (name, parameters with their
+//! types, required flags, defaults and docs; see [`functions`]) and its `run`. The
+//! declaration drives the argument checks, the OpenAPI document, `GET /api/v1` and the
+//! tests that the gRPC service and the add-in's `functions.json` agree with it. Adding a
+//! function: a new file with its `FUNCTION`, a `mod` line and a line in [`FUNCTIONS`]
+//! (the gRPC service and the add-in then follow, and their tests say where).
+//!
 //! | function | answers |
 //! |---|---|
 //! | `history` | bars of a symbol at 1m…1h, daily, weekly, monthly (stored, or resampled from finer data) |
@@ -13,16 +20,39 @@
 //! | `compare` | server-side comparisons of symbols; implied vs realized volatility; FEED vs POST consistency |
 
 pub mod args;
-mod compare;
 pub mod data;
 pub mod functions;
-mod market;
-mod options;
-mod reference;
+
+// The functions, a file each: its parameters declared once, and its run.
+mod chain;
+mod compare;
+mod dividends;
+mod fundamentals;
+mod history;
+mod option;
+mod quote;
+mod rate;
+mod search;
+mod ticks;
+
+/// Every query function, in the order `GET /api/v1` lists them. A new function is a file
+/// above and a line here.
+pub const FUNCTIONS: &[Function] = &[
+    history::FUNCTION,
+    ticks::FUNCTION,
+    quote::FUNCTION,
+    chain::FUNCTION,
+    option::FUNCTION,
+    dividends::FUNCTION,
+    rate::FUNCTION,
+    fundamentals::FUNCTION,
+    search::FUNCTION,
+    compare::FUNCTION,
+];
 
 pub use args::{Args, DayEnd};
 pub use data::{CacheConfig, Data};
-pub use functions::{FUNCTIONS, Function, Param, ParamType};
+pub use functions::{Function, Param, ParamType};
 
 use std::sync::{Arc, Mutex};
 
@@ -220,22 +250,7 @@ impl QueryService {
     /// Calls the function `name` with `args` here, once they passed its declaration.
     async fn dispatch(&self, name: &str, args: &Args) -> ApiResult<Table> {
         let f = functions::checked(name, args)?;
-        match f.name {
-            "history" => self.history(args).await,
-            "ticks" => self.ticks(args).await,
-            "quote" => self.quote(args).await,
-            "chain" => self.chain(args).await,
-            "option" => self.option(args).await,
-            "dividends" => self.dividends(args).await,
-            "rate" => self.rate(args).await,
-            "fundamentals" => self.fundamentals(args).await,
-            "search" => self.search(args).await,
-            "compare" => self.compare(args).await,
-            _ => Err(ApiError::not_found(format!(
-                "no function {}",
-                xlfeed_core::quoted(name)
-            ))),
-        }
+        (f.run)(&self.data, args).await
     }
 }
 

@@ -1,0 +1,243 @@
+//! `chain`: an underlying's option chain with implied volatility and Greeks, from POST
+//! (written by postprocess) and the chains listed in FEED.
+//!
+//! A chain on a date lists the contracts FEED has for that day; each carries the day's last
+//! trade, volume, IV and Greeks from POST's per-contract daily aggregates, and the bid/ask of
+//! its last trade. With `at`, everything is as of that time instead: the last trade at or
+//! before it, the volume up to it. A contract that did not trade has empty values.
+
+use std::collections::HashMap;
+
+use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade, OptionContract};
+use xlfeed_core::{Symbol, TradingDay};
+use xlfeed_store::{Dataset, Kind, Records};
+
+use super::data::Data;
+use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
+use super::{Args, DayEnd, pick_fields};
+use crate::error::{ApiError, ApiResult};
+use crate::table::{Cell, Table};
+
+pub(crate) const CHAIN_FIELDS: &[&str] = &[
+    "contract",
+    "occ",
+    "expiry",
+    "strike",
+    "right",
+    "bid",
+    "ask",
+    "last",
+    "volume",
+    "trades",
+    "iv",
+    "delta",
+    "gamma",
+    "vega",
+    "theta",
+    "rho",
+    "underlying_price",
+];
+const DEFAULT_CHAIN_FIELDS: &[&str] = &[
+    "contract", "expiry", "strike", "right", "bid", "ask", "last", "volume", "iv", "delta",
+    "gamma", "vega", "theta", "rho",
+];
+
+#[derive(Default, Clone)]
+struct Activity {
+    bid: Option<f64>,
+    ask: Option<f64>,
+    last: Option<f64>,
+    volume: i64,
+    trades: i64,
+    greeks: [Option<f64>; 6],
+    underlying: Option<f64>,
+}
+
+fn greeks_of_trade(t: &EnrichedOptionTrade) -> [Option<f64>; 6] {
+    [t.iv, t.delta, t.gamma, t.vega, t.theta, t.rho]
+}
+
+fn greeks_of_day(c: &ContractDaily) -> [Option<f64>; 6] {
+    [c.iv, c.delta, c.gamma, c.vega, c.theta, c.rho]
+}
+
+/// `chain`, declared for the function table.
+pub(super) const FUNCTION: Function = Function {
+    name: "chain",
+    params: &[
+        p("underlying", T::Symbol, true, "The underlying symbol."),
+        p(
+            "date",
+            T::Date,
+            false,
+            "The day (default: the latest processed).",
+        ),
+        p("at", T::Time, false, "As of this time of the day."),
+        p("expiry", T::Date, false, "Only this expiry."),
+        p(
+            "fields",
+            T::SomeOf(&[CHAIN_FIELDS]),
+            false,
+            "Columns (default: contract, expiry, strike, right, bid, ask, last, volume, iv and the Greeks).",
+        ),
+        p(
+            "right",
+            T::OneOf(&["C", "P", "call", "put"]),
+            false,
+            "Only calls or puts.",
+        ),
+    ],
+    doc: "An underlying's option chain on a date (default: the latest processed): per contract bid/ask/last, volume, IV, delta, gamma, vega, theta, rho; as of a time with at.",
+    heavy: true,
+    excel: &[Excel {
+        id: "CHAIN",
+        params: &[
+            xreq("underlying", &["underlying"]),
+            xopt("expiry", &["expiry"]),
+            xopt("date", &["date"]),
+            xopt("fields", &["fields"]),
+        ],
+    }],
+    run: |data, args| Box::pin(run(data, args)),
+};
+
+/// Runs `chain` on arguments that passed the declaration.
+async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
+    let und = args.symbol("underlying")?;
+    let fields = pick_fields(args, CHAIN_FIELDS, DEFAULT_CHAIN_FIELDS)?;
+    let at = args.time("at", DayEnd::End)?;
+    let asked = match (args.day("date")?, at) {
+        (Some(d), _) => Some(d),
+        (None, Some(ns)) => Some(TradingDay::from_date(
+            xlfeed_core::calendar::utc_ns_to_new_york(ns).date(),
+        )?),
+        (None, None) => None,
+    };
+    let expiry = args.day("expiry")?.map(TradingDay::yyyymmdd);
+    let right = match args.opt_text("right")?.map(|r| r.to_ascii_uppercase()) {
+        None => None,
+        Some(r) if r == "C" || r == "CALL" => Some('C'),
+        Some(r) if r == "P" || r == "PUT" => Some('P'),
+        Some(r) => {
+            return Err(ApiError::bad(format!(
+                "right {} is not C or P",
+                xlfeed_core::quoted(&r)
+            )));
+        }
+    };
+    let day = match data
+        .latest_day(Dataset::Feed, Kind::Chain, &und, asked)
+        .await?
+    {
+        Some(d) => d,
+        None => {
+            let any = data.all_days(Dataset::Feed, Kind::Chain, &und).await?;
+            return Err(if any.is_empty() {
+                ApiError::not_found(format!("no option chain for {und}"))
+            } else {
+                ApiError::not_found(format!(
+                    "no option chain for {und} on or before {}",
+                    asked.map(|d| d.to_string()).unwrap_or_default()
+                ))
+            });
+        }
+    };
+    let contracts: Vec<OptionContract> = match data
+        .chunk(Dataset::Feed, Kind::Chain, &und, day)
+        .await?
+        .as_deref()
+    {
+        Some(Records::Contracts(c)) => c.clone(),
+        _ => Vec::new(),
+    };
+    let activity = activity(data, &und, day, at).await?;
+    let mut rows: Vec<&OptionContract> = contracts
+        .iter()
+        .filter(|c| expiry.is_none_or(|e| c.expiry == e))
+        .filter(|c| right.is_none_or(|r| c.right == r))
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.expiry, a.strike, a.right)
+            .partial_cmp(&(b.expiry, b.strike, b.right))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    if rows.is_empty() && expiry.is_some() {
+        return Err(ApiError::not_found(format!(
+            "{und} has no contracts expiring {} on {day}",
+            args.text("expiry")?
+        )));
+    }
+    let mut t = Table::new(fields.iter().cloned());
+    let none = Activity::default();
+    for c in rows {
+        let a = activity.get(&c.symbol).unwrap_or(&none);
+        t.push(
+            fields
+                .iter()
+                .map(|f| match f.as_str() {
+                    "contract" => Cell::Text(c.symbol.clone()),
+                    "occ" => Cell::Text(c.occ.clone()),
+                    "expiry" => Cell::Date(c.expiry),
+                    "strike" => Cell::Num(c.strike),
+                    "right" => Cell::Text(c.right.to_string()),
+                    "bid" => Cell::opt(a.bid),
+                    "ask" => Cell::opt(a.ask),
+                    "last" => Cell::opt(a.last),
+                    "volume" => Cell::Int(a.volume),
+                    "trades" => Cell::Int(a.trades),
+                    "iv" => Cell::opt(a.greeks[0]),
+                    "delta" => Cell::opt(a.greeks[1]),
+                    "gamma" => Cell::opt(a.greeks[2]),
+                    "vega" => Cell::opt(a.greeks[3]),
+                    "theta" => Cell::opt(a.greeks[4]),
+                    "rho" => Cell::opt(a.greeks[5]),
+                    "underlying_price" => Cell::opt(a.underlying),
+                    _ => Cell::Empty,
+                })
+                .collect(),
+        )?;
+    }
+    Ok(t)
+}
+
+/// Each contract's activity on `day` (up to `at` when given).
+async fn activity(
+    data: &Data,
+    und: &Symbol,
+    day: TradingDay,
+    at: Option<i64>,
+) -> ApiResult<HashMap<String, Activity>> {
+    let mut out: HashMap<String, Activity> = HashMap::new();
+    if let Some(c) = data
+        .chunk(Dataset::Post, Kind::EnrichedTrade, und, day)
+        .await?
+        && let Records::EnrichedOptionTrades(trades) = c.as_ref()
+    {
+        for t in trades.iter().filter(|t| at.is_none_or(|ns| t.time <= ns)) {
+            let a = out.entry(t.contract.clone()).or_default();
+            a.bid = Some(t.bid).filter(|v| *v > 0.0);
+            a.ask = Some(t.ask).filter(|v| *v > 0.0);
+            a.last = Some(t.price);
+            a.volume += t.size;
+            a.trades += 1;
+            a.greeks = greeks_of_trade(t);
+            a.underlying = t.underlying_price;
+        }
+    }
+    // The day's aggregates are the reference for a whole day (same numbers, cheaper).
+    if at.is_none()
+        && let Some(c) = data
+            .chunk(Dataset::Post, Kind::ContractDaily, und, day)
+            .await?
+        && let Records::ContractDailies(days) = c.as_ref()
+    {
+        for d in days {
+            let a = out.entry(d.contract.clone()).or_default();
+            a.last = Some(d.close);
+            a.volume = d.volume;
+            a.trades = d.trades;
+            a.greeks = greeks_of_day(d);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,268 @@
+//! `quote`: the latest values of a symbol, now or as of a time: from its quotes, else its
+//! trades.
+
+use xlfeed_core::calendar::utc_ns_to_new_york;
+use xlfeed_core::{Symbol, TradingDay};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records};
+
+use super::data::DaySummary;
+
+use super::data::Data;
+use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
+use super::{Args, DayEnd};
+use crate::error::{ApiError, ApiResult};
+use crate::table::{Cell, Table};
+
+/// Fields a quote may be asked for.
+pub(crate) const QUOTE_FIELDS: &[&str] = &[
+    "symbol",
+    "time",
+    "last",
+    "size",
+    "bid",
+    "ask",
+    "volume",
+    "change",
+    "change_pct",
+    "open",
+    "high",
+    "low",
+    "prev_close",
+];
+
+/// `quote`, declared for the function table.
+pub(super) const FUNCTION: Function = Function {
+    name: "quote",
+    params: &[
+        p("symbol", T::Symbol, true, "The symbol."),
+        p(
+            "field",
+            T::OneOf(QUOTE_FIELDS),
+            false,
+            "One field (default: all).",
+        ),
+        p("at", T::Time, false, "As of this time (default: now)."),
+    ],
+    doc: "Latest values of a symbol (last, bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time), now or as of a time; one field gives one value.",
+    heavy: false,
+    excel: &[
+        Excel {
+            id: "QUOTE",
+            params: &[xreq("symbol", &["symbol"]), xopt("field", &["field"])],
+        },
+        // LIVE asks the same question again while the cell is on a sheet.
+        Excel {
+            id: "LIVE",
+            params: &[xreq("symbol", &["symbol"]), xopt("field", &["field"])],
+        },
+    ],
+    run: |data, args| Box::pin(run(data, args)),
+};
+
+/// Runs `quote` on arguments that passed the declaration.
+async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
+    let symbol = args.symbol("symbol")?;
+    let at = args.time("at", DayEnd::End)?;
+    let field = args.opt_text("field")?.map(|f| f.to_ascii_lowercase());
+
+    if let Some(f) = &field
+        && !QUOTE_FIELDS.contains(&f.as_str())
+    {
+        return Err(ApiError::bad(format!(
+            "field {} is not one of {}",
+            xlfeed_core::quoted(f),
+            QUOTE_FIELDS.join(", ")
+        )));
+    }
+    let at_day = match at {
+        Some(ns) => Some(TradingDay::from_date(utc_ns_to_new_york(ns).date())?),
+        None => None,
+    };
+    let values = match quote_from_quotes(data, &symbol, at, at_day).await? {
+        Some(v) => v,
+        None => match quote_from_trades(data, &symbol, at, at_day).await? {
+            Some(v) => v,
+            None => {
+                data.known(&symbol, &[Kind::Trade, Kind::Quote, Kind::Daily])
+                    .await?;
+                return Err(ApiError::not_found(format!(
+                    "no trade of {symbol} at or before {}",
+                    args.opt_text("at")?.unwrap_or_else(|| "now".into())
+                )));
+            }
+        },
+    };
+    let mut cells: Vec<(&str, Cell)> = vec![
+        ("symbol", Cell::Text(symbol.to_string())),
+        ("time", Cell::Time(values.time)),
+        ("last", Cell::Num(values.last)),
+        ("size", Cell::Int(values.size)),
+        ("bid", Cell::Num(values.bid)),
+        ("ask", Cell::Num(values.ask)),
+        ("volume", Cell::Int(values.volume)),
+        (
+            "change",
+            Cell::opt(values.prev_close.map(|p| values.last - p)),
+        ),
+        (
+            "change_pct",
+            Cell::opt(
+                values
+                    .prev_close
+                    .filter(|p| *p != 0.0)
+                    .map(|p| (values.last / p - 1.0) * 100.0),
+            ),
+        ),
+        ("open", Cell::opt(values.open)),
+        ("high", Cell::opt(values.high)),
+        ("low", Cell::opt(values.low)),
+        ("prev_close", Cell::opt(values.prev_close)),
+    ];
+    if let Some(f) = field {
+        cells.retain(|(n, _)| *n == f);
+    }
+    let mut t = Table::new(cells.iter().map(|(n, _)| *n));
+    t.push(cells.into_iter().map(|(_, c)| c).collect())?;
+    Ok(t)
+}
+
+async fn quote_from_quotes(
+    data: &Data,
+    symbol: &Symbol,
+    at: Option<i64>,
+    at_day: Option<TradingDay>,
+) -> ApiResult<Option<QuoteValues>> {
+    let Some(day) = data
+        .latest_day(Dataset::Feed, Kind::Quote, symbol, at_day)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(c) = data.chunk(Dataset::Feed, Kind::Quote, symbol, day).await? else {
+        return Ok(None);
+    };
+    let Records::Quotes(q) = c.as_ref() else {
+        return Ok(None);
+    };
+    let i = match at {
+        Some(ns) => q.partition_point(|x| x.time <= ns),
+        None => q.len(),
+    };
+    Ok(i.checked_sub(1).map(|i| {
+        let x = &q[i];
+        QuoteValues {
+            time: x.time,
+            last: x.last,
+            size: x.last_size,
+            bid: x.bid,
+            ask: x.ask,
+            volume: x.total_volume,
+            open: Some(x.open),
+            high: Some(x.high),
+            low: Some(x.low),
+            prev_close: Some(x.prev_close).filter(|p| *p > 0.0),
+        }
+    }))
+}
+
+async fn quote_from_trades(
+    data: &Data,
+    symbol: &Symbol,
+    at: Option<i64>,
+    at_day: Option<TradingDay>,
+) -> ApiResult<Option<QuoteValues>> {
+    let days = data.all_days(Dataset::Feed, Kind::Trade, symbol).await?;
+    let upto = match at_day {
+        Some(d) => days.partition_point(|x| *x <= d),
+        None => days.len(),
+    };
+    // The latest day with a trade at or before `at`, and the day before it.
+    for i in (0..upto).rev() {
+        let day = days[i];
+        let Some(c) = data.chunk(Dataset::Feed, Kind::Trade, symbol, day).await? else {
+            continue;
+        };
+        let Records::Trades(trades) = c.as_ref() else {
+            continue;
+        };
+        let n = match at {
+            Some(ns) => trades.partition_point(|x| x.time <= ns),
+            None => trades.len(),
+        };
+        if n == 0 {
+            continue;
+        }
+        let upto_now = &trades[..n];
+        let last = &upto_now[n - 1];
+        let summarize = || {
+            let first = upto_now.first()?;
+            let (mut high, mut low, mut volume) = (first.price, first.price, 0i64);
+            for x in upto_now {
+                high = high.max(x.price);
+                low = low.min(x.price);
+                volume += x.size;
+            }
+            Some(DaySummary {
+                open: first.price,
+                high,
+                low,
+                volume,
+            })
+        };
+        // The whole day's summary is kept; a quote as of a time inside it is summed anew.
+        let sum = if n == trades.len() {
+            let key = ChunkKey::new(Dataset::Feed, Kind::Trade, symbol.clone(), day);
+            data.summary(&key, summarize)
+        } else {
+            summarize().map(std::sync::Arc::new)
+        };
+        let Some(sum) = sum else { continue };
+        let prev_close = match i.checked_sub(1) {
+            Some(j) => close_of(data, symbol, days[j]).await?,
+            None => None,
+        };
+        return Ok(Some(QuoteValues {
+            time: last.time,
+            last: last.price,
+            size: last.size,
+            bid: last.bid,
+            ask: last.ask,
+            volume: sum.volume,
+            open: Some(sum.open),
+            high: Some(sum.high),
+            low: Some(sum.low),
+            prev_close,
+        }));
+    }
+    Ok(None)
+}
+
+/// A day's close: its stored daily bar, else its last trade.
+async fn close_of(data: &Data, symbol: &Symbol, day: TradingDay) -> ApiResult<Option<f64>> {
+    if let Some(c) = data.chunk(Dataset::Feed, Kind::Daily, symbol, day).await?
+        && let Records::DailyBars(b) = c.as_ref()
+        && let Some(b) = b.last()
+    {
+        return Ok(Some(b.close));
+    }
+    if let Some(c) = data.chunk(Dataset::Feed, Kind::Trade, symbol, day).await?
+        && let Records::Trades(t) = c.as_ref()
+    {
+        return Ok(t.last().map(|t| t.price));
+    }
+    Ok(None)
+}
+
+/// What a quote answer holds.
+struct QuoteValues {
+    time: i64,
+    last: f64,
+    size: i64,
+    bid: f64,
+    ask: f64,
+    volume: i64,
+    open: Option<f64>,
+    high: Option<f64>,
+    low: Option<f64>,
+    prev_close: Option<f64>,
+}
