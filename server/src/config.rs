@@ -247,9 +247,8 @@ impl Config {
             xlfeed_store::StoreUrl::parse(url).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         }
         if !self.server.public_url.is_empty() {
-            crate::addin::origin_of(&self.server.public_url).map_err(|e| {
-                anyhow::anyhow!("server.public_url \"{}\": {e}", self.server.public_url)
-            })?;
+            crate::http::origin::Origin::parse(&self.server.public_url)
+                .map_err(|e| anyhow::anyhow!("server.public_url {e}"))?;
         }
         if self.limits.max_batch_calls == 0 || self.limits.batch_concurrency == 0 {
             bail!("limits.max_batch_calls and limits.batch_concurrency must be at least 1");

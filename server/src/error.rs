@@ -24,6 +24,23 @@ pub struct ApiError {
     pub resend: bool,
     /// The HTTP status when it is not the kind's (404 for an unknown route, 405, 413, 415).
     pub status: Option<u16>,
+    /// Seconds to wait before trying again, when the server knows (a key's rate limit, an
+    /// address refused for failed authentications); HTTP `Retry-After`.
+    pub retry_after: Option<u64>,
+    /// For a refused credential: the `WWW-Authenticate` challenge HTTP sends with the 401.
+    pub challenge: Option<&'static str>,
+}
+
+/// What a failure is on each surface: the HTTP status, the gRPC code and the Excel error.
+/// Every surface reads it from [`ApiError::surfaces`], the one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Surfaces {
+    /// The HTTP status.
+    pub http: u16,
+    /// The gRPC status code.
+    pub grpc: tonic::Code,
+    /// The Excel error a cell shows.
+    pub excel: &'static str,
 }
 
 /// Characters of an error message at most: a message names a bad value quoted short
@@ -100,7 +117,24 @@ impl ApiError {
             no_number: false,
             resend: false,
             status: None,
+            retry_after: None,
+            challenge: None,
         }
+    }
+
+    /// The caller did not say who it is, or not credibly (HTTP 401 with `challenge` as
+    /// `WWW-Authenticate`, gRPC `UNAUTHENTICATED`).
+    pub fn unauthenticated(message: impl Into<String>, challenge: &'static str) -> ApiError {
+        ApiError {
+            challenge: Some(challenge),
+            ..ApiError::new(ErrorKind::Unauthenticated, message)
+        }
+    }
+
+    /// The same failure, worth trying again in `secs` seconds.
+    pub fn retry_after(mut self, secs: u64) -> ApiError {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// The same failure, marked as worth sending again later.
@@ -115,18 +149,33 @@ impl ApiError {
         self
     }
 
+    /// The failure on each surface: the one table from an error to an HTTP status, a gRPC
+    /// code and an Excel error.
+    pub fn surfaces(&self) -> Surfaces {
+        use tonic::Code;
+        let (http, grpc, excel) = if self.no_number {
+            (422, Code::FailedPrecondition, "#NUM!")
+        } else {
+            match self.kind {
+                ErrorKind::InvalidArgument => (400, Code::InvalidArgument, "#VALUE!"),
+                ErrorKind::NotFound => (404, Code::NotFound, "#N/A"),
+                ErrorKind::Unauthenticated => (401, Code::Unauthenticated, "#VALUE!"),
+                ErrorKind::PermissionDenied => (403, Code::PermissionDenied, "#VALUE!"),
+                ErrorKind::ResourceExhausted => (429, Code::ResourceExhausted, "#BUSY!"),
+                ErrorKind::Unavailable => (503, Code::Unavailable, "#BUSY!"),
+                _ => (500, Code::Internal, "#N/A"),
+            }
+        };
+        Surfaces {
+            http: self.status.unwrap_or(http),
+            grpc,
+            excel,
+        }
+    }
+
     /// The Excel error a cell shows for this failure.
     pub fn excel(&self) -> &'static str {
-        if self.no_number {
-            return "#NUM!";
-        }
-        match self.kind {
-            ErrorKind::InvalidArgument => "#VALUE!",
-            ErrorKind::NotFound => "#N/A",
-            ErrorKind::Unavailable | ErrorKind::ResourceExhausted => "#BUSY!",
-            ErrorKind::PermissionDenied | ErrorKind::Unauthenticated => "#VALUE!",
-            _ => "#N/A",
-        }
+        self.surfaces().excel
     }
 
     /// A stable machine-readable code (`invalid_argument`, `not_found`, `no_number`, ...).
@@ -140,21 +189,7 @@ impl ApiError {
 
     /// The HTTP status of this failure.
     pub fn http_status(&self) -> u16 {
-        if let Some(s) = self.status {
-            return s;
-        }
-        if self.no_number {
-            return 422;
-        }
-        match self.kind {
-            ErrorKind::InvalidArgument => 400,
-            ErrorKind::NotFound => 404,
-            ErrorKind::Unauthenticated => 401,
-            ErrorKind::PermissionDenied => 403,
-            ErrorKind::ResourceExhausted => 429,
-            ErrorKind::Unavailable => 503,
-            _ => 500,
-        }
+        self.surfaces().http
     }
 
     /// The error as JSON: `{"code", "excel", "message"}`, and `"resend": true` when sending
@@ -192,6 +227,17 @@ fn log_store_error(e: &StoreError) {
     } else {
         SKIPPED.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(error = %e, "store error");
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> tonic::Status {
+        let code = e.surfaces().grpc;
+        if code == tonic::Code::Internal {
+            tracing::error!(kind = %e.kind, error = %e.message, "gRPC query failed");
+            return tonic::Status::internal("the server failed; see its log");
+        }
+        tonic::Status::new(code, e.message)
     }
 }
 

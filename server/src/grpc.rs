@@ -22,10 +22,8 @@ use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
-use xlfeed_core::ErrorKind;
 use xlfeed_proto::v1;
 
-use crate::error::ApiError;
 use crate::query::{Args, QueryService};
 use crate::table::{Cell, Table};
 
@@ -442,26 +440,6 @@ impl Call for v1::CompareRequest {
     }
 }
 
-impl From<ApiError> for Status {
-    fn from(e: ApiError) -> Status {
-        if e.no_number {
-            return Status::failed_precondition(e.message);
-        }
-        match e.kind {
-            ErrorKind::InvalidArgument => Status::invalid_argument(e.message),
-            ErrorKind::NotFound => Status::not_found(e.message),
-            ErrorKind::ResourceExhausted => Status::resource_exhausted(e.message),
-            ErrorKind::Unavailable => Status::unavailable(e.message),
-            ErrorKind::PermissionDenied => Status::permission_denied(e.message),
-            ErrorKind::Unauthenticated => Status::unauthenticated(e.message),
-            _ => {
-                tracing::error!(kind = %e.kind, error = %e.message, "gRPC query failed");
-                Status::internal("the server failed; see its log")
-            }
-        }
-    }
-}
-
 /// A table as `xlfeed.v1.Table`.
 pub fn to_proto(table: Table) -> v1::Table {
     v1::Table {
@@ -523,7 +501,9 @@ fn to_cell(cell: Cell) -> v1::Cell {
 
 #[cfg(test)]
 mod tests {
+    use crate::error::ApiError;
     use std::collections::BTreeSet;
+    use xlfeed_core::ErrorKind;
 
     use super::*;
     use crate::query::FUNCTIONS;

@@ -19,7 +19,6 @@
 //! - [`serve`]: the two listeners put together; [`demo`]: the one-command demo.
 //! - [`addin`]: the Excel add-in's files and its manifest, rendered for the server's origin.
 
-pub mod addin;
 pub mod auth;
 pub mod config;
 pub mod demo;

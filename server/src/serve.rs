@@ -112,7 +112,7 @@ pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result
         }
         router = router.merge(m);
     }
-    if let Some(addin) = crate::addin::routes(config) {
+    if let Some(addin) = crate::http::addin::routes(config) {
         router = router.merge(addin);
     }
     let limits = state.limits;
@@ -130,7 +130,7 @@ pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result
             },
             http::edge,
         ))
-        .layer(crate::auth::cors(&config.security)?)
+        .layer(crate::http::cors::cors(&config.security)?)
         .layer(CatchPanicLayer::custom(http::panic_response))
         .layer(from_fn_with_state(metrics, http::track)))
 }
@@ -148,7 +148,7 @@ async fn grpc_auth(State(auth): State<Auth>, req: Request, next: Next) -> Respon
         .map(|c| c.0.ip());
     match auth.check(req.headers(), Role::Analyst, client) {
         Ok(_) => next.run(req).await,
-        Err(e) => tonic::Status::from(e)
+        Err(e) => tonic::Status::from(crate::error::ApiError::from(e))
             .into_http::<axum::body::Body>()
             .into_response(),
     }

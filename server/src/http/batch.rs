@@ -47,7 +47,7 @@ pub(super) async fn batch(
     if let Some(Extension(p)) = &principal
         && let Err(e) = state.auth.charge(p, calls.count.saturating_sub(1))
     {
-        return e.into_response();
+        return ApiError::from(e).into_response();
     }
     state.metrics.batch_calls.inc_by(calls.count as u64);
     let query = &state.query;

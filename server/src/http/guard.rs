@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use xlfeed_core::quoted;
 
+use super::origin::Origin;
 use crate::error::ApiError;
 
 /// The hosts and origins a request may name.
@@ -49,15 +50,20 @@ impl Guard {
         if !bound.is_unspecified() && !bound.is_loopback() {
             hosts.push(bound.to_string());
         }
+        // Written as browsers send them, as the CORS layer has them.
         let mut origins: Vec<String> = cors_origins
             .iter()
-            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter_map(|o| Origin::parse(o).ok())
+            .map(|o| o.to_string())
             .collect();
-        if let Ok(o) = crate::addin::origin_of(public_url) {
-            if let Some((_, rest)) = o.split_once("://") {
-                hosts.push(host_name(rest).to_owned());
-            }
-            origins.push(o.to_ascii_lowercase());
+        if let Ok(o) = Origin::parse(public_url) {
+            hosts.push(
+                o.host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            );
+            origins.push(o.to_string());
         }
         Guard {
             hosts,
@@ -250,5 +256,18 @@ mod tests {
         assert!(!g.origin_allowed("https://localhost:8080", "localhost:8080", &h));
         assert!(!g.origin_allowed("null", "localhost:8080", &h));
         assert!(!g.origin_allowed("http://evil.example", "localhost:8080", &h));
+        // Listed and public origins are read as browsers send them, the default port left
+        // out: before one origin parser, ":443" here was kept while CORS dropped it, so the
+        // page CORS let in was refused by the guard.
+        let g = Guard::new(
+            "127.0.0.1".parse().unwrap(),
+            "https://XL.example.com:443/",
+            &[],
+            &["https://Addin.example.com:443/".to_owned()],
+            false,
+        );
+        assert!(g.origin_allowed("https://addin.example.com", "localhost:8080", &h));
+        assert!(g.origin_allowed("https://xl.example.com", "localhost:8080", &h));
+        assert!(g.host_allowed("xl.example.com"));
     }
 }

@@ -6,10 +6,13 @@
 //! Errors are `{"error": {"code", "excel", "message"}}` with a 4xx status naming the bad
 //! value; a bug becomes a generic 500 without details (they go to the log).
 
+pub mod addin;
 pub mod admin;
 mod batch;
+pub mod cors;
 pub mod guard;
 mod openapi;
+pub mod origin;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,9 +107,17 @@ pub struct AppState {
 pub fn error_response(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = (status, axum::Json(json!({"error": e.to_json()}))).into_response();
-    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let headers = r.headers_mut();
+    if let Some(secs) = e.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    } else if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if let Some(challenge) = e.challenge {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
     }
     r
 }

@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+use super::origin::Origin;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -34,7 +36,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Option<Route
     let manifest = Manifest {
         template: dir.join("manifest.template.xml"),
         public_url: (!config.server.public_url.is_empty())
-            .then(|| origin_of(&config.server.public_url).ok())
+            .then(|| {
+                Origin::parse(&config.server.public_url)
+                    .ok()
+                    .map(|o| o.to_string())
+            })
             .flatten(),
         tls: config.tls.is_some(),
     };
@@ -53,28 +59,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Option<Route
                     .redirect_to_trailing_slash(false),
             ),
     )
-}
-
-/// The origin (`scheme://host[:port]`) of a URL, or why it is not one.
-pub fn origin_of(url: &str) -> Result<String, String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "is not a URL like https://xlserver.example.com".to_owned())?;
-    if scheme != "https" && scheme != "http" {
-        return Err(format!("scheme {scheme} is not https or http"));
-    }
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if !valid_host(host) {
-        return Err(format!(
-            "host \"{host}\" is not a host name with an optional port"
-        ));
-    }
-    if !path.is_empty() {
-        return Err(format!(
-            "has a path (/{path}): the add-in is served at the origin's /addin/, so give the origin only"
-        ));
-    }
-    Ok(format!("{scheme}://{host}"))
 }
 
 /// Whether `host` is a host name or address with an optional port (nothing to escape in XML).
@@ -164,19 +148,7 @@ mod tests {
     }
 
     #[test]
-    fn origins() {
-        assert_eq!(
-            origin_of("https://xl.example.com:8443/"),
-            Ok("https://xl.example.com:8443".to_owned())
-        );
-        assert!(origin_of("ftp://x").unwrap_err().contains("ftp"));
-        assert!(origin_of("xl.example.com").is_err());
-        assert!(
-            origin_of("https://xl.example.com/xl")
-                .unwrap_err()
-                .contains("/xl")
-        );
-        assert!(origin_of("https://a\"b").unwrap_err().contains("a\"b"));
+    fn hosts_are_plain() {
         assert!(valid_host("[::1]:8080"));
         assert!(!valid_host("a<b"));
     }
