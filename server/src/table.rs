@@ -7,7 +7,7 @@
 //! an analyst reading 09:30 expects the open.
 
 use serde_json::{Value, json};
-use xlfeed_core::calendar::utc_ns_to_new_york;
+use xlfeed_core::calendar::{new_york_offset_secs, utc_ns_to_new_york};
 use xlfeed_core::{DateSystem, TradingDay};
 
 /// One cell of an answer.
@@ -231,9 +231,14 @@ fn date_json(d: u32, style: DateStyle) -> Value {
 fn time_json(ns: i64, style: DateStyle) -> Value {
     let local = utc_ns_to_new_york(ns);
     if style == DateStyle::Iso {
-        let zoned = chrono::TimeZone::from_local_datetime(&chrono_tz::America::New_York, &local)
-            .earliest()
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string());
+        // The offset of the instant itself: the repeated autumn hour is −04:00 then −05:00.
+        let offset = chrono::FixedOffset::east_opt(new_york_offset_secs(ns));
+        let zoned = offset.map(|o| {
+            chrono::DateTime::from_timestamp_nanos(ns)
+                .with_timezone(&o)
+                .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+                .to_string()
+        });
         return zoned.map_or(Value::Null, |s| json!(s));
     }
     system(style)
@@ -244,6 +249,23 @@ fn time_json(ns: i64, style: DateStyle) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_repeated_autumn_hour_has_its_own_offsets() {
+        // 2024-11-03 05:30 and 06:30 UTC are both 01:30 in New York: first daylight time,
+        // then standard time. Both used to be labelled −04:00 (the second an hour wrong).
+        let t = Table {
+            columns: vec!["time".into()],
+            rows: vec![
+                vec![Cell::Time(1_730_611_800_000_000_000)],
+                vec![Cell::Time(1_730_615_400_000_000_000)],
+            ],
+            next: None,
+        };
+        let v = t.to_json(DateStyle::Iso);
+        assert_eq!(v["rows"][0][0], "2024-11-03T01:30:00.000-04:00");
+        assert_eq!(v["rows"][1][0], "2024-11-03T01:30:00.000-05:00");
+    }
 
     #[test]
     fn cells_render_for_excel() {

@@ -11,11 +11,15 @@
 //! of course unknown). Before 1990 the same modern rules are applied, which is not what NYSE
 //! did in every year, and no one-off closures are known there.
 
+use std::cell::Cell;
 use std::iter;
 
+use chrono::offset::LocalResult;
 use chrono::{
-    DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Weekday,
+    DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
+    Weekday,
 };
+use chrono_tz::America::New_York;
 
 use crate::day::TradingDay;
 use crate::range::TimeRange;
@@ -224,86 +228,78 @@ impl Nyse {
 
 /// Converts a New York wall-clock time to UTC nanoseconds since the Unix epoch.
 ///
-/// US rules: from 2007 daylight time runs from the second Sunday of March to the first Sunday
-/// of November; 1987–2006 from the first Sunday of April to the last Sunday of October; before
-/// 1987 the 1967 rule (last Sunday of April to last Sunday of October) is applied, ignoring
-/// the 1974–75 emergency rules. Clocks change at 02:00 local time. A time in the hour skipped
-/// in spring is read as standard time (02:30 becomes 03:30 daylight time); a time in the hour
-/// repeated in autumn is read as daylight time, the earlier of the two instants. `None` if the
-/// instant is outside the range of `i64` nanoseconds (years 1677 to 2262).
+/// The offsets are the IANA time zone database's for America/New_York (`chrono-tz`). A time
+/// in the hour skipped in spring is read as standard time (02:30 becomes 03:30 daylight
+/// time); a time in the hour repeated in autumn is read as daylight time, the earlier of the
+/// two instants. `None` if the instant is outside the range of `i64` nanoseconds (years 1677
+/// to 2262).
 pub fn new_york_to_utc_ns(local: NaiveDateTime) -> Option<i64> {
-    let offset_hours: i64 = if is_dst_local(local.date(), local.time()) {
-        4
-    } else {
-        5
-    };
-    let days = i64::from(local.date().num_days_from_ce()) - i64::from(UNIX_EPOCH_DAYS_FROM_CE);
-    let secs = i64::from(local.time().num_seconds_from_midnight()) + offset_hours * 3600;
-    days.checked_mul(NANOS_PER_DAY)?
-        .checked_add(secs * 1_000_000_000)?
-        .checked_add(i64::from(local.time().nanosecond()))
+    let local_ns = local.and_utc().timestamp_nanos_opt()?;
+    // New York's offset changes on the hour: one lookup per local hour and thread.
+    let hour = local_ns.div_euclid(NANOS_PER_HOUR);
+    let offset = LOCAL_HOUR_OFFSET.with(|c| match c.get() {
+        (h, o) if h == hour => Some(o),
+        _ => {
+            let zoned = match New_York.from_local_datetime(&local) {
+                LocalResult::Single(t) => t,
+                LocalResult::Ambiguous(earlier, _) => earlier,
+                // In the spring gap: the wall clock read on standard time, an hour later in
+                // daylight time.
+                LocalResult::None => New_York
+                    .from_local_datetime(&local.checked_add_signed(TimeDelta::hours(1))?)
+                    .earliest()?,
+            };
+            let o = local_ns.checked_sub(zoned.timestamp_nanos_opt()?)?;
+            c.set((hour, o));
+            Some(o)
+        }
+    })?;
+    local_ns.checked_sub(offset)
 }
 
 /// Converts UTC nanoseconds since the Unix epoch to New York wall-clock time (the inverse of
-/// [`new_york_to_utc_ns`], with the same daylight saving rules).
+/// [`new_york_to_utc_ns`] outside the repeated autumn hour).
 pub fn utc_ns_to_new_york(utc_ns: i64) -> NaiveDateTime {
-    let utc = DateTime::from_timestamp_nanos(utc_ns).naive_utc();
-    let (start, end) = dst_bounds(utc.year());
-    // The changes happen at 02:00 local time: 07:00 UTC in spring, 06:00 UTC in autumn.
-    let in_dst = match (start, end) {
-        (Some(start), Some(end)) => {
-            utc >= start.and_time(const { hm(7, 0) }) && utc < end.and_time(const { hm(6, 0) })
+    let offset = i64::from(new_york_offset_secs(utc_ns)) * 1_000_000_000;
+    match utc_ns.checked_add(offset) {
+        Some(local) => DateTime::from_timestamp_nanos(local).naive_utc(),
+        None => DateTime::from_timestamp_nanos(utc_ns)
+            .with_timezone(&New_York)
+            .naive_local(),
+    }
+}
+
+const NANOS_PER_HOUR: i64 = 3600 * 1_000_000_000;
+
+thread_local! {
+    /// The last UTC hour converted and New York's offset in it (seconds east of UTC).
+    static UTC_HOUR_OFFSET: Cell<(i64, i32)> = const { Cell::new((i64::MIN, 0)) };
+    /// The last New York hour converted (as if UTC) and its offset (local − UTC, ns).
+    static LOCAL_HOUR_OFFSET: Cell<(i64, i64)> = const { Cell::new((i64::MIN, 0)) };
+}
+
+/// The UTC offset of New York at an instant, in seconds east of UTC (−14400 in daylight
+/// time, −18000 in standard time).
+pub fn new_york_offset_secs(utc_ns: i64) -> i32 {
+    let hour = utc_ns.div_euclid(NANOS_PER_HOUR);
+    UTC_HOUR_OFFSET.with(|c| match c.get() {
+        (h, o) if h == hour => o,
+        _ => {
+            let o = DateTime::from_timestamp_nanos(utc_ns)
+                .with_timezone(&New_York)
+                .offset()
+                .fix()
+                .local_minus_utc();
+            c.set((hour, o));
+            o
         }
-        _ => false,
-    };
-    let offset = TimeDelta::hours(if in_dst { 4 } else { 5 });
-    utc.checked_sub_signed(offset).unwrap_or(utc)
+    })
 }
 
-const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
-/// `NaiveDate::num_days_from_ce` of 1970-01-01.
-const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
-
-/// UTC nanoseconds of a New York time on a trading day; cannot overflow for years 1900–2199.
+/// UTC nanoseconds of a New York time on a trading day; trading days (1900–2199) are well
+/// inside the range of `i64` nanoseconds.
 fn day_time_to_utc_ns(day: TradingDay, time: NaiveTime) -> i64 {
-    let offset_hours: i64 = if is_dst_local(day.date(), time) { 4 } else { 5 };
-    let days = i64::from(day.date().num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE);
-    let secs = i64::from(time.num_seconds_from_midnight()) + offset_hours * 3600;
-    days * NANOS_PER_DAY + secs * 1_000_000_000 + i64::from(time.nanosecond())
-}
-
-/// The first and last day of daylight saving time in New York for `year`.
-fn dst_bounds(year: i32) -> (Option<NaiveDate>, Option<NaiveDate>) {
-    if year >= 2007 {
-        (
-            NaiveDate::from_weekday_of_month_opt(year, 3, Weekday::Sun, 2),
-            NaiveDate::from_weekday_of_month_opt(year, 11, Weekday::Sun, 1),
-        )
-    } else if year >= 1987 {
-        (
-            NaiveDate::from_weekday_of_month_opt(year, 4, Weekday::Sun, 1),
-            last_weekday_of_month(year, 10, Weekday::Sun),
-        )
-    } else {
-        (
-            last_weekday_of_month(year, 4, Weekday::Sun),
-            last_weekday_of_month(year, 10, Weekday::Sun),
-        )
-    }
-}
-
-/// Whether a New York wall-clock time is in daylight time (see [`new_york_to_utc_ns`]).
-fn is_dst_local(date: NaiveDate, time: NaiveTime) -> bool {
-    let (Some(start), Some(end)) = dst_bounds(date.year()) else {
-        return false;
-    };
-    if date == start {
-        time >= const { hm(3, 0) }
-    } else if date == end {
-        time < const { hm(2, 0) }
-    } else {
-        date > start && date < end
-    }
+    new_york_to_utc_ns(day.date().and_time(time)).unwrap_or(i64::MAX)
 }
 
 fn is_weekend(date: NaiveDate) -> bool {
@@ -458,6 +454,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use chrono::Timelike;
 
     fn day(s: &str) -> TradingDay {
         TradingDay::parse(s).unwrap()
