@@ -42,11 +42,11 @@ use chrono::{Datelike, Days, Months, NaiveDate, NaiveTime, Timelike};
 use xlfeed_core::calendar::{new_york_to_utc_ns, utc_ns_to_new_york};
 use xlfeed_core::{Nyse, OptionSymbol, Right, TradingDay};
 
+use super::conn::Conn;
 use super::faults::MALFORMED_FIELDS;
-use super::market::{Market, group};
-use super::server::Conn;
-use super::tables::{self, TableError, TableRequest};
-use super::tape;
+use crate::sim::market::tables::{self, TableError, TableRequest};
+use crate::sim::market::tape;
+use crate::sim::market::{Market, group};
 use crate::wire::Protocol;
 use crate::wire::chain::{Chain, SymbolMatch, write_option_chain, write_symbol_match};
 use crate::wire::history::{DailyLine, IntervalBar, Tick, write_bar, write_daily, write_tick};
@@ -982,7 +982,7 @@ mod tests {
 
     #[test]
     fn event_bars_close_on_the_filling_trade() {
-        let m = Market::new(3, super::super::Universe::standard()).with_tick_scale(0.02);
+        let m = Market::new(3, crate::sim::Universe::standard()).with_tick_scale(0.02);
         let ticks = m.ticks("KO", day("2024-06-12")).unwrap();
         let bars = event_bars(&ticks, false, |_, n| n >= 10);
         assert_eq!(bars.len(), ticks.len().div_ceil(10));
