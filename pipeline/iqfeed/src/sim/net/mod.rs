@@ -32,5 +32,6 @@ pub mod faults;
 mod level1_port;
 mod lookup_port;
 mod rate;
+mod select;
 pub mod server;
 mod shared;
