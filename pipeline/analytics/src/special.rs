@@ -50,14 +50,7 @@ pub fn inverse_norm_cdf(p: f64) -> f64 {
         return q * poly(&AS241_A, r) / poly(&AS241_B, r);
     }
     let tail = if q < 0.0 { p } else { 1.0 - p };
-    let r = (-tail.ln()).sqrt();
-    let z = if r <= 5.0 {
-        let r = r - 1.6;
-        poly(&AS241_C, r) / poly(&AS241_D, r)
-    } else {
-        let r = r - 5.0;
-        poly(&AS241_E, r) / poly(&AS241_F, r)
-    };
+    let z = as241_tail((-tail.ln()).sqrt());
     if q < 0.0 { -z } else { z }
 }
 
@@ -69,15 +62,19 @@ pub(crate) fn inverse_norm_cdf_of_ln(ln_p: f64) -> f64 {
     if ln_p >= LN_SPLIT {
         return inverse_norm_cdf(exp(ln_p));
     }
-    let r = (-ln_p).sqrt();
-    let z = if r <= 5.0 {
+    -as241_tail((-ln_p).sqrt())
+}
+
+/// AS 241's tail approximations: `|z|` for a tail probability `p < 0.075`, from
+/// `r = √(−ln p)` (one rational function up to `r = 5`, the other beyond).
+fn as241_tail(r: f64) -> f64 {
+    if r <= 5.0 {
         let r = r - 1.6;
         poly(&AS241_C, r) / poly(&AS241_D, r)
     } else {
         let r = r - 5.0;
         poly(&AS241_E, r) / poly(&AS241_F, r)
-    };
-    -z
+    }
 }
 
 pub(crate) const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
