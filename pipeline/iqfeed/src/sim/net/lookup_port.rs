@@ -274,30 +274,14 @@ async fn history(
             let days = src.only(last_sessions(today, *days));
             let filter = Filter::new(None, None, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_ticks(src, m, d, ctx, &filter);
-            stream(
-                reply,
-                &days,
-                window.direction,
-                window.max_points,
-                load,
-                tick_line,
-            )
-            .await
+            stream_window(reply, &days, window, load, tick_line).await
         }
         Request::TicksRange {
             begin, end, window, ..
         } => {
             let (days, filter) = range(src, today, *begin, *end, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_ticks(src, m, d, ctx, &filter);
-            stream(
-                reply,
-                &days,
-                window.direction,
-                window.max_points,
-                load,
-                tick_line,
-            )
-            .await
+            stream_window(reply, &days, window, load, tick_line).await
         }
         Request::BarsLast {
             spec,
@@ -315,15 +299,7 @@ async fn history(
             let days = src.only(last_sessions(today, *days));
             let filter = Filter::new(None, None, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_bars(src, m, d, ctx, spec, &filter);
-            stream(
-                reply,
-                &days,
-                window.direction,
-                window.max_points,
-                load,
-                bar_line,
-            )
-            .await
+            stream_window(reply, &days, window, load, bar_line).await
         }
         Request::BarsRange {
             spec,
@@ -334,15 +310,7 @@ async fn history(
         } => {
             let (days, filter) = range(src, today, *begin, *end, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_bars(src, m, d, ctx, spec, &filter);
-            stream(
-                reply,
-                &days,
-                window.direction,
-                window.max_points,
-                load,
-                bar_line,
-            )
-            .await
+            stream_window(reply, &days, window, load, bar_line).await
         }
         Request::DailyLast {
             max_points,
@@ -677,6 +645,26 @@ async fn stream<R>(
         }
     }
     Ok(())
+}
+
+/// [`stream`] in the direction and to the limit of a request's `window` (the `…D` and `…T`
+/// requests).
+async fn stream_window<R>(
+    reply: &mut Reply<'_>,
+    days: &[TradingDay],
+    window: &Window,
+    load: impl Fn(TradingDay, &DayCtx) -> Vec<R>,
+    write: fn(&mut Vec<u8>, &R, &DayCtx),
+) -> io::Result<()> {
+    stream(
+        reply,
+        days,
+        window.direction,
+        window.max_points,
+        load,
+        write,
+    )
+    .await
 }
 
 /// Sends daily, weekly or monthly lines (oldest first in `lines`), the newest `max`.
