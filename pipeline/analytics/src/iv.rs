@@ -31,9 +31,10 @@ use std::sync::OnceLock;
 
 use xlfeed_core::ErrorKind;
 
-use crate::bsm::{
-    Contract, ERF_SMALL_LIMIT, Eval, FRAC_1_SQRT_2PI, Greeks, Setup, erf_small, erfcx,
-    inverse_norm_cdf, inverse_norm_cdf_of_ln, norm_cdf, two_sinh_half,
+use crate::bsm::{Contract, Eval, Greeks, Setup, two_sinh_half};
+use crate::special::{
+    ERF_SMALL_LIMIT, FRAC_1_SQRT_2PI, erf_small, erfcx, inverse_norm_cdf, inverse_norm_cdf_of_ln,
+    norm_cdf,
 };
 
 /// Why no implied volatility was returned for a price.

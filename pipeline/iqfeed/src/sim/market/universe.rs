@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use xlfeed_core::Symbol;
 use xlfeed_core::option_symbol::MAX_ROOT_LEN;
 
-use super::error::SimError;
 use super::rng::Rng;
+use crate::sim::SimError;
 use SecurityKind::{Equity, Etf, Index};
 use listed_market::{CBOE, NASDAQ_GLOBAL_SELECT as NGS, NYSE, NYSE_ARCA as ARCA};
 

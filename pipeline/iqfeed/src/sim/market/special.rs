@@ -1,17 +1,13 @@
-//! Black–Scholes–Merton prices of European options, used to price the simulated option trades.
+//! The normal CDF under the simulator's pricer ([`super::bsm`]), through `erfc`.
 //!
-//! A deliberately small kernel: the price, and the normal CDF under it. The analytics of the
-//! postprocess stage (implied volatility, Greeks) live elsewhere; this module only has to make
-//! the simulator's option prices consistent with the volatility smile it publishes.
-//!
-//! The normal CDF goes through `erfc`, computed with W. J. Cody's rational Chebyshev
-//! approximations ("Rational Chebyshev approximations for the error function", Math. Comp. 23,
-//! 1969, the coefficients of netlib's `specfun/erf`), which are good to about 1e-16 relative
-//! over the whole range, tails included.
+//! `erfc` is computed with W. J. Cody's rational Chebyshev approximations ("Rational
+//! Chebyshev approximations for the error function", Math. Comp. 23, 1969, the coefficients
+//! of netlib's `specfun/erf`), which are good to about 1e-16 relative over the whole range,
+//! tails included. Written apart from the analytics crate's `special` module (its own
+//! evaluation of the same approximations) so that the simulator's prices stay an independent
+//! check of the pipeline's; see [`super::bsm`].
 
 use std::f64::consts::{FRAC_2_SQRT_PI, SQRT_2};
-
-use xlfeed_core::Right;
 
 /// erf on `|x| <= 0.46875`: numerator coefficients.
 const A: [f64; 5] = [
@@ -73,7 +69,7 @@ const Q: [f64; 5] = [
 const ERFC_ZERO_BEYOND: f64 = 26.543;
 
 /// The complementary error function, `1 - erf(x)`, to about 1e-16 relative.
-pub fn erfc(x: f64) -> f64 {
+fn erfc(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
     }
@@ -132,7 +128,7 @@ fn exp_minus_square(y: f64) -> f64 {
 ///
 /// Not simply `erfc(-x/√2)/2`: rounding `x/√2` would cost up to `x²` ulps in the tail. The
 /// smooth factor takes the rounded argument, and `exp(-x²/2)` is computed from `x` itself.
-pub fn norm_cdf(x: f64) -> f64 {
+pub(crate) fn norm_cdf(x: f64) -> f64 {
     let y = x.abs() / SQRT_2;
     if y.is_nan() || y <= 0.46875 {
         // Also NaN, which erfc passes through.
@@ -147,46 +143,6 @@ pub fn norm_cdf(x: f64) -> f64 {
         0.5 * scaled_erfc(y) * (-0.5 * coarse * coarse).exp() * (-0.5 * rest).exp()
     };
     if x < 0.0 { tail } else { 1.0 - tail }
-}
-
-/// The Black–Scholes–Merton price of a European option, per share.
-///
-/// `t_years` is the time to expiry in years, `rate` the continuously compounded risk-free
-/// rate, `div_yield` the continuous dividend yield and `vol` the volatility, all annual. At
-/// or past expiry, or with no volatility, the price is the discounted forward intrinsic value.
-pub fn price(
-    right: Right,
-    spot: f64,
-    strike: f64,
-    t_years: f64,
-    rate: f64,
-    div_yield: f64,
-    vol: f64,
-) -> f64 {
-    let t = t_years.max(0.0);
-    let spot_pv = spot * (-div_yield * t).exp();
-    let strike_pv = strike * (-rate * t).exp();
-    let sd = vol * t.sqrt();
-    let well_posed = sd > 0.0 && spot > 0.0 && strike > 0.0;
-    if !well_posed {
-        return lower_bound(right, spot_pv, strike_pv);
-    }
-    let d1 = (spot_pv / strike_pv).ln() / sd + 0.5 * sd;
-    let d2 = d1 - sd;
-    match right {
-        Right::Call => spot_pv * norm_cdf(d1) - strike_pv * norm_cdf(d2),
-        Right::Put => strike_pv * norm_cdf(-d2) - spot_pv * norm_cdf(-d1),
-    }
-}
-
-/// The no-arbitrage floor of a European option, given the present values of the spot (net of
-/// dividends) and of the strike: `max(S·e^{-qT} − K·e^{-rT}, 0)` for a call, the reverse for a
-/// put.
-pub fn lower_bound(right: Right, spot_pv: f64, strike_pv: f64) -> f64 {
-    match right {
-        Right::Call => (spot_pv - strike_pv).max(0.0),
-        Right::Put => (strike_pv - spot_pv).max(0.0),
-    }
 }
 
 #[cfg(test)]
@@ -248,24 +204,5 @@ mod tests {
             let x = f64::from(i) / 10.0;
             assert!((norm_cdf(x) + norm_cdf(-x) - 1.0).abs() < 4e-16);
         }
-    }
-
-    #[test]
-    fn prices_match_the_textbook_case_and_parity() {
-        // Hull's example: S=K=100, T=1, r=5%, q=0, σ=20%.
-        let c = price(Right::Call, 100.0, 100.0, 1.0, 0.05, 0.0, 0.2);
-        assert!((c - 10.450583572185565).abs() < 1e-12, "{c}");
-        // Put–call parity with a dividend yield, across moneyness and maturities.
-        for (k, t) in [(80.0, 0.02), (100.0, 0.5), (130.0, 2.0)] {
-            let (s, r, q, v) = (101.3, 0.053, 0.012, 0.31);
-            let c = price(Right::Call, s, k, t, r, q, v);
-            let p = price(Right::Put, s, k, t, r, q, v);
-            let parity = s * (-q * t).exp() - k * (-r * t).exp();
-            assert!((c - p - parity).abs() < 1e-10, "k={k} t={t}");
-            assert!(c >= lower_bound(Right::Call, s * (-q * t).exp(), k * (-r * t).exp()));
-        }
-        // At expiry and with no volatility: intrinsic value.
-        assert_eq!(price(Right::Put, 90.0, 100.0, 0.0, 0.05, 0.0, 0.3), 10.0);
-        assert_eq!(price(Right::Call, 90.0, 100.0, 0.5, 0.05, 0.0, 0.0), 0.0);
     }
 }

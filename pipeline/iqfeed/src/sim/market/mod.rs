@@ -1,4 +1,29 @@
-//! `Market`: the simulated market's front door, and its history data (ticks, interval bars,
+//! The simulated market: the pure layer of the simulator (no sockets, no async), which the
+//! network side ([`super::net`]) answers requests from.
+//!
+//! # Layout
+//!
+//! From the bottom up, each layer built on the one before:
+//!
+//! - `rng` (crate-internal): the keyed random streams every number is drawn from.
+//! - [`universe`]: the instruments and their parameters ([`Universe`], [`Instrument`]): the
+//!   standard 21 and any ticker derived from its name, symbol list files.
+//! - `path` (private): each instrument's daily closing price, a mean-reverting random walk
+//!   in log price through its 2024-01-02 reference price.
+//! - `tape` (crate-internal): one session trade by trade (times, prices, sizes, quotes,
+//!   conditions) from the day's open and close; interval bars from trades.
+//! - this file: [`Market`], the front door: ticks, interval bars, daily, weekly and monthly
+//!   bars, symbol search.
+//! - `tables` (crate-internal): the lookup port's reference tables (listed markets, security
+//!   types, trade conditions, SIC and NAICS codes) and the searches by industry code.
+//! - [`fundamentals`]: dividends and the [`FundamentalsSnapshot`](fundamentals::FundamentalsSnapshot)
+//!   behind the `F` message.
+//! - [`options`]: listed expiries and strikes, the rate curve, the volatility smile, and
+//!   option trades priced with [`bsm`].
+//! - [`bsm`]: the simulator's own Black–Scholes–Merton pricer, on the normal CDF of
+//!   `special` (private); a second pricer on purpose, see its header.
+//!
+//! This file: [`Market`], the front door, and its history data (ticks, interval bars,
 //! daily, weekly and monthly bars, symbol search).
 //!
 //! A market is a seed and a [`Universe`]. Everything it reports is a pure function of those
@@ -9,6 +34,16 @@
 //! daily bar, recent underlying price series), so a `Market` can be shared by every
 //! connection of the simulator: it is `Send + Sync`.
 
+pub mod bsm;
+pub mod fundamentals;
+pub mod options;
+mod path;
+pub(super) mod rng;
+mod special;
+pub(super) mod tables;
+pub(super) mod tape;
+pub mod universe;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,11 +51,11 @@ use chrono::{Datelike, NaiveTime};
 use xlfeed_core::calendar::new_york_to_utc_ns;
 use xlfeed_core::{Nyse, TradingDay};
 
-use super::error::SimError;
-use super::path::{PricePath, TRADING_DAYS_PER_YEAR, day_number};
-use super::rng::Rng;
-use super::tape::{self, DayPlan, DaySummary, Intensity, MIN_PRICE_CENTS};
-use super::universe::{Instrument, Universe};
+use self::path::{PricePath, TRADING_DAYS_PER_YEAR, day_number};
+use self::rng::Rng;
+use self::tape::{DayPlan, DaySummary, Intensity, MIN_PRICE_CENTS};
+use self::universe::{Instrument, Universe};
+use crate::sim::SimError;
 use crate::wire::history::{DailyLine, IntervalBar, Tick};
 
 /// Most trades one session of one symbol can have, whatever the tick scale.
@@ -347,7 +382,7 @@ impl Market {
     /// The last closing price of instrument `i` strictly before `day`, and its session.
     pub(crate) fn previous_close(&self, i: usize, day: TradingDay) -> (TradingDay, f64) {
         let (n, ln) = self.path(i).previous(day_number(day));
-        let prev = super::path::session_day(n).unwrap_or(day);
+        let prev = path::session_day(n).unwrap_or(day);
         (prev, to_cents(ln.exp()) as f64 / 100.0)
     }
 

@@ -27,8 +27,8 @@ use xlfeed_core::calendar::new_york_to_utc_ns;
 use xlfeed_core::{OptionSymbol, Right, TradingDay};
 
 use super::admin_port::{MAX_SYMBOLS, stats_line};
-use super::market::Market;
-use super::server::{Conn, Handshake};
+use super::conn::{Conn, Handshake};
+use crate::sim::market::Market;
 use crate::wire::history::Tick;
 use crate::wire::level1::{Fundamental, Update, UpdateFields, f_index, us_date};
 use crate::wire::num::write_decimal;
@@ -618,7 +618,7 @@ mod more {
 }
 
 /// The `F` message of an instrument, in the 6.1/6.2 layout.
-fn fundamental(s: &super::FundamentalsSnapshot) -> Fundamental {
+fn fundamental(s: &crate::sim::FundamentalsSnapshot) -> Fundamental {
     let mut f = Fundamental::new(&s.symbol);
     f.set(f_index::EXCHANGE_ID, format!("{:X}", s.exchange_id));
     f.set(f_index::PE, s.pe.map(|v| decimal(v, 1)).unwrap_or_default());
@@ -690,7 +690,7 @@ fn option_fundamental(symbol: &str, o: &OptionSymbol) -> Fundamental {
     );
     f.set(
         f_index::SECURITY_TYPE,
-        super::universe::security_type::IEOPTION.to_string(),
+        crate::sim::market::universe::security_type::IEOPTION.to_string(),
     );
     f.set(f_index::LISTED_MARKET, "14");
     let ymd = expiry.format("%Y%m%d").to_string().parse().unwrap_or(0);

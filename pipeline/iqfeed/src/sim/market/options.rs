@@ -19,13 +19,13 @@ use xlfeed_core::calendar::new_york_to_utc_ns;
 use xlfeed_core::records::{OptionContract, RatePoint, Trade, rate_convention};
 use xlfeed_core::{Conditions, Nyse, OptionSymbol, Right, TradingDay};
 
+use super::Market;
 use super::bsm;
-use super::error::SimError;
-use super::market::Market;
 use super::path::{day_number, reference_number};
 use super::rng::Rng;
 use super::tape::{self, Intensity, first_tick_id};
 use super::universe::{Instrument, SecurityKind};
+use crate::sim::SimError;
 use crate::wire::history::Tick;
 
 /// Weekly expiries listed at any time.

@@ -38,17 +38,18 @@
 
 use std::io;
 
-use chrono::{Datelike, Days, Months, NaiveDate, NaiveTime, Timelike};
+use chrono::{Datelike, Months, NaiveDate, NaiveTime, Timelike};
 use xlfeed_core::calendar::{new_york_to_utc_ns, utc_ns_to_new_york};
-use xlfeed_core::{Nyse, OptionSymbol, Right, TradingDay};
+use xlfeed_core::{OptionSymbol, TradingDay};
 
+use super::conn::Conn;
 use super::faults::MALFORMED_FIELDS;
-use super::market::{Market, group};
-use super::server::Conn;
-use super::tables::{self, TableError, TableRequest};
-use super::tape;
+use super::select::{self, Filter, MAX_SESSIONS, all_or, days_before, last_sessions, sessions};
+use crate::sim::market::tables::{self, TableError, TableRequest};
+use crate::sim::market::tape;
+use crate::sim::market::{Market, group};
 use crate::wire::Protocol;
-use crate::wire::chain::{Chain, SymbolMatch, write_option_chain, write_symbol_match};
+use crate::wire::chain::{Chain, write_option_chain, write_symbol_match};
 use crate::wire::history::{DailyLine, IntervalBar, Tick, write_bar, write_daily, write_tick};
 use crate::wire::lookup::{
     INVALID_SYMBOL, NO_DATA, TOO_MANY, write_data_prefix, write_end, write_error,
@@ -63,8 +64,6 @@ const FLUSH_BYTES: usize = 128 * 1024;
 const INTRADAY_DEPTH_DAYS: u64 = 365;
 /// How far back (calendar days) `HDT` reaches without a begin date.
 const DAILY_DEPTH_DAYS: u64 = 3_653;
-/// Most sessions `HTD`/`HID`/`HDX` count back.
-const MAX_SESSIONS: u32 = 10_000;
 /// Calendar days before its expiry an option contract can have trades.
 const OPTION_LISTING_DAYS: u64 = 150;
 /// Microseconds in a day.
@@ -205,7 +204,8 @@ async fn answer(conn: &mut Conn, line: &str, data_lines: &mut u64) -> io::Result
             text,
             filter,
         } => {
-            for found in symbol_search(m, text, *in_descriptions, filter.as_ref()) {
+            let found = m.symbol_search(text, *in_descriptions);
+            for found in select::search_matches(found, filter.as_ref()) {
                 reply.data(|b| write_symbol_match(b, &found));
             }
             reply.finish().await
@@ -274,30 +274,14 @@ async fn history(
             let days = src.only(last_sessions(today, *days));
             let filter = Filter::new(None, None, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_ticks(src, m, d, ctx, &filter);
-            stream(
-                reply,
-                &days,
-                window.direction,
-                window.max_points,
-                load,
-                tick_line,
-            )
-            .await
+            stream_window(reply, &days, window, load, tick_line).await
         }
         Request::TicksRange {
             begin, end, window, ..
         } => {
             let (days, filter) = range(src, today, *begin, *end, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_ticks(src, m, d, ctx, &filter);
-            stream(
-                reply,
-                &days,
-                window.direction,
-                window.max_points,
-                load,
-                tick_line,
-            )
-            .await
+            stream_window(reply, &days, window, load, tick_line).await
         }
         Request::BarsLast {
             spec,
@@ -315,15 +299,7 @@ async fn history(
             let days = src.only(last_sessions(today, *days));
             let filter = Filter::new(None, None, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_bars(src, m, d, ctx, spec, &filter);
-            stream(
-                reply,
-                &days,
-                window.direction,
-                window.max_points,
-                load,
-                bar_line,
-            )
-            .await
+            stream_window(reply, &days, window, load, bar_line).await
         }
         Request::BarsRange {
             spec,
@@ -334,15 +310,7 @@ async fn history(
         } => {
             let (days, filter) = range(src, today, *begin, *end, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_bars(src, m, d, ctx, spec, &filter);
-            stream(
-                reply,
-                &days,
-                window.direction,
-                window.max_points,
-                load,
-                bar_line,
-            )
-            .await
+            stream_window(reply, &days, window, load, bar_line).await
         }
         Request::DailyLast {
             max_points,
@@ -412,11 +380,6 @@ async fn history(
         | Request::FutureOptionChain { .. }
         | Request::SymbolSearch { .. } => Ok(()),
     }
-}
-
-/// `max_points`, or `all` when it is 0 ("no limit"): how far back a `…X` request reaches.
-fn all_or(max_points: u32, all: u32) -> u32 {
-    if max_points == 0 { all } else { max_points }
 }
 
 /// What a history request is about: a stock, ETF or index, or one option contract.
@@ -501,41 +464,6 @@ impl Source {
     }
 }
 
-/// `date` less `days` calendar days (the earliest date when that underflows).
-fn days_before(date: NaiveDate, days: u64) -> NaiveDate {
-    date.checked_sub_days(Days::new(days))
-        .unwrap_or(NaiveDate::MIN)
-}
-
-/// NYSE sessions from `from` to `to`, both included.
-fn sessions(from: NaiveDate, to: TradingDay) -> Vec<TradingDay> {
-    if from > to.date() {
-        return Vec::new();
-    }
-    let from = TradingDay::from_date(from)
-        .or_else(|_| TradingDay::from_ymd(1900, 1, 1))
-        .unwrap_or(to);
-    Nyse.trading_days(from, to).collect()
-}
-
-/// The last `n` sessions up to `today` (included when it is one), oldest first.
-fn last_sessions(today: TradingDay, n: u32) -> Vec<TradingDay> {
-    let n = n.min(MAX_SESSIONS) as usize;
-    let mut out = Vec::with_capacity(n);
-    let mut day = if Nyse.is_trading_day(today) {
-        Some(today)
-    } else {
-        Nyse.prev_trading_day(today)
-    };
-    while out.len() < n {
-        let Some(d) = day else { break };
-        out.push(d);
-        day = Nyse.prev_trading_day(d);
-    }
-    out.reverse();
-    out
-}
-
 /// One session's clock: turns UTC nanoseconds into the Eastern date and time IQFeed prints.
 struct DayCtx {
     yyyymmdd: u32,
@@ -562,40 +490,6 @@ impl DayCtx {
         let us = i64::from(t.time().num_seconds_from_midnight()) * 1_000_000
             + i64::from(t.time().nanosecond() / 1_000);
         (ymd, us)
-    }
-}
-
-/// The time filters of a request: a date-time range and a daily time-of-day window.
-#[derive(Debug, Clone, Copy)]
-struct Filter {
-    begin: Option<(u32, i64)>,
-    end: Option<(u32, i64)>,
-    begin_time: Option<i64>,
-    end_time: Option<i64>,
-}
-
-/// `hhmmss` as microseconds after midnight.
-fn hhmmss_us(t: u32) -> i64 {
-    i64::from((t / 10_000) * 3_600 + ((t / 100) % 100) * 60 + t % 100) * 1_000_000
-}
-
-impl Filter {
-    fn new(begin: Option<DateTime>, end: Option<DateTime>, w: &Window) -> Filter {
-        let at = |d: DateTime| (d.date, hhmmss_us(d.time));
-        Filter {
-            begin: begin.map(at),
-            end: end.map(at),
-            begin_time: w.begin_filter.map(hhmmss_us),
-            end_time: w.end_filter.map(hhmmss_us),
-        }
-    }
-
-    fn keeps(&self, (date, us): (u32, i64)) -> bool {
-        let second = us - us.rem_euclid(1_000_000);
-        self.begin.is_none_or(|b| (date, us) >= b)
-            && self.end.is_none_or(|e| (date, second) <= e)
-            && self.begin_time.is_none_or(|b| us >= b)
-            && self.end_time.is_none_or(|e| second <= e)
     }
 }
 
@@ -735,19 +629,9 @@ async fn stream<R>(
         }
         Direction::OldestFirst => {
             // With a limit, find where the newest `max` begin: count back session by session.
-            let (mut start, mut skip) = (0, 0);
-            if let Some(max) = max {
-                let mut need = max;
-                for (i, &day) in days.iter().enumerate().rev() {
-                    let n = load(day, &DayCtx::new(day)).len() as u64;
-                    start = i;
-                    if n >= need {
-                        skip = (n - need) as usize;
-                        break;
-                    }
-                    need -= n;
-                }
-            }
+            let (start, mut skip) = select::newest_start(days.len(), max, |i| {
+                load(days[i], &DayCtx::new(days[i])).len() as u64
+            });
             for &day in days.get(start..).unwrap_or_default() {
                 let ctx = DayCtx::new(day);
                 for r in load(day, &ctx).iter().skip(skip) {
@@ -763,6 +647,26 @@ async fn stream<R>(
     Ok(())
 }
 
+/// [`stream`] in the direction and to the limit of a request's `window` (the `…D` and `…T`
+/// requests).
+async fn stream_window<R>(
+    reply: &mut Reply<'_>,
+    days: &[TradingDay],
+    window: &Window,
+    load: impl Fn(TradingDay, &DayCtx) -> Vec<R>,
+    write: fn(&mut Vec<u8>, &R, &DayCtx),
+) -> io::Result<()> {
+    stream(
+        reply,
+        days,
+        window.direction,
+        window.max_points,
+        load,
+        write,
+    )
+    .await
+}
+
 /// Sends daily, weekly or monthly lines (oldest first in `lines`), the newest `max`.
 async fn send_lines(
     reply: &mut Reply<'_>,
@@ -770,10 +674,7 @@ async fn send_lines(
     direction: Direction,
     max: Option<u32>,
 ) -> io::Result<()> {
-    let keep = max
-        .filter(|m| *m > 0)
-        .map_or(lines.len(), |m| lines.len().min(m as usize));
-    let newest = &lines[lines.len() - keep..];
+    let newest = select::newest(&lines, max);
     match direction {
         Direction::NewestFirst => newest
             .iter()
@@ -802,130 +703,14 @@ fn equity_chain(
     let i = m.index(symbol).ok()?;
     let contracts = m.chain(symbol, today).ok()?;
     let spot = m.spot(i, today);
-    let month_of = |expiry: u32| (expiry / 100) as i32;
-    let mut near: Vec<i32> = contracts.iter().map(|c| month_of(c.expiry)).collect();
-    near.sort_unstable();
-    near.dedup();
-    let codes: Vec<char> = month_codes.chars().collect();
-    let wanted = |c: &xlfeed_core::records::OptionContract| {
-        let right = if c.right == 'P' {
-            Right::Put
-        } else {
-            Right::Call
-        };
-        let side_ok = match sides {
-            Sides::Calls => right == Right::Call,
-            Sides::Puts => right == Right::Put,
-            Sides::Both => true,
-        };
-        let month = (c.expiry / 100) % 100;
-        let letter = char::from(
-            match right {
-                Right::Call => b'A',
-                Right::Put => b'M',
-            } + (month as u8).saturating_sub(1),
-        );
-        let month_ok = if !codes.is_empty() {
-            codes.contains(&letter)
-        } else {
-            match near_months.filter(|n| *n > 0) {
-                Some(n) => near
-                    .iter()
-                    .take(n as usize)
-                    .any(|m| *m == month_of(c.expiry)),
-                None => true,
-            }
-        };
-        let strike_ok = match filter {
-            ChainFilter::StrikeRange(lo, hi) => c.strike >= lo - 1e-9 && c.strike <= hi + 1e-9,
-            _ => true,
-        };
-        side_ok && month_ok && strike_ok
-    };
-    let mut kept: Vec<&xlfeed_core::records::OptionContract> =
-        contracts.iter().filter(|c| wanted(c)).collect();
-    if let ChainFilter::Moneyness(in_money, out_money) = filter {
-        kept = moneyness(&kept, spot, in_money as usize, out_money as usize);
-    }
-    let mut chain = Chain::default();
-    for c in kept {
-        if c.right == 'P' {
-            chain.puts.push(c.symbol.clone());
-        } else {
-            chain.calls.push(c.symbol.clone());
-        }
-    }
-    Some(chain)
-}
-
-/// Filter type 2: per expiry and side, the `in_money` strikes nearest the money on the
-/// in-the-money side and the `out_money` nearest on the other, in chain order.
-fn moneyness<'a>(
-    contracts: &[&'a xlfeed_core::records::OptionContract],
-    spot: f64,
-    in_money: usize,
-    out_money: usize,
-) -> Vec<&'a xlfeed_core::records::OptionContract> {
-    let mut keep = vec![false; contracts.len()];
-    let mut groups: Vec<(u32, char)> = contracts.iter().map(|c| (c.expiry, c.right)).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    for (expiry, right) in groups {
-        let members: Vec<usize> = (0..contracts.len())
-            .filter(|&k| contracts[k].expiry == expiry && contracts[k].right == right)
-            .collect();
-        let itm = |k: &usize| {
-            let s = contracts[*k].strike;
-            if right == 'P' { s > spot } else { s < spot }
-        };
-        let distance = |k: &usize| (contracts[*k].strike - spot).abs();
-        let mut inside: Vec<usize> = members.iter().copied().filter(|k| itm(k)).collect();
-        let mut outside: Vec<usize> = members.iter().copied().filter(|k| !itm(k)).collect();
-        inside.sort_by(|a, b| distance(a).total_cmp(&distance(b)));
-        outside.sort_by(|a, b| distance(a).total_cmp(&distance(b)));
-        for k in inside.into_iter().take(in_money) {
-            keep[k] = true;
-        }
-        for k in outside.into_iter().take(out_money) {
-            keep[k] = true;
-        }
-    }
-    contracts
-        .iter()
-        .zip(keep)
-        .filter_map(|(c, k)| k.then_some(*c))
-        .collect()
-}
-
-/// `SBF` results: symbols starting with `text` (or names containing it), filtered by listed
-/// market (`e`) or security type (`t`) ids.
-fn symbol_search(
-    m: &Market,
-    text: &str,
-    in_descriptions: bool,
-    filter: Option<&(char, String)>,
-) -> Vec<SymbolMatch> {
-    let ids: Vec<u32> = filter
-        .map(|(_, v)| {
-            v.split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    m.symbol_search(text, in_descriptions)
-        .into_iter()
-        .filter(|inst| match filter {
-            Some(('e', _)) => ids.contains(&inst.listed_market),
-            Some(('t', _)) => ids.contains(&inst.security_type()),
-            _ => true,
-        })
-        .map(|inst| SymbolMatch {
-            symbol: inst.symbol.clone(),
-            listed_market: inst.listed_market,
-            security_type: inst.security_type(),
-            description: inst.name.clone(),
-        })
-        .collect()
+    Some(select::chain(
+        &contracts,
+        spot,
+        sides,
+        month_codes,
+        near_months,
+        filter,
+    ))
 }
 
 #[cfg(test)]
@@ -937,52 +722,8 @@ mod tests {
     }
 
     #[test]
-    fn days_count_sessions_back_from_today() {
-        let got = last_sessions(day("2024-04-01"), 3);
-        // Good Friday 2024-03-29 and the weekend are skipped.
-        assert_eq!(
-            got,
-            [day("2024-03-27"), day("2024-03-28"), day("2024-04-01")]
-        );
-        // A closed "today" counts from the session before it.
-        assert_eq!(last_sessions(day("2024-03-30"), 1), [day("2024-03-28")]);
-        assert!(last_sessions(day("2024-04-01"), 0).is_empty());
-    }
-
-    #[test]
-    fn filters_are_inclusive_to_the_second() {
-        let w = Window {
-            begin_filter: Some(93_000),
-            end_filter: Some(160_000),
-            ..Window::default()
-        };
-        let f = Filter::new(None, None, &w);
-        let at =
-            |h: i64, m: i64, s: i64, us: i64| (20240612, ((h * 60 + m) * 60 + s) * 1_000_000 + us);
-        assert!(!f.keeps(at(9, 29, 59, 999_999)));
-        assert!(f.keeps(at(9, 30, 0, 0)));
-        assert!(f.keeps(at(16, 0, 0, 500_000)));
-        assert!(!f.keeps(at(16, 0, 1, 0)));
-        let range = Filter::new(
-            Some(DateTime {
-                date: 20240611,
-                time: 153_000,
-            }),
-            Some(DateTime {
-                date: 20240612,
-                time: 93_000,
-            }),
-            &Window::default(),
-        );
-        assert!(range.keeps((20240611, at(15, 30, 0, 0).1)));
-        assert!(!range.keeps((20240611, at(15, 29, 59, 0).1)));
-        assert!(range.keeps((20240612, at(9, 30, 0, 900_000).1)));
-        assert!(!range.keeps((20240612, at(9, 30, 1, 0).1)));
-    }
-
-    #[test]
     fn event_bars_close_on_the_filling_trade() {
-        let m = Market::new(3, super::super::Universe::standard()).with_tick_scale(0.02);
+        let m = Market::new(3, crate::sim::Universe::standard()).with_tick_scale(0.02);
         let ticks = m.ticks("KO", day("2024-06-12")).unwrap();
         let bars = event_bars(&ticks, false, |_, n| n >= 10);
         assert_eq!(bars.len(), ticks.len().div_ceil(10));

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 
-use super::rng::Rng;
+use crate::sim::market::rng::Rng;
 
 /// The fault knobs; the default injects none.
 #[derive(Debug, Clone, Default, PartialEq)]

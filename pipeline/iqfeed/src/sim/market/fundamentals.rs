@@ -11,10 +11,10 @@ use chrono::{Datelike, Days, NaiveDate};
 use xlfeed_core::records::{Dividend, Fundamentals};
 use xlfeed_core::{Nyse, TradingDay};
 
-use super::error::SimError;
-use super::market::Market;
+use super::Market;
 use super::path::{REFERENCE_DAY, TRADING_DAYS_PER_YEAR, TREND_PER_YEAR, reference_number};
 use super::universe::DividendHabit;
+use crate::sim::SimError;
 use crate::wire::history::DailyLine;
 
 /// What IQFeed's `F` message says about an instrument on a day, as the simulator computes it.

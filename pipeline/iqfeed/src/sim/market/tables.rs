@@ -21,7 +21,7 @@
 //!   no NAICS code (the `F` message leaves it empty), so `SBN` always answers `!NO_DATA!`.
 //! - Data lines end with a comma like every other lookup line.
 
-use super::market::Market;
+use super::Market;
 use super::universe::{listed_market, security_type};
 use crate::wire::lookup::{BAD_PARAMETERS, SYNTAX_ERROR};
 

@@ -14,7 +14,8 @@ use chrono::NaiveDateTime;
 use tokio::time::{Duration, Instant, MissedTickBehavior};
 use xlfeed_core::calendar::utc_ns_to_new_york;
 
-use super::server::{Conn, Handshake, Shared, lock};
+use super::conn::{Conn, Handshake};
+use super::shared::{Shared, lock};
 
 /// Symbols a client may watch, as `S,STATS` reports and Level 1 enforces.
 pub(crate) const MAX_SYMBOLS: usize = 500;
