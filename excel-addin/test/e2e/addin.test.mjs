@@ -33,7 +33,8 @@ describe("served by xlserver", () => {
     assert.doesNotMatch(xml, /\{\{/);
     const meta = await (await fetch(`${server.url}/addin/functions.json`)).json();
     assert.equal(meta.functions.length, 10);
-    for (const f of ["functions.js", "client.js", "taskpane.html", "taskpane.js", "assets/icon-32.png"]) {
+    const modules = ["functions.js", "client.js", "args.js", "cells.js", "errors.js", "batch.js", "live.js", "taskpane.js"];
+    for (const f of [...modules, "taskpane.html", "assets/icon-32.png"]) {
       assert.equal((await fetch(`${server.url}/addin/${f}`)).status, 200, f);
     }
   });

@@ -109,11 +109,12 @@ export async function openHarness(browser, url) {
   };
 </script>
 <script type="module">
-  import * as client from "./client.js";
+  import { client, live } from "./client.js";
+  import { Client } from "./batch.js";
   await import("./functions.js");
-  window.__client = client.client;
-  window.__hub = client.live;
-  window.__Client = client.Client;
+  window.__client = client;
+  window.__hub = live;
+  window.__Client = Client;
   window.__ready = true;
 </script>`,
     }),

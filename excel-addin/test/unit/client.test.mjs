@@ -3,22 +3,11 @@ import { beforeEach, describe, it } from "node:test";
 import { fakeServer, installCustomFunctions, table } from "./stubs.mjs";
 
 installCustomFunctions();
-const {
-  ArgumentError,
-  Client,
-  LiveHub,
-  ServerError,
-  callKey,
-  dateArg,
-  excelCell,
-  layoutOptions,
-  listArg,
-  present,
-  scalar,
-  serialToIso,
-  toExcelError,
-  toMatrix,
-} = await import("../../src/client.js");
+const { ArgumentError, ServerError, toExcelError } = await import("../../src/errors.js");
+const { dateArg, layoutOptions, listArg, present, serialToIso } = await import("../../src/args.js");
+const { excelCell, scalar, toMatrix } = await import("../../src/cells.js");
+const { Client, callKey } = await import("../../src/batch.js");
+const { LiveHub } = await import("../../src/live.js");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
