@@ -23,7 +23,7 @@ const MAX_SERIAL = 2_958_465; // 9999-12-31
 /**
  * Whether a value is the trailing invocation object Excel passes (stale metadata, #2777).
  * @param {Arg} v
- * @returns {v is object}
+ * @returns {boolean}
  */
 function isInvocation(v) {
   return (

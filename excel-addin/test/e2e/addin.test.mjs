@@ -1,3 +1,4 @@
+// @ts-check
 // The add-in end to end: headless Chromium (Debian's, through playwright-core) against a real
 // xlserver serving demo data and the built add-in from the same origin.
 

@@ -1,3 +1,4 @@
+// @ts-check
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { fakeServer, installCustomFunctions, table } from "./stubs.mjs";
@@ -9,7 +10,15 @@ const { excelCell, scalar, toMatrix } = await import("../../src/cells.js");
 const { Client, callKey } = await import("../../src/batch.js");
 const { LiveHub } = await import("../../src/live.js");
 
+/** @param {number} ms */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Promise.allSettled with the outcomes typed loosely: a test reads the value or the reason it expects.
+ * @param {Promise<unknown>[]} promises
+ * @returns {Promise<any[]>}
+ */
+const allSettled = (promises) => Promise.allSettled(promises);
 
 describe("dates", () => {
   it("converts Excel serials of the 1900 system", () => {
@@ -102,8 +111,8 @@ describe("answers as Excel values", () => {
   });
 
   it("formats times with seconds, and ticks with milliseconds", () => {
-    assert.equal(excelCell(45471.4, "time").numberFormat, "yyyy-mm-dd hh:mm:ss");
-    assert.equal(excelCell(45471.4, "time", true).numberFormat, "yyyy-mm-dd hh:mm:ss.000");
+    assert.equal(/** @type {any} */ (excelCell(45471.4, "time")).numberFormat, "yyyy-mm-dd hh:mm:ss");
+    assert.equal(/** @type {any} */ (excelCell(45471.4, "time", true)).numberFormat, "yyyy-mm-dd hh:mm:ss.000");
     assert.equal(excelCell(5, "number"), 5);
   });
 
@@ -145,7 +154,7 @@ describe("batching", () => {
   it("sends the calls of one window as one batch, in order, with per-call errors", async () => {
     const c = new Client({ fetch: server.fetch, server: "http://xl.test/", apiKey: "k1", cacheMs: 0 });
     const calls = ["AAPL", "AAPX", "MSFT"].map((s) => c.call("quote", { symbol: s }));
-    const results = await Promise.allSettled(calls);
+    const results = await allSettled(calls);
     assert.equal(server.requests.length, 1);
     assert.equal(server.requests[0].url, "http://xl.test/api/v1/batch");
     assert.equal(server.requests[0].init.headers.Authorization, "Bearer k1");
@@ -209,7 +218,7 @@ describe("batching", () => {
         : table(["s"], [[args.symbol]], ["text"]);
     });
     const c = new Client({ fetch: budget.fetch, cacheMs: 0 });
-    const [a, big, limit] = await Promise.allSettled([
+    const [a, big, limit] = await allSettled([
       c.call("quote", { symbol: "A" }),
       c.call("quote", { symbol: "BIG" }),
       c.call("quote", { symbol: "LIMIT" }),
@@ -225,14 +234,14 @@ describe("batching", () => {
     const hung = fakeServer(answer, { delay: 10_000 });
     const c = new Client({ fetch: hung.fetch, server: "http://xl.test", timeoutMs: 50, windowMs: 1, cacheMs: 0 });
     const started = Date.now();
-    await assert.rejects(c.call("quote", { symbol: "AAPL" }), (e) => e.excel === "#N/A" && /did not answer a batch of 1 calls within 0.05 s/.test(e.message));
+    await assert.rejects(c.call("quote", { symbol: "AAPL" }), (/** @type {any} */ e) => e.excel === "#N/A" && /did not answer a batch of 1 calls within 0.05 s/.test(e.message));
     assert.ok(Date.now() - started < 2_000);
   });
 
   it("fails every call of a batch the server refuses, with its message", async () => {
     const down = fakeServer(answer, { status: 503 });
     const c = new Client({ fetch: down.fetch, retries: 1, windowMs: 1, cacheMs: 0 });
-    const r = await Promise.allSettled([c.call("quote", { symbol: "A" }), c.call("quote", { symbol: "B" })]);
+    const r = await allSettled([c.call("quote", { symbol: "A" }), c.call("quote", { symbol: "B" })]);
     assert.deepEqual(r.map((x) => x.status), ["rejected", "rejected"]);
     assert.equal(r[0].reason.message, "status 503");
     assert.equal(down.requests.length, 1); // 503 is not resent
@@ -264,7 +273,7 @@ describe("batching", () => {
   it("answers a short batch answer's missing calls with an error", async () => {
     const short = async () => ({ ok: true, status: 200, json: async () => ({ results: [{ value: table(["x"], [[1]]) }] }) });
     const c = new Client({ fetch: short, windowMs: 1, cacheMs: 0 });
-    const r = await Promise.allSettled([c.call("quote", { symbol: "A" }), c.call("quote", { symbol: "B" })]);
+    const r = await allSettled([c.call("quote", { symbol: "A" }), c.call("quote", { symbol: "B" })]);
     assert.equal(r[0].status, "fulfilled");
     assert.match(r[1].reason.message, /no result for call 1/);
   });
@@ -334,7 +343,7 @@ describe("live values", () => {
     const c = new Client({ fetch: server.fetch, windowMs: 1, cacheMs: 0 });
     const hub = new LiveHub(c, { intervalMs: 10 });
     const seen = [];
-    const off = hub.subscribe("quote", { symbol: "AAPL", field: "colour" }, (e) => seen.push(e.excel));
+    const off = hub.subscribe("quote", { symbol: "AAPL", field: "colour" }, (/** @type {any} */ e) => seen.push(e.excel));
     for (let i = 0; i < 100 && seen.length === 0; i++) await sleep(10);
     await sleep(60);
     assert.deepEqual(seen, ["#VALUE!"]);
@@ -361,7 +370,7 @@ describe("live values", () => {
     const c = new Client({ fetch: server.fetch, windowMs: 1, cacheMs: 0 });
     const hub = new LiveHub(c, { intervalMs: 15 });
     const seen = [];
-    const off = hub.subscribe("quote", { symbol: "AAPX" }, (e, t) => seen.push(e ? e.message : t.rows[0][0]));
+    const off = hub.subscribe("quote", { symbol: "AAPX" }, (/** @type {any} */ e, t) => seen.push(e ? e.message : t.rows[0][0]));
     for (let i = 0; i < 100 && seen.length === 0; i++) await sleep(10);
     fail = false;
     for (let i = 0; i < 100 && seen.at(-1) !== 1; i++) await sleep(10);
