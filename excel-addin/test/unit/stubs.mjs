@@ -87,3 +87,13 @@ export function fakeServer(answer, { delay = 0, status } = {}) {
 }
 
 export const table = (columns, rows, types) => ({ columns, types: types ?? columns.map(() => "number"), rows });
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Promise.allSettled with the outcomes typed loosely: a test reads the value or the reason it expects.
+ * @param {Promise<unknown>[]} promises
+ * @returns {Promise<any[]>}
+ */
+export const allSettled = (promises) => Promise.allSettled(promises);
