@@ -136,12 +136,12 @@ export function quote(symbol, field) {
  * Example: =MKT.LIVE("AAPL", "last")
  * @customfunction LIVE
  * @param {string} symbol Ticker, e.g. "AAPL".
- * @param {any} field last (default), bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time.
+ * @param {any} [field] last (default), bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time.
  * @param {CustomFunctions.StreamingInvocation<any>} invocation The cell the value streams to.
  */
-export function live(symbol, field = undefined, invocation) {
-  // `field = undefined` makes it optional in functions.json as "[field]" would, which tsc
-  // refuses before the required invocation.
+// @ts-expect-error TS1016: Excel passes the invocation after the optional field (functions.json
+// needs "[field]"), an order TypeScript refuses for its own signatures.
+export function live(symbol, field, invocation) {
   let args;
   try {
     args = { symbol: text("symbol", symbol).toUpperCase(), field: (optText("field", field) ?? "last").toLowerCase() };
