@@ -1,3 +1,4 @@
+// @ts-check
 // The add-in's benchmark: 1,000 cell calls (quotes and histories) issued at once in headless
 // Chromium, timed until every one has resolved, batched (the add-in) vs one request per call,
 // against the same running xlserver demo. Medians of --runs alternating runs after a warm-up.
@@ -9,6 +10,11 @@
 
 import { launchBrowser, openHarness, startServer, xlserverBinary } from "../test/e2e/harness.mjs";
 
+/**
+ * A command-line option's value.
+ * @param {string} name
+ * @param {string} def
+ */
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : def;
@@ -17,6 +23,7 @@ const runs = Number(arg("runs", "5"));
 const data = arg("data", "/tmp/xlfeed-bench-data");
 const calls = Number(arg("calls", "1000"));
 
+/** @param {number[]} xs */
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -26,11 +33,18 @@ const server = await startServer({ binary: xlserverBinary("release"), symbols: "
 const browser = await launchBrowser();
 try {
   const page = await openHarness(browser, server.url);
+  /**
+   * One run of `calls` calls in the page.
+   * @param {"batch" | "single"} mode
+   * @param {number} round
+   * @returns {Promise<{ ms: number, requests: number, errors: number, firstError?: string }>}
+   */
   const once = (mode, round) =>
     page.evaluate(
+      /** @param {[string, number, number]} a */
       async ([mode, round, n]) => {
         const c = window.__client;
-        c.options.mode = mode;
+        c.options.mode = /** @type {"batch" | "single"} */ (mode);
         c.cache.clear();
         const f = window.__fns;
         const symbols = ["AAPL", "MSFT", "AMZN", "NVDA", "TSLA", "JPM", "XOM", "KO", "SPY", "QQQ"];
@@ -55,13 +69,14 @@ try {
         c.options.mode = "batch";
         return { ms, requests: c.stats.requests - before, errors: errors.length, firstError: errors[0] };
       },
-      [mode, round, calls],
+      /** @type {[string, number, number]} */ ([mode, round, calls]),
     );
   await once("batch", 0); // warm-up: the server's chunk cache, the page's JIT
   await once("single", 0);
+  /** @type {Record<"batch" | "single", Awaited<ReturnType<typeof once>>[]>} */
   const results = { batch: [], single: [] };
   for (let r = 1; r <= runs; r++) {
-    for (const mode of ["batch", "single"]) {
+    for (const mode of /** @type {const} */ (["batch", "single"])) {
       const x = await once(mode, r);
       if (x.errors) throw new Error(`${mode} run ${r}: ${x.errors} calls failed, first: ${x.firstError}`);
       results[mode].push(x);

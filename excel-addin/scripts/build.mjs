@@ -1,3 +1,4 @@
+// @ts-check
 // Builds the add-in into dist/: the task pane and functions (plain ES modules, no bundler),
 // functions.json generated from the functions' JSDoc, the manifest template xlserver fills
 // per request, and the development manifest for https://localhost:<port>.
@@ -9,7 +10,10 @@ import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEV_ORIGIN, ROOT, render } from "./manifest.mjs";
 
-/** Generates functions.json from src/functions.js into `out`. */
+/**
+ * Generates functions.json from src/functions.js into `out`.
+ * @param {string} out
+ */
 export function generateMetadata(out) {
   const cli = join(ROOT, "node_modules/custom-functions-metadata/cli.js");
   execFileSync(process.execPath, [cli, "generate", join(ROOT, "src/functions.js"), out], { stdio: "inherit" });

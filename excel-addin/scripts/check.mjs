@@ -1,11 +1,16 @@
-// The add-in's static checks, run in CI:
+// @ts-check
+// The add-in's static checks, run in CI by `npm run check` after the type check (tsc on the
+// sources, the scripts and the tests: tsconfig*.json) and the linter (eslint.config.mjs):
 //  1. functions.json generated from src/functions.js equals the committed snapshot
 //     (metadata.snapshot.json): a signature never changes by accident. After a deliberate
 //     change (a new function; never a changed id), `npm run check -- --update` rewrites it.
 //  2. the served and development manifests validate against the manifest XML schema
 //     (offline, xmllint + schema/), pass the extra lint, and a broken manifest is rejected.
 //  3. every function in functions.json is associated by functions.js, and nothing else.
+//  4. the linter applies the Office add-in rules to src/: a snippet that reads a range's values
+//     without load and sync is reported (a lint that silently skips the sources is no lint).
 
+import { ESLint } from "eslint";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +18,9 @@ import { generateMetadata } from "./build.mjs";
 import { DEV_ORIGIN, ROOT, lint, render, validate } from "./manifest.mjs";
 
 const tmp = mkdtempSync(join(tmpdir(), "xlfeed-addin-check-"));
+/** @type {string[]} */
 const failures = [];
+/** @param {string} m */
 const fail = (m) => failures.push(m);
 
 // 1. Metadata snapshot.
@@ -26,6 +33,7 @@ if (process.argv.includes("--update")) {
   console.log(`updated ${snapshotFile}`);
 }
 const snapshot = JSON.parse(readFileSync(snapshotFile, "utf8"));
+/** @param {{ functions: { id: string }[] }} m */
 const byId = (m) => new Map(m.functions.map((f) => [f.id, f]));
 const [was, now] = [byId(snapshot), byId(fresh)];
 for (const [id, f] of was) {
@@ -59,18 +67,35 @@ writeFileSync(broken, cases[0][1].replace(/(<Version>[^<]*<\/Version>)\s*(<Provi
 if (validate(broken)[0]) fail("the schema accepted a manifest with Version after ProviderName: the validation is not working");
 
 // 3. Associations.
-globalThis.CustomFunctions = {
-  associated: new Map(),
+/** @type {Map<string, Function>} */
+const associated = new Map();
+/** @type {any} */ (globalThis).CustomFunctions = {
+  /** @type {(id: string, fn: Function) => void} */
   associate(id, fn) {
-    this.associated.set(id, fn);
+    associated.set(id, fn);
   },
 };
 await import(join(ROOT, "src/functions.js"));
-const associated = [...globalThis.CustomFunctions.associated.keys()].sort();
+const ids = [...associated.keys()].sort();
 const declared = [...now.keys()].sort();
-if (JSON.stringify(associated) !== JSON.stringify(declared)) {
-  fail(`functions.js associates ${associated.join(", ")} but functions.json declares ${declared.join(", ")}`);
+if (JSON.stringify(ids) !== JSON.stringify(declared)) {
+  fail(`functions.js associates ${ids.join(", ")} but functions.json declares ${declared.join(", ")}`);
 }
+
+// 4. The Office rules reach the sources.
+const probe = `export async function probe() {
+  await Excel.run(async (context) => {
+    const range = context.workbook.getSelectedRange();
+    return range.values;
+  });
+}
+`;
+const [linted] = await new ESLint({ cwd: ROOT }).lintText(probe, { filePath: join(ROOT, "src/probe.js") });
+const reported = new Set(linted.messages.map((m) => m.ruleId));
+for (const rule of ["office-addins/load-object-before-read", "office-addins/call-sync-before-read"]) {
+  if (!reported.has(rule)) fail(`the linter does not apply ${rule} to src/ (eslint.config.mjs)`);
+}
+console.log(`lint: the Office add-in rules apply to src/ (${[...reported].join(", ")})`);
 
 if (failures.length) {
   for (const f of failures) console.error(`FAIL ${f}`);

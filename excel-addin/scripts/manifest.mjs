@@ -1,3 +1,4 @@
+// @ts-check
 // Renders manifest.template.xml for an origin, and validates manifests against the add-in
 // manifest XML schema (schema/, validated offline with xmllint).
 
@@ -26,6 +27,8 @@ export function manifestVersion() {
 /**
  * The template with the id, version and name suffix filled; `origin` fills {{ORIGIN}} too
  * (left as is, xlserver fills it per request).
+ * @param {{ origin?: string, development?: boolean }} [options]
+ * @returns {string}
  */
 export function render({ origin, development = false } = {}) {
   let xml = readFileSync(join(ROOT, "manifest.template.xml"), "utf8")
@@ -40,7 +43,11 @@ export function render({ origin, development = false } = {}) {
   return xml;
 }
 
-/** Validates a manifest file against the schema; returns [ok, xmllint's output]. */
+/**
+ * Validates a manifest file against the schema; returns [ok, xmllint's output].
+ * @param {string} file
+ * @returns {[boolean, string]}
+ */
 export function validate(file) {
   try {
     const out = execFileSync("xmllint", ["--noout", "--schema", join(ROOT, "schema/OfficeAppManifestV1_1.xsd"), file], {
@@ -48,14 +55,21 @@ export function validate(file) {
       encoding: "utf8",
     });
     return [true, out];
-  } catch (e) {
+  } catch (caught) {
+    const e = /** @type {NodeJS.ErrnoException & { stdout?: string, stderr?: string }} */ (caught);
     if (e.code === "ENOENT") throw new Error("xmllint is needed to validate the manifest (Debian: apt-get install libxml2-utils)");
     return [false, `${e.stdout || ""}${e.stderr || ""}`];
   }
 }
 
-/** Checks beyond the schema: every resid is defined, every URL is https on the origin. */
+/**
+ * Checks beyond the schema: every resid is defined, every URL is https on the origin.
+ * @param {string} xml
+ * @param {string} origin
+ * @returns {string[]}
+ */
 export function lint(xml, origin) {
+  /** @type {string[]} */
   const problems = [];
   let urls = 0;
   const defined = new Set([...xml.matchAll(/<bt:(?:Image|Url|String) id="([^"]+)"/g)].map((m) => m[1]));

@@ -1,32 +1,32 @@
+// @ts-check
 // The MKT.* custom functions. Their JSDoc is the metadata: `npm run build` turns it into
 // functions.json with custom-functions-metadata, and `npm run check` compares that with the
 // committed snapshot (metadata.snapshot.json), so a signature never changes by accident.
 // Ids are frozen: add a new function rather than change one (Office caches the metadata).
 
-import {
-  ArgumentError,
-  client,
-  compact,
-  countArg,
-  dateArg,
-  layoutOptions,
-  listArg,
-  live as liveHub,
-  optText,
-  scalar,
-  tenorArg,
-  text,
-  toExcelError,
-  toMatrix,
-  ServerError,
-} from "./client.js";
+import { compact, countArg, dateArg, layoutOptions, listArg, optText, tenorArg, text } from "./args.js";
+import { scalar, toMatrix } from "./cells.js";
+import { client, live as liveHub } from "./client.js";
+import { ArgumentError, ServerError, toExcelError } from "./errors.js";
 
-/** Calls `fn` on xlserver with the arguments given. */
+/** @typedef {import("./cells.js").Table} Table */
+
+/**
+ * Calls `fn` on xlserver with the arguments given.
+ * @param {string} fn
+ * @param {Record<string, string | undefined>} args
+ * @returns {Promise<Table>}
+ */
 function ask(fn, args) {
   return client.call(fn, compact(args));
 }
 
-/** Runs `body`: any failure (a bad argument, the server's error) becomes a CustomFunctions.Error. */
+/**
+ * Runs `body`: any failure (a bad argument, the server's error) becomes a CustomFunctions.Error.
+ * @template T
+ * @param {() => Promise<T>} body
+ * @returns {Promise<T>}
+ */
 async function guarded(body) {
   try {
     return await body();
@@ -35,16 +35,28 @@ async function guarded(body) {
   }
 }
 
-/** A table answer as a spilled range; no rows is #N/A saying what was empty. */
+/**
+ * A table answer as a spilled range; no rows is #N/A saying what was empty.
+ * @param {Table} table
+ * @param {string} what
+ * @param {Parameters<typeof toMatrix>[1]} [layout]
+ */
 function spill(table, what, layout) {
   if (table.rows.length === 0) throw new ServerError("#N/A", "not_found", `no ${what}`);
   return toMatrix(table, layout);
 }
 
+/**
+ * A date range in words.
+ * @param {string | undefined} start
+ * @param {string | undefined} end
+ */
 function range(start, end) {
   return `${start ?? "the start"} to ${end ?? "the end"}`;
 }
 
+// interval's description starts on a line of its own: right after "]", tsc reads "1m" as a
+// malformed number (the description, and so functions.json, is the same either way).
 /**
  * Bars of a symbol over a date range, as a table with a header row: date (or time), open,
  * high, low, close, volume. Example: =MKT.HISTORY("AAPL", "2024-06-03", "2024-06-28")
@@ -52,7 +64,8 @@ function range(start, end) {
  * @param {string} symbol Ticker, e.g. "AAPL".
  * @param {any} start First day: a date cell, "2024-06-03", or relative like "-1M".
  * @param {any} end Last day (inclusive), same forms as start.
- * @param {any} [interval] 1m, 5m, 15m, 30m, 1h, daily (default), weekly or monthly.
+ * @param {any} [interval]
+ * 1m, 5m, 15m, 30m, 1h, daily (default), weekly or monthly.
  * @param {any[][]} [fields] Columns: open, high, low, close, volume, vwap, trades (a range or "close,volume").
  * @param {any[][]} [options] Layout: "headers=no; sort=desc", or a two-column range of name and value.
  * @returns {Promise<any[][]>} The bars, oldest first, with a header row.
@@ -126,6 +139,8 @@ export function quote(symbol, field) {
  * @param {any} [field] last (default), bid, ask, size, volume, change, change_pct, open, high, low, prev_close, time.
  * @param {CustomFunctions.StreamingInvocation<any>} invocation The cell the value streams to.
  */
+// @ts-expect-error TS1016: Excel passes the invocation after the optional field (functions.json
+// needs "[field]"), an order TypeScript refuses for its own signatures.
 export function live(symbol, field, invocation) {
   let args;
   try {
@@ -137,7 +152,7 @@ export function live(symbol, field, invocation) {
   const unsubscribe = liveHub.subscribe("quote", args, (error, table) => {
     try {
       if (error) throw error;
-      invocation.setResult(scalar(table, undefined, `${args.field} for ${args.symbol}`));
+      invocation.setResult(scalar(/** @type {Table} */ (table), undefined, `${args.field} for ${args.symbol}`));
     } catch (e) {
       invocation.setResult(toExcelError(e));
     }

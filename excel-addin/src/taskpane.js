@@ -1,11 +1,29 @@
+// @ts-check
 // The task pane: the server and API key (in the add-in's storage), the connection's status
 // and server version, the function reference (from functions.json), and, for an admin key,
 // the pipeline runs with their progress.
 
 import { client, loadSettings, saveSettings } from "./client.js";
 
-const $ = (id) => document.getElementById(id);
+/**
+ * An element of the page by id (the page has them all).
+ * @param {string} id
+ */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
+/**
+ * A form field of the page by id.
+ * @param {string} id
+ */
+const field = (id) => /** @type {HTMLInputElement | HTMLSelectElement} */ ($(id));
+
+/**
+ * A new element with attributes (`class`, `on<event>` listeners, others as attributes) and children.
+ * @param {string} tag
+ * @param {Record<string, any>} [props]
+ * @param {...(Node | string | number)} children
+ * @returns {HTMLElement}
+ */
 function el(tag, props = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -17,12 +35,23 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
+/**
+ * Shows a status line: its state ("ok", "error", "unknown") styles it.
+ * @param {HTMLElement} node
+ * @param {string} state
+ * @param {string} message
+ */
 function setStatus(node, state, message) {
   node.dataset.state = state;
   node.textContent = message;
 }
 
-/** GET or POST to the server with the saved key; resolves with [status, json]. */
+/**
+ * GET or POST to the server with the saved key; resolves with [status, json].
+ * @param {string} path
+ * @param {RequestInit} [init]
+ * @returns {Promise<[number, any]>}
+ */
 async function api(path, init = {}) {
   const headers = client.headers(Boolean(init.body));
   const controller = new AbortController();
@@ -65,20 +94,27 @@ async function connect() {
     );
     status.dataset.version = body.version;
   } catch (e) {
-    setStatus(status, "error", `Cannot reach ${client.base()}: ${e.name === "AbortError" ? "no answer within 10 s" : e.message}`);
+    const err = /** @type {Error} */ (e);
+    setStatus(status, "error", `Cannot reach ${client.base()}: ${err.name === "AbortError" ? "no answer within 10 s" : err.message}`);
   }
   $("admin").hidden = role !== "admin";
   if (role === "admin") refreshRuns();
 }
 
+/**
+ * A function as functions.json describes it (the parts the reference shows).
+ * @typedef {{ id: string, name: string, description: string, parameters: { name: string, description: string, optional?: boolean }[] }} FunctionMetadata
+ */
+
 /** The function reference, from the same functions.json Excel reads. */
 async function showFunctions() {
   const box = $("functions");
+  /** @type {{ functions?: FunctionMetadata[] }} */
   let meta;
   try {
     meta = await (await fetch("functions.json")).json();
   } catch (e) {
-    box.textContent = `The function list could not be loaded: ${e.message}`;
+    box.textContent = `The function list could not be loaded: ${/** @type {Error} */ (e).message}`;
     return;
   }
   for (const f of meta.functions ?? []) {
@@ -98,7 +134,10 @@ async function showFunctions() {
   }
 }
 
-/** Writes a formula into the selected cell (inside Excel only). */
+/**
+ * Writes a formula into the selected cell (inside Excel only).
+ * @param {string} formula
+ */
 async function insert(formula) {
   await Excel.run(async (context) => {
     context.workbook.getActiveCell().formulas = [[formula]];
@@ -106,13 +145,14 @@ async function insert(formula) {
   });
 }
 
-let runsTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let runsTimer;
 
 /** The runs of the server's process, refreshed every second while one is running. */
 async function refreshRuns() {
   clearTimeout(runsTimer);
   const [code, body] = await api("/admin/v1/runs").catch(() => [0, null]);
-  const tbody = $("runs").querySelector("tbody");
+  const tbody = /** @type {HTMLTableSectionElement} */ ($("runs").querySelector("tbody"));
   if (code !== 200 || !body || !Array.isArray(body.runs)) return;
   tbody.replaceChildren();
   let running = false;
@@ -136,22 +176,34 @@ async function refreshRuns() {
   if (running) runsTimer = setTimeout(refreshRuns, 1000);
 }
 
-/** Splits a command line into arguments (quotes group words). */
+/**
+ * Splits a command line into arguments (quotes group words).
+ * @param {string} line
+ * @returns {string[]}
+ */
 function splitArgs(line) {
   return (line.match(/"[^"]*"|'[^']*'|\S+/g) || []).map((a) => a.replace(/^["']|["']$/g, ""));
 }
 
+/**
+ * Starts a pipeline run from the form.
+ * @param {SubmitEvent} event
+ */
 async function startRun(event) {
   event.preventDefault();
   const message = $("run-message");
-  const stage = $("stage").value;
-  const args = splitArgs($("run-args").value);
+  const stage = field("stage").value;
+  const args = splitArgs(field("run-args").value);
   const [code, body] = await api("/admin/v1/runs", { method: "POST", body: JSON.stringify({ stage, args }) }).catch((e) => [0, { error: { message: e.message } }]);
   if (code === 202 || code === 200) setStatus(message, "ok", `Run ${body.id} started: ${stage} ${args.join(" ")}`);
   else setStatus(message, "error", (body && body.error && body.error.message) || `HTTP ${code}`);
   refreshRuns();
 }
 
+/**
+ * Cancels a run.
+ * @param {number} id
+ */
 async function cancelRun(id) {
   await api(`/admin/v1/runs/${id}`, { method: "DELETE" }).catch(() => {});
   refreshRuns();
@@ -165,7 +217,8 @@ async function check1904() {
   if (typeof Excel === "undefined" || typeof Excel.run !== "function") return;
   try {
     await Excel.run(async (context) => {
-      const wb = context.workbook;
+      // use1904DateSystem is in Excel's preview API only (ExcelApi BETA, not in @types/office-js).
+      const wb = /** @type {Excel.Workbook & { use1904DateSystem?: boolean }} */ (context.workbook);
       wb.load("use1904DateSystem");
       await context.sync();
       if (wb.use1904DateSystem) {
@@ -176,18 +229,18 @@ async function check1904() {
       }
     });
   } catch {
-    // Excel builds before ExcelApi 1.16 cannot tell; nothing to warn about then.
+    // Where Excel's API has no such property (the released API sets), the load fails: no warning.
   }
 }
 
 function init() {
   const s = loadSettings();
-  $("server").value = s.server;
-  $("api-key").value = s.apiKey;
+  field("server").value = s.server;
+  field("api-key").value = s.apiKey;
   $("settings").addEventListener("submit", (event) => {
     event.preventDefault();
-    const server = $("server").value.trim();
-    const apiKey = $("api-key").value.trim();
+    const server = field("server").value.trim();
+    const apiKey = field("api-key").value.trim();
     saveSettings({ server, apiKey });
     connect().then(() => {
       if (apiKey && /^http:/.test(server) && !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])[:/]/.test(`${server}/`)) {

@@ -1,8 +1,9 @@
+// @ts-check
 // The add-in end to end: headless Chromium (Debian's, through playwright-core) against a real
 // xlserver serving demo data and the built add-in from the same origin.
 
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ROOT } from "../../scripts/manifest.mjs";
@@ -33,7 +34,15 @@ describe("served by xlserver", () => {
     assert.doesNotMatch(xml, /\{\{/);
     const meta = await (await fetch(`${server.url}/addin/functions.json`)).json();
     assert.equal(meta.functions.length, 10);
-    for (const f of ["functions.js", "client.js", "taskpane.html", "taskpane.js", "assets/icon-32.png"]) {
+    // Every module of src/, as a script a browser runs as a module (a JavaScript MIME type).
+    const modules = readdirSync(join(ROOT, "src")).filter((f) => f.endsWith(".js"));
+    assert.ok(modules.includes("batch.js") && modules.includes("functions.js"), modules.join(", "));
+    for (const f of modules) {
+      const r = await fetch(`${server.url}/addin/${f}`);
+      assert.equal(r.status, 200, f);
+      assert.match(r.headers.get("content-type") ?? "", /javascript/, f);
+    }
+    for (const f of ["taskpane.html", "assets/icon-32.png"]) {
       assert.equal((await fetch(`${server.url}/addin/${f}`)).status, 200, f);
     }
   });

@@ -1,3 +1,4 @@
+// @ts-check
 // End-to-end plumbing shared by the headless-browser tests and the benchmark: a real xlserver
 // serving demo data and the built add-in, and Debian's Chromium driven by playwright-core.
 
@@ -10,7 +11,11 @@ import { ROOT } from "../../scripts/manifest.mjs";
 
 const REPO = join(ROOT, "..");
 
-/** The xlserver binary: XLFEED_XLSERVER, else the newest of target/{debug,release}/xlserver. */
+/**
+ * The xlserver binary: XLFEED_XLSERVER, else the newest of target/{debug,release}/xlserver.
+ * @param {"debug" | "release"} [prefer]
+ * @returns {string}
+ */
 export function xlserverBinary(prefer) {
   if (process.env.XLFEED_XLSERVER) return process.env.XLFEED_XLSERVER;
   const candidates = (prefer ? [prefer] : ["debug", "release"])
@@ -27,6 +32,7 @@ export function xlserverBinary(prefer) {
  * Starts `xlserver demo` on free loopback ports over fresh demo data, serving the built
  * add-in (dist/ must exist: npm run build). Resolves with { url, token, stop }: token is the
  * admin token the server prints without API keys (the admin routes need it).
+ * @param {{ binary?: string, symbols?: string, days?: number, data?: string }} [options]
  */
 export async function startServer({ binary = xlserverBinary(), symbols = "AAPL,MSFT,SPY", days = 3, data } = {}) {
   const dist = join(ROOT, "dist");
@@ -46,6 +52,7 @@ export async function startServer({ binary = xlserverBinary(), symbols = "AAPL,M
   let token = null;
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`xlserver demo did not start within 300 s:\n${output}`)), 300_000);
+    /** @param {Buffer | string} chunk */
     const read = (chunk) => {
       output += chunk;
       const m = /HTTP\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output);
@@ -81,7 +88,10 @@ export async function launchBrowser() {
   return chromium.launch({ executablePath, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
 }
 
-/** office.js comes from Microsoft's CDN, unreachable here: the page runs as outside Office. */
+/**
+ * office.js comes from Microsoft's CDN, unreachable here: the page runs as outside Office.
+ * @param {import("playwright-core").Page} page
+ */
 export async function withoutOfficeCdn(page) {
   await page.route("https://appsforoffice.microsoft.com/**", (route) => route.abort());
 }
@@ -90,6 +100,8 @@ export async function withoutOfficeCdn(page) {
  * Opens a harness page on the server's origin that loads the real functions.js with a
  * recording CustomFunctions.associate; `window.__fns` holds the functions by id and
  * `window.__client` / `window.__hub` the shared client and live hub.
+ * @param {import("playwright-core").Browser} browser
+ * @param {string} url
  */
 export async function openHarness(browser, url) {
   const page = await browser.newPage();
@@ -109,11 +121,12 @@ export async function openHarness(browser, url) {
   };
 </script>
 <script type="module">
-  import * as client from "./client.js";
+  import { client, live } from "./client.js";
+  import { Client } from "./batch.js";
   await import("./functions.js");
-  window.__client = client.client;
-  window.__hub = client.live;
-  window.__Client = client.Client;
+  window.__client = client;
+  window.__hub = live;
+  window.__Client = Client;
   window.__ready = true;
 </script>`,
     }),
@@ -123,16 +136,23 @@ export async function openHarness(browser, url) {
   return page;
 }
 
-/** Calls MKT.<id>(...args) in the page: { value } or { error: { code, message } }. */
+/**
+ * Calls MKT.<id>(...args) in the page: { value } or { error: { code, message } }.
+ * @param {import("playwright-core").Page} page
+ * @param {string} id
+ * @param {...unknown} args
+ * @returns {Promise<{ value?: any, error?: { code: string, message?: string, isCustomFunctionsError: boolean } }>}
+ */
 export function callIn(page, id, ...args) {
   return page.evaluate(
     async ([id, args]) => {
       try {
         return { value: await window.__fns[id](...args) };
-      } catch (e) {
+      } catch (caught) {
+        const e = /** @type {CustomFunctions.Error} */ (caught);
         return { error: { code: e.code, message: e.message, isCustomFunctionsError: e instanceof CustomFunctions.Error } };
       }
     },
-    [id, args],
+    /** @type {[string, unknown[]]} */ ([id, args]),
   );
 }

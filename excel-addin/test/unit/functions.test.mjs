@@ -1,3 +1,4 @@
+// @ts-check
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { fakeServer, installCustomFunctions, table } from "./stubs.mjs";
@@ -53,18 +54,18 @@ describe("MKT functions", () => {
   });
 
   it("HISTORY names a bad argument as #VALUE! without calling the server", async () => {
-    await assert.rejects(F.history("AAPL", "soon", "2024-06-28"), (e) => e instanceof CF.Error && e.code === "#VALUE!" && e.message.includes('start "soon" is not a date'));
-    await assert.rejects(F.history("AAPL", null, "2024-06-28"), (e) => e.code === "#VALUE!" && e.message === "start is required");
+    await assert.rejects(F.history("AAPL", "soon", "2024-06-28"), (/** @type {any} */ e) => e instanceof CF.Error && e.code === "#VALUE!" && e.message.includes('start "soon" is not a date'));
+    await assert.rejects(F.history("AAPL", null, "2024-06-28"), (/** @type {any} */ e) => e.code === "#VALUE!" && e.message === "start is required");
     await assert.rejects(F.history("AAPL", "-1M", "today", null, null, [["colour=red"]]), /option "colour"/);
     assert.equal(server.requests.length, 0);
   });
 
   it("an unknown symbol is #N/A with the server's message", async () => {
-    await assert.rejects(F.quote("AAPX"), (e) => e instanceof CF.Error && e.code === "#N/A" && e.message === "unknown symbol AAPX");
+    await assert.rejects(F.quote("AAPX"), (/** @type {any} */ e) => e instanceof CF.Error && e.code === "#N/A" && e.message === "unknown symbol AAPX");
   });
 
   it("an empty answer is #N/A saying what was empty", async () => {
-    await assert.rejects(F.dividends("KO", "2024-01-01", "2024-02-01"), (e) => e.code === "#N/A" && e.message === "no dividends of KO from 2024-01-01 to 2024-02-01");
+    await assert.rejects(F.dividends("KO", "2024-01-01", "2024-02-01"), (/** @type {any} */ e) => e.code === "#N/A" && e.message === "no dividends of KO from 2024-01-01 to 2024-02-01");
   });
 
   it("QUOTE defaults to last; a time comes back formatted", async () => {

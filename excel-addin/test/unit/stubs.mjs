@@ -1,15 +1,25 @@
+// @ts-check
 // Stubbed Office globals for unit tests: CustomFunctions.Error and ErrorCode as Office
 // defines them, and a recording associate.
 
 export class CFError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} [message]
+   */
   constructor(code, message) {
     super(message ?? "");
     this.code = code;
   }
 }
 
+/**
+ * Installs the stubs as `globalThis.CustomFunctions`; returns them (with `associated`, the
+ * functions by id).
+ * @returns {any}
+ */
 export function installCustomFunctions() {
-  globalThis.CustomFunctions = {
+  /** @type {any} */ (globalThis).CustomFunctions = {
     Error: CFError,
     ErrorCode: {
       invalidValue: "#VALUE!",
@@ -32,6 +42,11 @@ export function installCustomFunctions() {
  * A fetch that answers like xlserver's batch endpoint from `answer(fn, args)` (a table, or
  * {error}), recording every request. `delay` ms before answering; `status` forces an HTTP
  * status for the whole request.
+ */
+/**
+ * @param {(fn: string, args: Record<string, string>) => any} answer
+ * @param {{ delay?: number, status?: number | ((n: number) => number) }} [options]
+ * @returns {{ fetch: any, requests: { url: string, init: any, body: any }[] }}
  */
 export function fakeServer(answer, { delay = 0, status } = {}) {
   const requests = [];
@@ -72,3 +87,13 @@ export function fakeServer(answer, { delay = 0, status } = {}) {
 }
 
 export const table = (columns, rows, types) => ({ columns, types: types ?? columns.map(() => "number"), rows });
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Promise.allSettled with the outcomes typed loosely: a test reads the value or the reason it expects.
+ * @param {Promise<unknown>[]} promises
+ * @returns {Promise<any[]>}
+ */
+export const allSettled = (promises) => Promise.allSettled(promises);
