@@ -302,6 +302,7 @@ macro_rules! show_row {
     (@ int $v:expr, $t:ident) => { $v.to_string() };
     (@ date $v:expr, $t:ident) => { date($v) };
     (@ chr $v:expr, $t:ident) => { $v.to_string().trim().to_owned() };
+    (@ right $v:expr, $t:ident) => { $v.as_char().to_string() };
     (@ text $v:expr, $t:ident) => { $v.clone() };
     (@ cond $v:expr, $t:ident) => { cond($v) };
 }
@@ -355,7 +356,7 @@ show_row!(OptionContract {
     underlying: text,
     expiry: date,
     strike: num,
-    right: chr,
+    right: right,
     multiplier: int,
 });
 show_row!(OptionTrade {
@@ -403,7 +404,7 @@ show_row!(EnrichedOptionTrade {
     ask: num,
     expiry: date,
     strike: num,
-    right: chr,
+    right: right,
     multiplier: int,
     underlying_price: opt,
     underlying_mid: opt,
@@ -424,7 +425,7 @@ show_row!(ContractDaily {
     contract: text,
     expiry: date,
     strike: num,
-    right: chr,
+    right: right,
     open: num,
     high: num,
     low: num,

@@ -24,22 +24,13 @@ use crate::special::{FRAC_1_SQRT_2PI, erfcx_nonnegative, exp};
 /// The normal distribution functions priced with, defined in [`crate::special`].
 pub use crate::special::{inverse_norm_cdf, norm_cdf, norm_pdf};
 
-/// Whether the option is a call or a put.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Right {
-    /// The right to buy at the strike.
-    Call,
-    /// The right to sell at the strike.
-    Put,
-}
+pub use xlfeed_core::Right;
 
-impl Right {
-    /// +1 for a call, −1 for a put (the θ of the pricing formulas).
-    pub fn sign(self) -> f64 {
-        match self {
-            Right::Call => 1.0,
-            Right::Put => -1.0,
-        }
+/// +1 for a call, −1 for a put (the θ of the pricing formulas).
+fn sign(right: Right) -> f64 {
+    match right {
+        Right::Call => 1.0,
+        Right::Put => -1.0,
     }
 }
 
@@ -75,7 +66,7 @@ impl Contract {
     /// option at zero volatility and the lower bound of its price at any volatility.
     pub fn intrinsic(&self) -> f64 {
         let d = self.discount();
-        (self.right.sign() * (self.spot * (-self.q * self.t).exp() - self.strike * d)).max(0.0)
+        (sign(self.right) * (self.spot * (-self.q * self.t).exp() - self.strike * d)).max(0.0)
     }
 
     /// The upper bound of the price as volatility goes to infinity: `S·e^{−qt}` for a call,
@@ -181,7 +172,7 @@ impl Setup {
         // 0 < e^{x/2} < ∞ also rules out a NaN or infinite x.
         let ok = ex2 > 0.0 && ex2 < f64::INFINITY && kd > 0.0 && kd < f64::INFINITY;
         ok.then(|| Setup {
-            theta: c.right.sign(),
+            theta: sign(c.right),
             x,
             ex2,
             inv_ex2: 1.0 / ex2,
@@ -362,7 +353,7 @@ fn degenerate(c: &Contract, vol: f64) -> Greeks {
             rho: f64::NAN,
         };
     }
-    let theta = c.right.sign();
+    let theta = sign(c.right);
     if c.t <= 0.0 {
         // Expired: the spot payoff.
         let itm = theta * (c.spot - c.strike) > 0.0;

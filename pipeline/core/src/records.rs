@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::error::{ParseError, quoted};
+use crate::option_symbol::Right;
 
 /// IQFeed trade conditions: up to 7 two-digit hex codes (`"3D"`, `"0117"`, or none).
 ///
@@ -176,8 +177,8 @@ pub struct OptionContract {
     pub expiry: u32,
     /// Strike price.
     pub strike: f64,
-    /// `C` for a call, `P` for a put.
-    pub right: char,
+    /// Call or put.
+    pub right: Right,
     /// Shares per contract (100 for standard equity options).
     pub multiplier: i64,
 }
@@ -305,8 +306,8 @@ pub struct EnrichedOptionTrade {
     pub expiry: u32,
     /// Strike price.
     pub strike: f64,
-    /// `C` or `P`.
-    pub right: char,
+    /// Call or put.
+    pub right: Right,
     /// Shares per contract.
     pub multiplier: i64,
     /// Price of the paired underlying trade (`None` when none was found).
@@ -348,8 +349,8 @@ pub struct ContractDaily {
     pub expiry: u32,
     /// Strike price.
     pub strike: f64,
-    /// `C` or `P`.
-    pub right: char,
+    /// Call or put.
+    pub right: Right,
     /// First trade price of the day.
     pub open: f64,
     /// Highest trade price.

@@ -604,12 +604,12 @@ async fn ceo_returns_today_s_chain_filtered() {
     let chain = m.chain("AAPL", today()).unwrap();
     let calls: Vec<String> = chain
         .iter()
-        .filter(|c| c.right == 'C')
+        .filter(|c| c.right == Right::Call)
         .map(|c| c.symbol.clone())
         .collect();
     let puts: Vec<String> = chain
         .iter()
-        .filter(|c| c.right == 'P')
+        .filter(|c| c.right == Right::Put)
         .map(|c| c.symbol.clone())
         .collect();
     for protocol in BOTH {

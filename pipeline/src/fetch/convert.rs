@@ -109,7 +109,7 @@ pub(crate) fn chain(
                 underlying: underlying.to_owned(),
                 expiry,
                 strike: o.strike(),
-                right: o.right().as_char(),
+                right: o.right(),
                 multiplier: MULTIPLIER,
             });
         }

@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use xlfeed_analytics::asof::{Direction, asof};
-use xlfeed_analytics::bsm::{Contract, Right};
+use xlfeed_analytics::bsm::Contract;
 use xlfeed_analytics::dividends::{DividendMethod, dividend_pv, yield_from_pv};
 use xlfeed_analytics::iv::{IvError, enrich_batch};
 use xlfeed_analytics::rates::ZeroCurve;
+use xlfeed_core::Right;
 use xlfeed_core::calendar::new_york_to_utc_ns;
 use xlfeed_core::records::{
     ContractDaily, Dividend, EnrichedOptionTrade, IvTerm, OptionContract, OptionTrade, Trade,
@@ -197,11 +198,7 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
         };
         if resolved && und.is_some() {
             let c = Contract {
-                right: if contract.right == 'P' {
-                    Right::Put
-                } else {
-                    Right::Call
-                },
+                right: contract.right,
                 spot,
                 strike: contract.strike,
                 t: tte,
@@ -249,7 +246,7 @@ fn resolve_from_symbol(symbol: &str) -> Option<OptionContract> {
         underlying: o.root().to_owned(),
         expiry: TradingDay::from_date(o.expiry()).ok()?.yyyymmdd(),
         strike: o.strike(),
-        right: o.right().as_char(),
+        right: o.right(),
         multiplier: 100,
     })
 }
@@ -348,7 +345,7 @@ fn iv_summary(trades: &[EnrichedOptionTrade]) -> Vec<IvTerm> {
                 let (Some(iv), Some(delta)) = (t.iv, t.delta) else {
                     continue;
                 };
-                let otm = if t.right == 'C' {
+                let otm = if t.right == Right::Call {
                     t.strike >= f
                 } else {
                     t.strike <= f
@@ -356,7 +353,7 @@ fn iv_summary(trades: &[EnrichedOptionTrade]) -> Vec<IvTerm> {
                 if otm {
                     smile.push((t.strike, iv));
                 }
-                if t.right == 'C' {
+                if t.right == Right::Call {
                     calls.push((delta, iv));
                 } else {
                     puts.push((delta, iv));

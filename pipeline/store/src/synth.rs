@@ -4,11 +4,11 @@
 //! cent grid walking a few cents at a time, round-lot sizes with odd lots, a one-to-three-cent
 //! spread, a dozen market centers and a few trade conditions. Same seed, same rows.
 
-use xlfeed_core::Conditions;
 use xlfeed_core::records::{
     Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
     OptionContract, OptionTrade, Quote, RatePoint, Trade, rate_convention,
 };
+use xlfeed_core::{Conditions, Right};
 
 use crate::key::Kind;
 use crate::records::Records;
@@ -161,7 +161,11 @@ pub fn records(kind: Kind, n: usize, seed: u64) -> Records {
                     underlying: "AAPL".into(),
                     expiry: 20240117,
                     strike: (180 + i % 20) as f64,
-                    right: if i.is_multiple_of(2) { 'C' } else { 'P' },
+                    right: if i.is_multiple_of(2) {
+                        Right::Call
+                    } else {
+                        Right::Put
+                    },
                     multiplier: 100,
                 })
                 .collect(),
@@ -226,7 +230,7 @@ pub fn records(kind: Kind, n: usize, seed: u64) -> Records {
                     ask: 3.25,
                     expiry: 20240117,
                     strike: 185.0,
-                    right: 'C',
+                    right: Right::Call,
                     multiplier: 100,
                     underlying_price: opt(&mut rng).map(|x| 185.0 + x),
                     underlying_mid: Some(185.005),
@@ -251,7 +255,11 @@ pub fn records(kind: Kind, n: usize, seed: u64) -> Records {
                     contract: contract(i),
                     expiry: 20240117,
                     strike: (180 + i % 20) as f64,
-                    right: if i.is_multiple_of(2) { 'C' } else { 'P' },
+                    right: if i.is_multiple_of(2) {
+                        Right::Call
+                    } else {
+                        Right::Put
+                    },
                     open: 3.1,
                     high: 3.6,
                     low: 2.95,

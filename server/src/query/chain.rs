@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade, OptionContract};
-use xlfeed_core::{Symbol, TradingDay};
+use xlfeed_core::{Right, Symbol, TradingDay};
 use xlfeed_store::{Dataset, Kind, Records};
 
 use super::data::Data;
@@ -116,8 +116,8 @@ async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
     let expiry = args.day("expiry")?.map(TradingDay::yyyymmdd);
     let right = match args.opt_text("right")?.map(|r| r.to_ascii_uppercase()) {
         None => None,
-        Some(r) if r == "C" || r == "CALL" => Some('C'),
-        Some(r) if r == "P" || r == "PUT" => Some('P'),
+        Some(r) if r == "C" || r == "CALL" => Some(Right::Call),
+        Some(r) if r == "P" || r == "PUT" => Some(Right::Put),
         Some(r) => {
             return Err(ApiError::bad(format!(
                 "right {} is not C or P",
@@ -179,7 +179,7 @@ async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
                     "occ" => Cell::Text(c.occ.clone()),
                     "expiry" => Cell::Date(c.expiry),
                     "strike" => Cell::Num(c.strike),
-                    "right" => Cell::Text(c.right.to_string()),
+                    "right" => Cell::Text(c.right.as_char().to_string()),
                     "bid" => Cell::opt(a.bid),
                     "ask" => Cell::opt(a.ask),
                     "last" => Cell::opt(a.last),

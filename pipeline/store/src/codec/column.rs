@@ -425,6 +425,21 @@ impl IntField for char {
     }
 }
 
+/// A right is stored as its OCC letter's code (`C` 67, `P` 80), as when it was a `char`.
+impl IntField for xlfeed_core::Right {
+    fn to_int(&self) -> i64 {
+        i64::from(u32::from(self.as_char()))
+    }
+    #[inline(always)]
+    fn from_int(v: i64) -> Option<Self> {
+        u32::try_from(v)
+            .ok()
+            .and_then(char::from_u32)
+            .filter(char::is_ascii_uppercase)
+            .and_then(xlfeed_core::Right::from_char)
+    }
+}
+
 impl IntField for Conditions {
     fn to_int(&self) -> i64 {
         self.to_bits() as i64

@@ -300,7 +300,7 @@ impl Market {
                         underlying: inst.symbol.clone(),
                         expiry: expiry.yyyymmdd(),
                         strike: o.strike(),
-                        right: right.as_char(),
+                        right,
                         multiplier: MULTIPLIER,
                     });
                 }
@@ -510,7 +510,8 @@ mod tests {
             let chain = m.chain(symbol, d).unwrap();
             let spot = m.spot(m.index(symbol).unwrap(), d);
             let inc = strike_increment(spot);
-            let calls: Vec<&OptionContract> = chain.iter().filter(|c| c.right == 'C').collect();
+            let calls: Vec<&OptionContract> =
+                chain.iter().filter(|c| c.right == Right::Call).collect();
             assert_eq!(calls.len() * 2, chain.len(), "as many puts as calls");
             assert!(calls.iter().any(|c| c.strike < spot) && calls.iter().any(|c| c.strike > spot));
             for c in &chain {
@@ -525,8 +526,8 @@ mod tests {
                     TradingDay::from_yyyymmdd(c.expiry).unwrap().date()
                 );
             }
-            let first_put = chain.iter().position(|c| c.right == 'P').unwrap();
-            assert!(chain[..first_put].iter().all(|c| c.right == 'C'));
+            let first_put = chain.iter().position(|c| c.right == Right::Put).unwrap();
+            assert!(chain[..first_put].iter().all(|c| c.right == Right::Call));
         }
         let aapl = m.chain("AAPL", d).unwrap();
         let april = aapl.iter().find(|c| c.expiry == 20240419).unwrap();
@@ -620,7 +621,7 @@ mod tests {
                 m.option_trades(&c.occ, d).unwrap(),
                 "either symbol form"
             );
-            let right = Right::from_char(c.right).unwrap();
+            let right = c.right;
             let expiry = expiry_utc_ns(TradingDay::from_yyyymmdd(c.expiry).unwrap());
             let mut volume = 0;
             for (j, t) in trades.iter().enumerate() {
@@ -701,7 +702,7 @@ mod tests {
             let expiries = listed_expiries(d);
             chain
                 .iter()
-                .filter(|c| c.right == 'C')
+                .filter(|c| c.right == Right::Call)
                 .filter(|c| ((c.strike / spot - 1.0).abs() < 0.02) == near)
                 .filter(|c| (c.expiry == expiries[0].yyyymmdd()) == first_expiry)
                 .map(|c| m.option_trades(&c.symbol, d).unwrap().len())

@@ -8,7 +8,7 @@
 
 use chrono::{Days, NaiveDate};
 use xlfeed_core::records::OptionContract;
-use xlfeed_core::{Nyse, TradingDay};
+use xlfeed_core::{Nyse, Right, TradingDay};
 
 use crate::sim::market::universe::Instrument;
 use crate::wire::chain::{Chain, SymbolMatch};
@@ -142,7 +142,7 @@ pub(super) fn chain(
     near.dedup();
     let codes: Vec<char> = month_codes.chars().collect();
     let wanted = |c: &OptionContract| {
-        let put = c.right == 'P';
+        let put = c.right == Right::Put;
         let side_ok = match sides {
             Sides::Calls => !put,
             Sides::Puts => put,
@@ -173,7 +173,7 @@ pub(super) fn chain(
     }
     let mut chain = Chain::default();
     for c in kept {
-        if c.right == 'P' {
+        if c.right == Right::Put {
             chain.puts.push(c.symbol.clone());
         } else {
             chain.calls.push(c.symbol.clone());
@@ -191,7 +191,7 @@ fn moneyness<'a>(
     out_money: usize,
 ) -> Vec<&'a OptionContract> {
     let mut keep = vec![false; contracts.len()];
-    let mut groups: Vec<(u32, char)> = contracts.iter().map(|c| (c.expiry, c.right)).collect();
+    let mut groups: Vec<(u32, Right)> = contracts.iter().map(|c| (c.expiry, c.right)).collect();
     groups.sort_unstable();
     groups.dedup();
     for (expiry, right) in groups {
@@ -200,7 +200,11 @@ fn moneyness<'a>(
             .collect();
         let itm = |k: &usize| {
             let s = contracts[*k].strike;
-            if right == 'P' { s > spot } else { s < spot }
+            if right == Right::Put {
+                s > spot
+            } else {
+                s < spot
+            }
         };
         let distance = |k: &usize| (contracts[*k].strike - spot).abs();
         let mut inside: Vec<usize> = members.iter().copied().filter(|k| itm(k)).collect();
@@ -342,7 +346,7 @@ mod tests {
             underlying: "X".into(),
             expiry,
             strike,
-            right,
+            right: Right::from_char(right).unwrap_or(Right::Call),
             multiplier: 100,
         }
     }
