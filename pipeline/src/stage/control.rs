@@ -1,24 +1,13 @@
 //! What a caller shares with a run it starts ([`RunControl`]: cancel flag, progress counters,
 //! the report, lent stores) and what a run's arguments reach outside the process ([`Reach`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use xlfeed_store::Store;
 
-use super::progress::ProgressMode;
+use super::progress::{Counters, ProgressMode};
 use super::report::Report;
-
-/// Progress counters of a run, updated as units finish.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Units planned (known once planning is done).
-    pub total: AtomicU64,
-    /// Units finished, whatever their outcome.
-    pub done: AtomicU64,
-    /// Rows written so far.
-    pub rows: AtomicU64,
-}
 
 /// What a caller shares with a run it starts: see the module documentation.
 #[derive(Clone, Default)]

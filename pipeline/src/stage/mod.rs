@@ -10,9 +10,12 @@
 //! - [`retry`]: store calls retried while the store is unavailable, the same rules for every
 //!   stage.
 //! - [`report`]: the run report (JSON and summary) and the exit codes.
-//! - [`progress`]: the bar, the log lines and the counters.
+//! - [`progress`]: the bar, the log lines and the [`Counters`] a caller reads.
 //! - [`control`]: what a program that starts a run in process shares with it
 //!   ([`RunControl`]), and what a run's arguments reach ([`Reach`]).
+//!
+//! Inside, too, uses point one way: `runner` uses `control`, `progress`, `report` and
+//! `signal`; `retry` uses `runner`'s error; `control` uses `progress` and `report`.
 //! - [`signal`]: the one shutdown signal of every program ([`shutdown_signal`]).
 //!
 //! Dependencies point one way: the stages use this module; it uses none of them.
@@ -25,7 +28,8 @@ pub(crate) mod runner;
 pub(crate) mod scope;
 pub(crate) mod signal;
 
-pub use control::{Counters, Reach, RunControl};
+pub use control::{Reach, RunControl};
+pub use progress::Counters;
 pub use signal::shutdown_signal;
 
 pub(crate) use progress::ProgressMode;

@@ -3,12 +3,21 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::control::Counters;
+/// Progress counters of a run, updated as units finish.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Units planned (known once planning is done).
+    pub total: AtomicU64,
+    /// Units finished, whatever their outcome.
+    pub done: AtomicU64,
+    /// Rows written so far.
+    pub rows: AtomicU64,
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
