@@ -10,13 +10,26 @@
 //! - `show`, `stats`: a series of a store as CSV, and what a store holds ([`inspect`]).
 //! - `fetch`: IQFeed (or the simulator, or a raw archive) into SSDB-FEED ([`fetch`]).
 //! - `postprocess`: SSDB-FEED into SSDB-POST: pairing, rates, IV and Greeks ([`postprocess`]).
+//!
+//! # Layout
+//!
+//! - [`stage`]: the stage runner fetch and postprocess share: the scope of a run, the unit
+//!   loop, store retries, progress, the run report, and the one shutdown signal.
+//! - [`fetch`], [`postprocess`]: each plans its units and runs one; they use [`stage`] and
+//!   nothing of each other.
+//! - [`runs`]: the stages for other programs (xlserver), above them.
+//! - [`import`], [`inspect`]: the file importers and the store inspection commands.
+//!
+//! Modules use the ones listed before them, never the other way round.
 
 mod fetch;
 mod import;
 mod inspect;
 mod postprocess;
-mod report;
 pub mod runs;
+pub mod stage;
+
+pub use stage::shutdown_signal;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -208,14 +221,14 @@ pub async fn cli() -> Result<()> {
         Command::Import(cmd) => import::run(cmd).await,
         Command::Show(args) => inspect::show(args).await,
         Command::Stats(args) => inspect::stats(args).await,
-        Command::Fetch(args) => match fetch::run(*args, &runs::RunControl::cli()).await? {
+        Command::Fetch(args) => match fetch::run(*args, &stage::RunControl::cli()).await? {
             0 => Ok(()),
             // Everything the run opened is closed by now; the code tells a scheduler how
             // the run ended (see `fetch --help`).
             code => std::process::exit(i32::from(code)),
         },
         Command::Postprocess(args) => {
-            match postprocess::run(*args, &runs::RunControl::cli()).await? {
+            match postprocess::run(*args, &stage::RunControl::cli()).await? {
                 0 => Ok(()),
                 code => std::process::exit(i32::from(code)),
             }
@@ -241,34 +254,6 @@ async fn iqfeed_sim(args: SimArgs) -> Result<()> {
     });
     sim.wait().await;
     Ok(())
-}
-
-/// Resolves on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }
 
 #[cfg(test)]

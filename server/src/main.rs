@@ -92,7 +92,7 @@ async fn run_server(
     let _ = std::io::Write::write_all(&mut out, banner.as_bytes());
     let _ = std::io::Write::flush(&mut out);
     drop(out);
-    shutdown_signal().await;
+    xlfeed_pipeline::shutdown_signal().await;
     eprintln!("xlserver: stopping (requests in flight finish)");
     running.shutdown().await;
     Ok(())
@@ -140,27 +140,6 @@ async fn main() -> Result<()> {
             run_server(&c, stores).await
         }
     }
-}
-
-/// Resolves on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@
 //! - [`excel`]: [`DateSystem`], Excel serial dates in the 1900 and 1904 systems.
 //! - [`records`]: the rows the stores hold (trades, bars, quotes, option chains, dividends,
 //!   rate curves, and post-processed option analytics).
+//! - [`retry`]: [`Backoff`], the one retry policy (capped exponential backoff with jitter)
+//!   of every loop that waits for IQFeed or a store; callers drive it with `backon`.
 //!
 //! No I/O and no async here: the crate is pure so that the pipeline, the store and the
 //! server can all depend on it.
@@ -25,6 +27,7 @@ pub mod excel;
 pub mod option_symbol;
 pub mod range;
 pub mod records;
+pub mod retry;
 pub mod symbol;
 
 pub use calendar::{Nyse, Session};
@@ -34,4 +37,5 @@ pub use excel::DateSystem;
 pub use option_symbol::{OptionSymbol, Right};
 pub use range::{DayRange, TimeRange};
 pub use records::Conditions;
+pub use retry::Backoff;
 pub use symbol::Symbol;

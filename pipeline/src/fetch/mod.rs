@@ -6,29 +6,37 @@
 //! job with the same bytes as an uninterrupted run. Unknown symbols and empty days are
 //! recorded and do not stop the run; IQFeed failures are retried with backoff; a store that
 //! stays down stops the run (exit 3) with everything committed so far kept.
+//!
+//! This module plans the units and runs one; the loop around them (jobs, signals, store
+//! retries, progress, the report) is [`crate::stage`]'s.
 
 mod convert;
-pub(crate) mod plan;
+mod plan;
 mod source;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use backon::Retryable;
 use tokio::task::JoinSet;
 use xlfeed_core::records::OptionTrade;
-use xlfeed_core::{Nyse, Symbol, TradingDay};
+use xlfeed_core::{Backoff, Nyse, Symbol, TradingDay};
 use xlfeed_iqfeed::client::lookup::{LookupClient, LookupConfig};
 use xlfeed_iqfeed::sim::{SimConfig, Simulator};
 use xlfeed_iqfeed::wire::request::{
     BarSpec, ChainFilter, DateTime, Direction, IntervalType, Request, Sides, Window,
 };
-use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store};
 
-use crate::report::{EXIT_STORE, Outcome, Problem, Progress, ProgressMode, Report};
-use plan::{FetchKind, Shard, Unit};
+use crate::stage::runner::{self, planning_failed};
+use crate::stage::{
+    Done, Label, Outcome, ProgressMode, Reach, Report, Role, RunControl, Scope, Settings,
+    UnitError, Units, store_call,
+};
+use plan::{FetchKind, Unit};
 use source::{Reply, Source, SourceError, path_part};
 
 pub(crate) const FETCH_EXAMPLES: &str = "\
@@ -149,8 +157,8 @@ fn tick_scale(s: &str) -> Result<f64, String> {
 
 impl FetchArgs {
     /// What these options reach outside the process.
-    pub(crate) fn reach(&self) -> crate::runs::Reach {
-        let mut r = crate::runs::Reach::default();
+    pub(crate) fn reach(&self) -> Reach {
+        let mut r = Reach::default();
         if let Some(p) = &self.symbols_file {
             r.reads.push(("--symbols-file", p.clone()));
         }
@@ -182,44 +190,16 @@ struct Ctx {
     option_strikes: u32,
 }
 
-/// How a unit failed.
-enum UnitError {
-    /// IQFeed or the archive: this unit fails, the run goes on.
-    Source(String),
-    /// The store: the run stops.
-    Store(StoreError),
-}
-
-impl From<StoreError> for UnitError {
-    fn from(e: StoreError) -> Self {
-        UnitError::Store(e)
-    }
-}
-
-impl From<anyhow::Error> for UnitError {
-    fn from(e: anyhow::Error) -> Self {
-        UnitError::Source(format!("{e:#}"))
-    }
-}
-
 /// Runs `fetch`; the exit code.
-pub(crate) async fn run(args: FetchArgs, control: &crate::runs::RunControl) -> Result<u8> {
+pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
     let started = Instant::now();
     let kinds = parse_kinds(&args.kinds)?;
-    let from =
-        TradingDay::parse(&args.from).with_context(|| format!("bad --from {:?}", args.from))?;
-    let to = match &args.to {
-        Some(t) => TradingDay::parse(t).with_context(|| format!("bad --to {t:?}"))?,
-        None => from,
-    };
-    let days = plan::trading_days(from, to)?;
-    let last = *days.last().unwrap_or(&to);
-    let shard = match &args.shard {
-        Some(s) => Shard::parse(s)?,
-        None => Shard::from_env()?.unwrap_or(Shard::ALL),
-    };
-    let universe = plan::universe(&args.symbols, args.symbols_file.as_deref())?;
-    let symbols: Vec<Symbol> = universe.into_iter().filter(|s| shard.owns(s)).collect();
+    let scope = Scope::parse(&args.from, args.to.as_deref(), args.shard.as_deref())?;
+    let last = scope.last();
+    let symbols = scope.owned(crate::stage::scope::universe(
+        &args.symbols,
+        args.symbols_file.as_deref(),
+    )?);
     if args.jobs == 0 {
         bail!("--jobs 0: at least one unit must run at a time");
     }
@@ -306,18 +286,15 @@ pub(crate) async fn run(args: FetchArgs, control: &crate::runs::RunControl) -> R
         stage: "fetch".into(),
         store: ctx.store.url().to_owned(),
         source: source_name,
-        from: from.to_string(),
+        from: scope.from.to_string(),
         to: last.to_string(),
-        shard: shard.to_string(),
+        shard: scope.shard.to_string(),
         symbols: symbols.len(),
         ..Report::default()
     };
-    let units = match plan_units(&ctx, &kinds, &symbols, &days, &mut report).await {
+    let units = match plan_units(&ctx, &kinds, &symbols, &scope.days, &mut report).await {
         Ok(u) => u,
-        Err(e) => {
-            eprintln!("fetch: the FEED store failed while planning: {e}");
-            return Ok(EXIT_STORE);
-        }
+        Err(e) => return Ok(planning_failed("fetch", &e)),
     };
     let skipped: u64 = report.kinds.values().map(|k| k.skipped).sum();
     report.units = units.len() as u64 + skipped;
@@ -325,78 +302,45 @@ pub(crate) async fn run(args: FetchArgs, control: &crate::runs::RunControl) -> R
         units = units.len(),
         skipped,
         symbols = symbols.len(),
-        shard = %shard,
+        shard = %scope.shard,
         "fetch planned"
     );
-
-    let stop = control.stop.clone();
-    if control.signals {
-        spawn_signal_watch(stop.clone(), "fetch");
-    }
-    let mut progress = Progress::new(
-        "fetch",
-        control.progress.unwrap_or(args.progress),
-        units.len() as u64,
-    )
-    .with_counters(control.counters.clone());
-    let mut running = JoinSet::new();
-    let mut queue = units.into_iter();
-    let mut store_down: Option<StoreError> = None;
-    loop {
-        while running.len() < args.jobs
-            && store_down.is_none()
-            && !stop.load(Ordering::SeqCst)
-            && let Some(unit) = queue.next()
-        {
-            let ctx = ctx.clone();
-            running.spawn(async move {
-                let r = run_unit(&ctx, &unit).await;
-                (unit, r)
-            });
-        }
-        let Some(done) = running.join_next().await else {
-            break;
-        };
-        let (unit, result) = done.context("a fetch task panicked")?;
-        let name = unit.kind.to_string();
-        let (outcome, written) = match result {
-            Ok((o, w)) => (o, w),
-            Err(UnitError::Store(e)) => {
-                tracing::error!(unit = %unit, error = %e, "the FEED store failed");
-                store_down.get_or_insert(e);
-                continue;
-            }
-            Err(UnitError::Source(reason)) => {
-                tracing::warn!(unit = %unit, %reason, "unit failed");
-                report.problems.push(problem(&unit, "failed", reason));
-                (Outcome::Failed, 0)
-            }
-        };
-        if outcome == Outcome::UnknownSymbol {
-            report.problems.push(problem(
-                &unit,
-                "unknown symbol",
-                "IQFeed does not know this symbol".into(),
-            ));
-        }
-        report.record(&name, outcome, written);
-        let rows = if let Outcome::Done(r) = outcome { r } else { 0 };
-        progress.tick(&unit.to_string(), rows);
-    }
-    progress.finish();
+    let settings = Settings {
+        jobs: args.jobs,
+        progress: args.progress,
+        report_file: &args.report,
+        started,
+    };
+    let code = runner::run(Arc::new(Fetch(ctx)), units, report, settings, control).await;
     if let Some(s) = sim {
         s.shutdown().await;
     }
-
-    let down = store_down.map(|e| format!("the FEED store {} failed: {e}", ctx.store.url()));
-    let code = report.finish(
-        started,
-        down,
-        stop.load(Ordering::SeqCst),
-        (!control.no_report_file).then_some(args.report.as_path()),
-    );
-    control.keep_report(&report);
     code
+}
+
+/// The fetch stage, as the unit loop runs it.
+struct Fetch(Arc<Ctx>);
+
+impl Units for Fetch {
+    type Unit = Unit;
+    const NAME: &'static str = "fetch";
+
+    fn label(unit: &Unit) -> Label {
+        let days = match unit.days.as_slice() {
+            [d] => d.to_string(),
+            [a, .., b] => format!("{a}..{b}"),
+            [] => String::new(),
+        };
+        Label {
+            kind: unit.kind.to_string(),
+            symbol: unit.symbol.to_string(),
+            days,
+        }
+    }
+
+    async fn run_one(&self, unit: &Unit) -> Result<Done, UnitError> {
+        run_unit(&self.0, unit).await
+    }
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<FetchKind>> {
@@ -413,42 +357,6 @@ fn parse_kinds(names: &[String]) -> Result<Vec<FetchKind>> {
     Ok(kinds)
 }
 
-fn problem(unit: &Unit, status: &str, reason: String) -> Problem {
-    let days = match unit.days.as_slice() {
-        [d] => d.to_string(),
-        [a, .., b] => format!("{a}..{b}"),
-        [] => String::new(),
-    };
-    Problem {
-        kind: unit.kind.to_string(),
-        symbol: unit.symbol.to_string(),
-        days,
-        status: status.into(),
-        reason,
-    }
-}
-
-/// SIGINT or SIGTERM: stop starting units; the ones in flight finish and commit.
-pub(crate) fn spawn_signal_watch(stop: Arc<AtomicBool>, stage: &'static str) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut term) = signal(SignalKind::terminate()) else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!("{stage}: stopping after the units in flight (signal received)");
-        stop.store(true, Ordering::SeqCst);
-    });
-}
-
 /// The units still to do; skipped ones are counted in the report.
 async fn plan_units(
     ctx: &Ctx,
@@ -456,7 +364,7 @@ async fn plan_units(
     symbols: &[Symbol],
     days: &[TradingDay],
     report: &mut Report,
-) -> Result<Vec<Unit>, StoreError> {
+) -> Result<Vec<Unit>, UnitError> {
     let (first, last) = (days[0], days[days.len() - 1]);
     let mut units = Vec::new();
     for &kind in kinds {
@@ -465,9 +373,11 @@ async fn plan_units(
             let present: Vec<TradingDay> = if ctx.force {
                 Vec::new()
             } else {
-                ctx.store
-                    .days(Dataset::Feed, kind.store_kind(), symbol, first, last)
-                    .await?
+                store_call(&ctx.store, Role::Feed, || {
+                    ctx.store
+                        .days(Dataset::Feed, kind.store_kind(), symbol, first, last)
+                })
+                .await?
             };
             let missing: Vec<TradingDay> = days
                 .iter()
@@ -538,39 +448,53 @@ fn oldest_first() -> Window {
     }
 }
 
-/// A request with retries (capped exponential backoff) for failures a retry may cure; its
-/// data lines are parsed into rows by `parse` as they arrive (a retry starts the rows over).
+/// A request, retried ([`Backoff`], `--retries` attempts) while it fails in a way a retry may
+/// cure; its data lines are parsed into rows by `parse` as they arrive (a retry starts the
+/// rows over).
 async fn request<T: Send>(
     ctx: &Ctx,
     req: &Request,
     path: &str,
     parse: impl Fn(&[u8], &mut Vec<T>) -> Result<()> + Send + Sync,
 ) -> Result<(Reply, Vec<T>), UnitError> {
-    let mut delay = Duration::from_millis(250);
-    let mut attempt = 1;
-    loop {
+    let attempts = AtomicU32::new(0);
+    let (counted, parse) = (&attempts, &parse);
+    let got = (move || async move {
+        counted.fetch_add(1, Ordering::Relaxed);
         let mut rows = Vec::new();
-        let got = ctx
+        let reply = ctx
             .source
             .request(req, path, &mut |block| parse(block, &mut rows))
-            .await;
-        match got {
-            Ok(r) => return Ok((r, rows)),
-            Err(SourceError::Retryable(e)) if attempt < ctx.retries => {
-                tracing::warn!(attempt, error = %e, "iqfeed request failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-                attempt += 1;
-            }
-            Err(SourceError::Retryable(e)) => {
-                return Err(UnitError::Source(format!("{e} (after {attempt} attempts)")));
-            }
-            Err(SourceError::Failed(e)) => return Err(UnitError::Source(e)),
-        }
+            .await?;
+        Ok((reply, rows))
+    })
+    .retry(REQUEST_BACKOFF.with_attempts(ctx.retries).builder())
+    .when(|e| matches!(e, SourceError::Retryable(_)))
+    .notify(|e, pause| {
+        tracing::warn!(
+            attempt = attempts.load(Ordering::Relaxed),
+            error = %e,
+            pause_ms = pause.as_millis() as u64,
+            "iqfeed request failed; retrying"
+        );
+    })
+    .await;
+    match got {
+        Ok(v) => Ok(v),
+        Err(SourceError::Retryable(e)) => Err(UnitError::Failed(format!(
+            "{e} (after {} attempts)",
+            attempts.load(Ordering::Relaxed)
+        ))),
+        Err(SourceError::Failed(e)) => Err(UnitError::Failed(e)),
     }
 }
 
-/// Encodes rows off the async threads and commits chunks in one batch.
+/// IQFeed requests: pauses from 250 ms doubling to 10 s (`--retries` sets the attempts).
+const REQUEST_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(250), Duration::from_secs(10), 5);
+
+/// Encodes rows off the async threads and commits chunks in one batch (retried while the
+/// store is unavailable: [`store_call`]).
 async fn commit(ctx: &Ctx, chunks: Vec<(ChunkKey, Records)>) -> Result<(), UnitError> {
     let encoded = tokio::task::spawn_blocking(move || {
         chunks
@@ -579,33 +503,30 @@ async fn commit(ctx: &Ctx, chunks: Vec<(ChunkKey, Records)>) -> Result<(), UnitE
             .collect::<Vec<_>>()
     })
     .await
-    .map_err(|e| UnitError::Source(format!("encoding failed: {e}")))?;
-    // A store that blinks (a restart, a failover) is waited for; one that stays down for
-    // about half a minute stops the run.
-    let mut delay = Duration::from_millis(500);
-    for attempt in 1.. {
-        match ctx.store.put_chunks(encoded.clone()).await {
-            Ok(()) => return Ok(()),
-            Err(e @ StoreError::Unavailable { .. }) if attempt < STORE_ATTEMPTS => {
-                tracing::warn!(attempt, error = %e, "the FEED store is unavailable; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+    .map_err(|e| UnitError::Failed(format!("encoding failed: {e}")))?;
+    store_call(&ctx.store, Role::Feed, || {
+        ctx.store.put_chunks(encoded.clone())
+    })
+    .await
 }
 
-/// Attempts to write a unit's chunks before the store is declared down (about 30 s).
-const STORE_ATTEMPTS: u32 = 6;
+/// A unit of a symbol IQFeed does not know.
+fn unknown_symbol() -> Done {
+    Done {
+        note: Some((
+            "unknown symbol".into(),
+            "IQFeed does not know this symbol".into(),
+        )),
+        ..Done::nothing(Outcome::UnknownSymbol)
+    }
+}
 
 fn key(kind: Kind, symbol: &Symbol, day: TradingDay) -> ChunkKey {
     ChunkKey::new(Dataset::Feed, kind, symbol.clone(), day)
 }
 
 /// Runs one unit: (outcome, symbol-days committed).
-async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitError> {
+async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
     let sym = &unit.symbol;
     let day = unit.days[0];
     match unit.kind {
@@ -643,24 +564,17 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
             let kind = unit.kind.store_kind();
             let rows = match kind {
                 Kind::Bar(_) => match request(ctx, &req, &path, convert::bars).await? {
-                    (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
+                    (Reply::InvalidSymbol(_), _) => return Ok(unknown_symbol()),
                     (_, rows) => Records::Bars(rows),
                 },
                 _ => match request(ctx, &req, &path, convert::trades).await? {
-                    (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
+                    (Reply::InvalidSymbol(_), _) => return Ok(unknown_symbol()),
                     (_, rows) => Records::Trades(rows),
                 },
             };
             let n = rows.len() as u64;
             commit(ctx, vec![(key(kind, sym, day), rows)]).await?;
-            Ok((
-                if n == 0 {
-                    Outcome::Empty
-                } else {
-                    Outcome::Done(n)
-                },
-                1,
-            ))
+            Ok(Done::rows(n, 1))
         }
         FetchKind::Daily => {
             let (first, last) = (day, *unit.days.last().unwrap_or(&day));
@@ -678,7 +592,7 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 last.yyyymmdd()
             );
             let bars = match request(ctx, &req, &path, convert::daily).await? {
-                (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
+                (Reply::InvalidSymbol(_), _) => return Ok(unknown_symbol()),
                 (_, bars) => bars,
             };
             let n = bars.len() as u64;
@@ -698,14 +612,7 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 .collect::<Vec<_>>();
             let written = chunks.len() as u64;
             commit(ctx, chunks).await?;
-            Ok((
-                if n == 0 {
-                    Outcome::Empty
-                } else {
-                    Outcome::Done(n)
-                },
-                written,
-            ))
+            Ok(Done::rows(n, written))
         }
         FetchKind::Options => options_unit(ctx, sym, day).await,
         FetchKind::Fundamentals | FetchKind::Dividends => {
@@ -720,37 +627,33 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<(Outcome, u64), UnitErr
                 .await
             {
                 Ok(Some(f)) => f,
-                Ok(None) => return Ok((Outcome::UnknownSymbol, 0)),
-                Err(e) => return Err(UnitError::Source(e.to_string())),
+                Ok(None) => return Ok(unknown_symbol()),
+                Err(e) => return Err(UnitError::Failed(e.to_string())),
             };
             if unit.kind == FetchKind::Fundamentals {
                 let time = Nyse.session(day).map_or(0, |s| s.close_utc_ns());
                 let rows = Records::Fundamentals(vec![convert::fundamentals(&f, time)]);
                 commit(ctx, vec![(key(Kind::Fundamental, sym, day), rows)]).await?;
-                return Ok((Outcome::Done(1), 1));
+                return Ok(Done::rows(1, 1));
             }
             let Some(d) = convert::dividend(&f) else {
-                return Ok((Outcome::Empty, 0));
+                return Ok(Done::nothing(Outcome::Empty));
             };
             let ex = TradingDay::from_yyyymmdd(d.ex_date)
-                .map_err(|e| UnitError::Source(format!("ex-date of {sym}: {e}")))?;
+                .map_err(|e| UnitError::Failed(format!("ex-date of {sym}: {e}")))?;
             commit(
                 ctx,
                 vec![(key(Kind::Dividend, sym, ex), Records::Dividends(vec![d]))],
             )
             .await?;
-            Ok((Outcome::Done(1), 1))
+            Ok(Done::rows(1, 1))
         }
     }
 }
 
 /// An underlying's options for a day: the chain, then every listed contract's trades;
 /// the chain and the trades are committed together.
-async fn options_unit(
-    ctx: &Arc<Ctx>,
-    und: &Symbol,
-    day: TradingDay,
-) -> Result<(Outcome, u64), UnitError> {
+async fn options_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<Done, UnitError> {
     let req = Request::EquityChain {
         symbol: und.to_string(),
         sides: Sides::Both,
@@ -762,7 +665,7 @@ async fn options_unit(
     let path = format!("{}/chain/{}.txt.gz", day_path(day), path_part(und.as_str()));
     let parse = |b: &[u8], out: &mut Vec<_>| convert::chain(b, und.as_str(), day, out);
     let mut contracts = match request(ctx, &req, &path, parse).await? {
-        (Reply::InvalidSymbol(_), _) => return Ok((Outcome::UnknownSymbol, 0)),
+        (Reply::InvalidSymbol(_), _) => return Ok(unknown_symbol()),
         (_, contracts) => contracts,
     };
     contracts.sort_by(|a, b| a.symbol.cmp(&b.symbol));
@@ -793,7 +696,7 @@ async fn options_unit(
     let mut trades: Vec<OptionTrade> = Vec::new();
     while let Some(t) = tasks.join_next().await {
         let part: Result<Vec<OptionTrade>, UnitError> =
-            t.map_err(|e| UnitError::Source(format!("a contract's fetch panicked: {e}")))?;
+            t.map_err(|e| UnitError::Failed(format!("a contract's fetch panicked: {e}")))?;
         trades.extend(part?);
     }
     trades.sort_by(|a, b| (a.time, &a.contract, a.tick_id).cmp(&(b.time, &b.contract, b.tick_id)));
@@ -809,12 +712,5 @@ async fn options_unit(
         ],
     )
     .await?;
-    Ok((
-        if n == 0 {
-            Outcome::Empty
-        } else {
-            Outcome::Done(n)
-        },
-        1,
-    ))
+    Ok(Done::rows(n, 1))
 }

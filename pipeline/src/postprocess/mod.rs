@@ -7,24 +7,31 @@
 //! `ivsummary`). A re-run redoes a day only when its inputs' fingerprints changed (or with
 //! `--force`), so it is incremental, idempotent, and resumable after kill -9 with the same
 //! bytes.
+//!
+//! This module plans the units and runs one; the loop around them (jobs, signals, store
+//! retries, progress, the report) is [`crate::stage`]'s, the same as fetch's: a store that
+//! blinks mid-run is waited for, one that stays down stops the run (exit 3) naming it.
 
 mod enrich;
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use tokio::task::JoinSet;
 use xlfeed_analytics::asof::Direction;
 use xlfeed_analytics::rates::{Curve, CurvePolicy};
 use xlfeed_core::records::{Dividend, Lineage, OptionContract, OptionTrade, RatePoint, Trade};
 use xlfeed_core::{Symbol, TradingDay};
-use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store};
 
-use crate::fetch::plan::{self, Shard};
-use crate::report::{EXIT_STORE, Outcome, Problem, Progress, ProgressMode, Report};
+use crate::stage::report::Problem;
+use crate::stage::runner::{self, planning_failed};
+use crate::stage::{
+    Done, Label, Outcome, ProgressMode, Reach, Report, Role, RunControl, Scope, Settings,
+    UnitError, Units, store_call,
+};
 use enrich::{DayCurve, Inputs, Pairing};
 
 /// How far back a rate curve may be: the latest curve at or before the day, within this.
@@ -50,10 +57,10 @@ failed; 130 interrupted by SIGINT/SIGTERM after the days in flight.";
 
 impl PostprocessArgs {
     /// What these options reach outside the process.
-    pub(crate) fn reach(&self) -> crate::runs::Reach {
-        crate::runs::Reach {
+    pub(crate) fn reach(&self) -> Reach {
+        Reach {
             stores: vec![("--feed", self.feed.clone()), ("--post", self.post.clone())],
-            ..crate::runs::Reach::default()
+            ..Reach::default()
         }
     }
 }
@@ -120,37 +127,39 @@ struct Ctx {
     force: bool,
 }
 
-enum UnitError {
-    Data(String),
-    Store(StoreError),
+/// One unit: an underlying's options on one day.
+struct Day {
+    underlying: Symbol,
+    day: TradingDay,
 }
 
-impl From<StoreError> for UnitError {
-    fn from(e: StoreError) -> Self {
-        UnitError::Store(e)
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.underlying, self.day)
     }
 }
 
-/// What a unit did.
-struct Done {
-    outcome: Outcome,
-    unresolved: u64,
+impl Units for Ctx {
+    type Unit = Day;
+    const NAME: &'static str = "postprocess";
+
+    fn label(unit: &Day) -> Label {
+        Label {
+            kind: "options".into(),
+            symbol: unit.underlying.to_string(),
+            days: unit.day.to_string(),
+        }
+    }
+
+    async fn run_one(&self, unit: &Day) -> Result<Done, UnitError> {
+        run_unit(self, &unit.underlying, unit.day).await
+    }
 }
 
 /// Runs `postprocess`; the exit code.
-pub(crate) async fn run(args: PostprocessArgs, control: &crate::runs::RunControl) -> Result<u8> {
+pub(crate) async fn run(args: PostprocessArgs, control: &RunControl) -> Result<u8> {
     let started = Instant::now();
-    let from =
-        TradingDay::parse(&args.from).with_context(|| format!("bad --from {:?}", args.from))?;
-    let to = match &args.to {
-        Some(t) => TradingDay::parse(t).with_context(|| format!("bad --to {t:?}"))?,
-        None => from,
-    };
-    let days = plan::trading_days(from, to)?;
-    let shard = match &args.shard {
-        Some(s) => Shard::parse(s)?,
-        None => Shard::from_env()?.unwrap_or(Shard::ALL),
-    };
+    let scope = Scope::parse(&args.from, args.to.as_deref(), args.shard.as_deref())?;
     if !(args.staleness.is_finite() && args.staleness >= 0.0) {
         bail!(
             "bad --staleness {}: expected seconds, 0 or more",
@@ -178,13 +187,18 @@ pub(crate) async fn run(args: PostprocessArgs, control: &crate::runs::RunControl
             .with_context(|| format!("cannot open the POST store {}", args.post))?
     };
     let underlyings: Vec<Symbol> = if args.underlyings.is_empty() {
-        feed.symbols(Dataset::Feed, Kind::OptionTrade)
-            .await
-            .context("cannot list the underlyings in FEED")?
+        match store_call(&feed, Role::Feed, || {
+            feed.symbols(Dataset::Feed, Kind::OptionTrade)
+        })
+        .await
+        {
+            Ok(u) => u,
+            Err(e) => return Ok(planning_failed("postprocess", &e)),
+        }
     } else {
-        plan::universe(&args.underlyings, None)?
+        crate::stage::scope::universe(&args.underlyings, None)?
     };
-    let underlyings: Vec<Symbol> = underlyings.into_iter().filter(|s| shard.owns(s)).collect();
+    let underlyings = scope.owned(underlyings);
     let ctx = Arc::new(Ctx {
         feed,
         post,
@@ -203,137 +217,69 @@ pub(crate) async fn run(args: PostprocessArgs, control: &crate::runs::RunControl
         stage: "postprocess".into(),
         store: ctx.post.url().to_owned(),
         source: ctx.feed.url().to_owned(),
-        from: from.to_string(),
-        to: days[days.len() - 1].to_string(),
-        shard: shard.to_string(),
+        from: scope.from.to_string(),
+        to: scope.last().to_string(),
+        shard: scope.shard.to_string(),
         symbols: underlyings.len(),
         ..Report::default()
     };
     report.kinds.entry("options".into()).or_default().symbols = underlyings.len();
-    // The units: every (underlying, day) with option trades in FEED.
+    let units = match plan_units(
+        &ctx,
+        &scope,
+        &underlyings,
+        !args.underlyings.is_empty(),
+        &mut report,
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(e) => return Ok(planning_failed("postprocess", &e)),
+    };
+    report.units = units.len() as u64;
+    let settings = Settings {
+        jobs: args.jobs,
+        progress: args.progress,
+        report_file: &args.report,
+        started,
+    };
+    runner::run(ctx, units, report, settings, control).await
+}
+
+/// The units: every (underlying, day) of the scope with option trades in FEED. An underlying
+/// asked for by name (`named`) with nothing to process is reported.
+async fn plan_units(
+    ctx: &Ctx,
+    scope: &Scope,
+    underlyings: &[Symbol],
+    named: bool,
+    report: &mut Report,
+) -> Result<Vec<Day>, UnitError> {
+    let (first, last) = (scope.first(), scope.last());
     let mut units = Vec::new();
-    for u in &underlyings {
-        let have = match ctx
-            .feed
-            .days(
-                Dataset::Feed,
-                Kind::OptionTrade,
-                u,
-                days[0],
-                days[days.len() - 1],
-            )
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("postprocess: the FEED store failed while planning: {e}");
-                return Ok(EXIT_STORE);
-            }
-        };
-        // An underlying asked for by name with nothing to process is worth saying.
-        if have.is_empty() && !args.underlyings.is_empty() {
+    for u in underlyings {
+        let have = store_call(&ctx.feed, Role::Feed, || {
+            ctx.feed
+                .days(Dataset::Feed, Kind::OptionTrade, u, first, last)
+        })
+        .await?;
+        if have.is_empty() && named {
             report.problems.push(Problem {
                 kind: "options".into(),
                 symbol: u.to_string(),
-                days: format!("{}..{}", days[0], days[days.len() - 1]),
+                days: format!("{first}..{last}"),
                 status: "no option trades".into(),
                 reason: format!(
                     "FEED has no option trades of {u} in the range (fetch --kinds options first)"
                 ),
             });
         }
-        units.extend(have.into_iter().map(|d| (u.clone(), d)));
+        units.extend(have.into_iter().map(|day| Day {
+            underlying: u.clone(),
+            day,
+        }));
     }
-    report.units = units.len() as u64;
-
-    let stop = control.stop.clone();
-    if control.signals {
-        crate::fetch::spawn_signal_watch(stop.clone(), "postprocess");
-    }
-    let mut progress = Progress::new(
-        "postprocess",
-        control.progress.unwrap_or(args.progress),
-        units.len() as u64,
-    )
-    .with_counters(control.counters.clone());
-    let mut running = JoinSet::new();
-    let mut queue = units.into_iter();
-    let mut store_down: Option<StoreError> = None;
-    let mut unresolved = 0;
-    loop {
-        while running.len() < args.jobs
-            && store_down.is_none()
-            && !stop.load(Ordering::SeqCst)
-            && let Some((u, d)) = queue.next()
-        {
-            let ctx = ctx.clone();
-            running.spawn(async move {
-                let r = run_unit(&ctx, &u, d).await;
-                (u, d, r)
-            });
-        }
-        let Some(done) = running.join_next().await else {
-            break;
-        };
-        let (u, d, result) = done.context("a postprocess task panicked")?;
-        let outcome = match result {
-            Ok(done) => {
-                unresolved += done.unresolved;
-                if done.unresolved > 0 {
-                    report.problems.push(Problem {
-                        kind: "options".into(),
-                        symbol: u.to_string(),
-                        days: d.to_string(),
-                        status: "unresolved contracts".into(),
-                        reason: format!(
-                            "{} option trades of contracts not in the day's chain (flagged, no \
-                             analytics)",
-                            done.unresolved
-                        ),
-                    });
-                }
-                done.outcome
-            }
-            Err(UnitError::Store(e)) => {
-                tracing::error!(underlying = %u, day = %d, error = %e, "a store failed");
-                store_down.get_or_insert(e);
-                continue;
-            }
-            Err(UnitError::Data(reason)) => {
-                report.problems.push(Problem {
-                    kind: "options".into(),
-                    symbol: u.to_string(),
-                    days: d.to_string(),
-                    status: "failed".into(),
-                    reason,
-                });
-                Outcome::Failed
-            }
-        };
-        report.record(
-            "options",
-            outcome,
-            u64::from(matches!(outcome, Outcome::Done(_))),
-        );
-        let rows = if let Outcome::Done(r) = outcome { r } else { 0 };
-        progress.tick(&format!("{u} {d}"), rows);
-    }
-    progress.finish();
-    if unresolved > 0 {
-        tracing::warn!(
-            unresolved,
-            "option trades of contracts not in their day's chain"
-        );
-    }
-    let down = store_down.map(|e| format!("a store failed: {e}"));
-    let code = report.finish(
-        started,
-        down,
-        stop.load(Ordering::SeqCst),
-        (!control.no_report_file).then_some(args.report.as_path()),
-    );
-    control.keep_report(&report);
-    code
+    Ok(units)
 }
 
 fn key(ds: Dataset, kind: Kind, symbol: &Symbol, day: TradingDay) -> ChunkKey {
@@ -355,7 +301,7 @@ fn decode<R: xlfeed_store::Columnar>(
     match bytes {
         None => Ok(Vec::new()),
         Some(b) => xlfeed_store::codec::decode::<R>(b)
-            .map_err(|e| UnitError::Data(format!("{key} does not decode: {e}"))),
+            .map_err(|e| UnitError::Failed(format!("{key} does not decode: {e}"))),
     }
 }
 
@@ -373,13 +319,17 @@ async fn day_curve(
         let Ok(sym) = Symbol::parse(name) else {
             continue;
         };
-        let days = ctx
-            .feed
-            .days(Dataset::Feed, Kind::Rate, &sym, earliest, day)
-            .await?;
+        let days = store_call(&ctx.feed, Role::Feed, || {
+            ctx.feed
+                .days(Dataset::Feed, Kind::Rate, &sym, earliest, day)
+        })
+        .await?;
         let Some(&d) = days.last() else { continue };
         let k = key(Dataset::Feed, Kind::Rate, &sym, d);
-        let got = ctx.feed.get_chunks(std::slice::from_ref(&k)).await?;
+        let got = store_call(&ctx.feed, Role::Feed, || {
+            ctx.feed.get_chunks(std::slice::from_ref(&k))
+        })
+        .await?;
         if let Some(bytes) = got.into_iter().next().flatten() {
             found.push((k, bytes, d));
         }
@@ -404,18 +354,18 @@ async fn day_curve(
     };
     let zeros = curve
         .zeros()
-        .map_err(|e| UnitError::Data(format!("rate curve {k}: {e}")))?;
+        .map_err(|e| UnitError::Failed(format!("rate curve {k}: {e}")))?;
     Ok(Some(DayCurve { zeros }))
 }
 
 /// One (underlying, day).
-async fn run_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<Done, UnitError> {
+async fn run_unit(ctx: &Ctx, und: &Symbol, day: TradingDay) -> Result<Done, UnitError> {
     let keys = [
         key(Dataset::Feed, Kind::OptionTrade, und, day),
         key(Dataset::Feed, Kind::Chain, und, day),
         key(Dataset::Feed, Kind::Trade, und, day),
     ];
-    let chunks = ctx.feed.get_chunks(&keys).await?;
+    let chunks = store_call(&ctx.feed, Role::Feed, || ctx.feed.get_chunks(&keys)).await?;
     let mut lineages: Vec<Lineage> = keys
         .iter()
         .zip(&chunks)
@@ -423,15 +373,15 @@ async fn run_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<Done,
         .collect();
     let curve = day_curve(ctx, day, &mut lineages).await?;
     // Dividends: every one the underlying has, as one input.
-    let div_days = ctx
-        .feed
-        .all_days(Dataset::Feed, Kind::Dividend, und)
-        .await?;
+    let div_days = store_call(&ctx.feed, Role::Feed, || {
+        ctx.feed.all_days(Dataset::Feed, Kind::Dividend, und)
+    })
+    .await?;
     let div_keys: Vec<ChunkKey> = div_days
         .iter()
         .map(|d| key(Dataset::Feed, Kind::Dividend, und, *d))
         .collect();
-    let div_chunks = ctx.feed.get_chunks(&div_keys).await?;
+    let div_chunks = store_call(&ctx.feed, Role::Feed, || ctx.feed.get_chunks(&div_keys)).await?;
     let mut hasher = crc32fast::Hasher::new();
     let mut dividends: Vec<Dividend> = Vec::new();
     for (k, c) in div_keys.iter().zip(&div_chunks) {
@@ -448,13 +398,13 @@ async fn run_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<Done,
 
     let lineage_key = key(Dataset::Post, Kind::Lineage, und, day);
     if !ctx.force
-        && let Some(before) = ctx.post.get_rows::<Lineage>(&lineage_key).await?
+        && let Some(before) = store_call(&ctx.post, Role::Post, || {
+            ctx.post.get_rows::<Lineage>(&lineage_key)
+        })
+        .await?
         && before == lineages
     {
-        return Ok(Done {
-            outcome: Outcome::Skipped,
-            unresolved: 0,
-        });
+        return Ok(Done::nothing(Outcome::Skipped));
     }
     // Only the dividends that matter for this day: those that may go ex in an option's life,
     // and the two before the day (the cadence projections start from).
@@ -488,24 +438,30 @@ async fn run_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<Done,
         ((n, unresolved), encoded)
     })
     .await
-    .map_err(|e| UnitError::Data(format!("the maths failed: {e}")))?;
+    .map_err(|e| UnitError::Failed(format!("the maths failed: {e}")))?;
     let (n, unresolved) = out;
     let lineage_chunk = Records::Lineages(lineages).encode();
     // Outputs first, lineage last, in one commit: a day whose lineage matches is complete.
-    ctx.post
-        .put_chunks(vec![
-            (key(Dataset::Post, Kind::EnrichedTrade, und, day), encoded.0),
-            (key(Dataset::Post, Kind::ContractDaily, und, day), encoded.1),
-            (key(Dataset::Post, Kind::IvSummary, und, day), encoded.2),
-            (lineage_key, lineage_chunk),
-        ])
-        .await?;
-    Ok(Done {
-        outcome: if n == 0 {
-            Outcome::Empty
-        } else {
-            Outcome::Done(n)
-        },
-        unresolved,
+    let chunks = vec![
+        (key(Dataset::Post, Kind::EnrichedTrade, und, day), encoded.0),
+        (key(Dataset::Post, Kind::ContractDaily, und, day), encoded.1),
+        (key(Dataset::Post, Kind::IvSummary, und, day), encoded.2),
+        (lineage_key, lineage_chunk),
+    ];
+    store_call(&ctx.post, Role::Post, || {
+        ctx.post.put_chunks(chunks.clone())
     })
+    .await?;
+    let mut done = Done::rows(n, u64::from(n > 0));
+    if unresolved > 0 {
+        tracing::warn!(underlying = %und, %day, unresolved, "option trades of contracts not in their day's chain");
+        done.note = Some((
+            "unresolved contracts".into(),
+            format!(
+                "{unresolved} option trades of contracts not in the day's chain (flagged, no \
+                 analytics)"
+            ),
+        ));
+    }
+    Ok(done)
 }

@@ -5,14 +5,16 @@
 //! a request that timed out or was dropped — are discarded). A token bucket paces requests
 //! (default 50 a second), a semaphore bounds the requests in flight, each reply must make
 //! progress within the request timeout, and a dropped socket is reopened on the next request
-//! with capped exponential backoff.
+//! with capped exponential backoff and jitter.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use backon::Retryable;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+use xlfeed_core::Backoff;
 
 use super::limiter::RateLimiter;
 use crate::connection::{self, LineWriter};
@@ -44,7 +46,7 @@ pub struct LookupConfig {
     pub connect_timeout: Duration,
     /// Connection attempts per request before giving up.
     pub connect_attempts: u32,
-    /// Longest pause between connection attempts.
+    /// Longest pause between connection attempts (before jitter).
     pub max_backoff: Duration,
 }
 
@@ -62,6 +64,16 @@ impl Default for LookupConfig {
             max_backoff: Duration::from_secs(5),
         }
     }
+}
+
+/// The reconnection policy: `connect_attempts` attempts, pauses from 100 ms doubling to
+/// `max_backoff`, with jitter (xlfeed's one [`Backoff`]).
+fn connect_backoff(cfg: &LookupConfig) -> Backoff {
+    Backoff::new(
+        Duration::from_millis(100),
+        cfg.max_backoff,
+        cfg.connect_attempts.max(1),
+    )
 }
 
 /// What the reader task hands a request: lines, or the reason there will be no more.
@@ -169,7 +181,7 @@ impl LookupClient {
         Ok(link)
     }
 
-    /// The open link, reconnecting with capped exponential backoff if it dropped.
+    /// The open link, reconnecting ([`connect_backoff`]) if it dropped.
     async fn link(&self) -> Result<Arc<Link>, IqError> {
         let mut guard = self.inner.link.lock().await;
         if let Some(l) = guard.as_ref()
@@ -178,29 +190,21 @@ impl LookupClient {
             return Ok(l.clone());
         }
         let cfg = &self.inner.cfg;
-        let mut delay = Duration::from_millis(100);
-        let mut last = None;
-        for attempt in 0..cfg.connect_attempts.max(1) {
-            if attempt > 0 {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(cfg.max_backoff);
-            }
-            match Self::open(cfg).await {
-                Ok(l) => {
-                    *guard = Some(l.clone());
-                    return Ok(l);
-                }
-                Err(e @ IqError::Protocol { .. }) => return Err(e),
-                Err(e) => {
-                    tracing::warn!(addr = %cfg.addr, attempt, error = %e, "iqfeed lookup connect failed");
-                    last = Some(e);
-                }
-            }
-        }
-        Err(last.unwrap_or_else(|| IqError::Unavailable {
-            addr: cfg.addr.clone(),
-            reason: "no connection attempt was made".into(),
-        }))
+        // A protocol mismatch will not cure itself; a refused or dropped connection may.
+        let link = (|| Self::open(cfg))
+            .retry(connect_backoff(cfg).builder())
+            .when(|e| !matches!(e, IqError::Protocol { .. }))
+            .notify(|e, pause| {
+                tracing::warn!(
+                    addr = %cfg.addr,
+                    error = %e,
+                    pause_ms = pause.as_millis() as u64,
+                    "iqfeed lookup connect failed; retrying"
+                );
+            })
+            .await?;
+        *guard = Some(link.clone());
+        Ok(link)
     }
 
     /// Sends a request and returns its reply as a stream of lines.

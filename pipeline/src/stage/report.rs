@@ -1,13 +1,11 @@
-//! The run report of a stage (a JSON file and a one-screen summary) and its progress display,
-//! shared by `fetch` and `postprocess`.
+//! The run report of a stage: what happened to each unit, counted per kind, the units that
+//! did not end well, how the run ended and its exit code; a JSON file and a one-screen
+//! summary.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// What happened to one unit.
@@ -215,113 +213,5 @@ impl Report {
             eprintln!("report: {}", path.display());
         }
         Ok(code)
-    }
-}
-
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum ProgressMode {
-    /// A bar on a terminal, log lines otherwise.
-    Auto,
-    /// Always a bar.
-    Bar,
-    /// Always log lines (every 10 seconds).
-    Log,
-    /// Nothing until the summary.
-    Off,
-}
-
-/// Units done out of the total, as a bar or as periodic log lines.
-pub(crate) struct Progress {
-    stage: &'static str,
-    bar: Option<ProgressBar>,
-    log: bool,
-    total: u64,
-    done: u64,
-    rows: u64,
-    started: Instant,
-    last_log: Instant,
-    counters: Option<std::sync::Arc<crate::runs::Counters>>,
-}
-
-impl Progress {
-    /// Progress of `stage` over `total` units.
-    pub(crate) fn new(stage: &'static str, mode: ProgressMode, total: u64) -> Progress {
-        let bar = match mode {
-            ProgressMode::Bar => true,
-            ProgressMode::Auto => std::io::stderr().is_terminal(),
-            ProgressMode::Log | ProgressMode::Off => false,
-        };
-        let bar = bar.then(|| {
-            let b = ProgressBar::new(total);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} units \
-                     ({per_sec}, ETA {eta}) {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
-        let log = bar.is_none() && mode != ProgressMode::Off;
-        Progress {
-            stage,
-            bar,
-            log,
-            total,
-            done: 0,
-            rows: 0,
-            started: Instant::now(),
-            last_log: Instant::now(),
-            counters: None,
-        }
-    }
-
-    /// Also counts into `counters` (for a program that started the run in process).
-    pub(crate) fn with_counters(
-        mut self,
-        counters: std::sync::Arc<crate::runs::Counters>,
-    ) -> Progress {
-        counters
-            .total
-            .store(self.total, std::sync::atomic::Ordering::Relaxed);
-        self.counters = Some(counters);
-        self
-    }
-
-    /// One more unit done, with `rows` rows.
-    pub(crate) fn tick(&mut self, unit: &str, rows: u64) {
-        self.done += 1;
-        self.rows += rows;
-        if let Some(c) = &self.counters {
-            c.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            c.rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
-        }
-        if let Some(b) = &self.bar {
-            b.inc(1);
-            b.set_message(format!("{} rows, last {unit}", self.rows));
-        } else if self.log && self.last_log.elapsed() >= Duration::from_secs(10) {
-            self.last_log = Instant::now();
-            let secs = self.started.elapsed().as_secs_f64();
-            let rate = self.done as f64 / secs.max(1e-9);
-            let eta = (self.total - self.done) as f64 / rate.max(1e-9);
-            tracing::info!(
-                "{}: {}/{} units, {} rows, {:.1} units/s, ETA {:.0} s",
-                self.stage,
-                self.done,
-                self.total,
-                self.rows,
-                rate,
-                eta
-            );
-        }
-    }
-
-    /// Clears the bar.
-    pub(crate) fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
     }
 }

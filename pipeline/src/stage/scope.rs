@@ -1,0 +1,235 @@
+//! The scope of a run, shared by every stage: the trading days of `--from..--to`, the shard
+//! of the universe this run owns (`--shard i/n`, or a Kubernetes Indexed Job's
+//! `JOB_COMPLETION_INDEX` and `XLFEED_SHARDS`), and the universe itself (`--symbols`,
+//! `--symbols-file`).
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use xlfeed_core::{Nyse, Symbol, TradingDay};
+
+/// What a run covers: its days and its shard of the universe.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    /// `--from` as given (it may be a weekend or a holiday).
+    pub(crate) from: TradingDay,
+    /// The trading days of the range, in order; never empty.
+    pub(crate) days: Vec<TradingDay>,
+    /// This run's shard.
+    pub(crate) shard: Shard,
+}
+
+impl Scope {
+    /// The scope of `--from`, `--to` (default: `--from`) and `--shard` (default: from the
+    /// environment, else the whole universe).
+    pub(crate) fn parse(from: &str, to: Option<&str>, shard: Option<&str>) -> Result<Scope> {
+        let from_day = TradingDay::parse(from).with_context(|| format!("bad --from {from:?}"))?;
+        let to = match to {
+            Some(t) => TradingDay::parse(t).with_context(|| format!("bad --to {t:?}"))?,
+            None => from_day,
+        };
+        let days = trading_days(from_day, to)?;
+        let shard = match shard {
+            Some(s) => Shard::parse(s)?,
+            None => Shard::from_env()?.unwrap_or(Shard::ALL),
+        };
+        Ok(Scope {
+            from: from_day,
+            days,
+            shard,
+        })
+    }
+
+    /// The first trading day.
+    pub(crate) fn first(&self) -> TradingDay {
+        self.days[0]
+    }
+
+    /// The last trading day.
+    pub(crate) fn last(&self) -> TradingDay {
+        self.days[self.days.len() - 1]
+    }
+
+    /// The symbols of `universe` this run's shard owns.
+    pub(crate) fn owned(&self, universe: Vec<Symbol>) -> Vec<Symbol> {
+        universe
+            .into_iter()
+            .filter(|s| self.shard.owns(s))
+            .collect()
+    }
+}
+
+/// One shard of `count` (`--shard index/count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shard {
+    /// This shard, from 0.
+    pub(crate) index: u32,
+    /// How many shards share the universe.
+    pub(crate) count: u32,
+}
+
+impl Shard {
+    /// The whole universe.
+    pub(crate) const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `i/n`.
+    pub(crate) fn parse(s: &str) -> Result<Shard> {
+        let bad = || anyhow::anyhow!("bad shard {s:?}: expected i/n with 0 <= i < n, e.g. 0/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        Shard::new(index, count).ok_or_else(bad)
+    }
+
+    /// A shard, if `index < count`.
+    pub(crate) fn new(index: u32, count: u32) -> Option<Shard> {
+        (count > 0 && index < count).then_some(Shard { index, count })
+    }
+
+    /// The shard of a Kubernetes Indexed Job: `JOB_COMPLETION_INDEX` and the shard count in
+    /// `XLFEED_SHARDS` (`None` when the job index is not set).
+    pub(crate) fn from_env() -> Result<Option<Shard>> {
+        let Ok(index) = std::env::var("JOB_COMPLETION_INDEX") else {
+            return Ok(None);
+        };
+        let count = std::env::var("XLFEED_SHARDS").with_context(|| {
+            format!(
+                "JOB_COMPLETION_INDEX={index} is set but XLFEED_SHARDS (the number of shards, \
+                 the Job's completions) is not"
+            )
+        })?;
+        Shard::parse(&format!("{index}/{count}"))
+            .with_context(|| "from JOB_COMPLETION_INDEX and XLFEED_SHARDS")
+            .map(Some)
+    }
+
+    /// Whether `symbol` belongs to this shard: a CRC-32 of its name, so every shard (and a
+    /// run without shards) agrees whatever the order or the rest of the universe.
+    pub(crate) fn owns(&self, symbol: &Symbol) -> bool {
+        crc32fast::hash(symbol.as_str().as_bytes()) % self.count == self.index
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Reads a universe file: one symbol per line, `#` starts a comment, blank lines skipped.
+pub(crate) fn read_universe(path: &Path) -> Result<Vec<Symbol>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the symbols file {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let s = line.split('#').next().unwrap_or("").trim();
+        if s.is_empty() {
+            continue;
+        }
+        out.push(
+            Symbol::parse(s)
+                .with_context(|| format!("{}, line {}: bad symbol {s:?}", path.display(), n + 1))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The universe from `--symbols` and `--symbols-file`, deduplicated and sorted.
+pub(crate) fn universe(symbols: &[String], file: Option<&Path>) -> Result<Vec<Symbol>> {
+    let mut out = Vec::new();
+    for s in symbols.iter().flat_map(|s| s.split(',')) {
+        let s = s.trim();
+        if !s.is_empty() {
+            out.push(Symbol::parse(s).with_context(|| format!("bad symbol {s:?} in --symbols"))?);
+        }
+    }
+    if let Some(f) = file {
+        out.extend(read_universe(f)?);
+    }
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        bail!("no symbols: give --symbols AAPL,MSFT or --symbols-file FILE");
+    }
+    Ok(out)
+}
+
+/// The trading days of `from..=to` (the calendar's; weekends and holidays are skipped).
+pub(crate) fn trading_days(from: TradingDay, to: TradingDay) -> Result<Vec<TradingDay>> {
+    if from > to {
+        bail!("--from {from} is after --to {to}");
+    }
+    let days: Vec<TradingDay> = Nyse.trading_days(from, to).collect();
+    if days.is_empty() {
+        bail!("no trading days from {from} to {to} (weekends and NYSE holidays only)");
+    }
+    Ok(days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_names_its_bad_values() {
+        let s = Scope::parse("2024-06-07", Some("2024-06-11"), Some("0/1")).unwrap();
+        assert_eq!(s.from.to_string(), "2024-06-07");
+        assert_eq!(
+            (s.first().to_string(), s.last().to_string()),
+            ("2024-06-07".into(), "2024-06-11".into())
+        );
+        assert_eq!(s.days.len(), 3, "the weekend is skipped");
+        let e = format!("{:#}", Scope::parse("2024-02-30", None, None).unwrap_err());
+        assert!(e.contains("2024-02-30"), "{e}");
+        let e = format!(
+            "{:#}",
+            Scope::parse("2024-06-12", Some("2024-06-10"), None).unwrap_err()
+        );
+        assert!(e.contains("after"), "{e}");
+        let e = format!(
+            "{:#}",
+            Scope::parse("2024-06-08", Some("2024-06-09"), None).unwrap_err()
+        );
+        assert!(e.contains("no trading days"), "{e}");
+        let e = format!(
+            "{:#}",
+            Scope::parse("2024-06-10", None, Some("2/2")).unwrap_err()
+        );
+        assert!(e.contains("\"2/2\""), "{e}");
+    }
+
+    #[test]
+    fn shards_partition_the_universe() {
+        assert!(Shard::parse("3/3").is_err());
+        assert!(Shard::parse("1/0").is_err());
+        assert!(Shard::parse("x").unwrap_err().to_string().contains("\"x\""));
+        let syms: Vec<Symbol> = ["AAPL", "MSFT", "SPY", "QQQ", "IWM", "XOM", "T", "KO"]
+            .iter()
+            .map(|s| Symbol::parse(s).unwrap())
+            .collect();
+        for n in 1..5 {
+            for s in &syms {
+                let owners = (0..n)
+                    .filter(|&i| Shard::new(i, n).unwrap().owns(s))
+                    .count();
+                assert_eq!(owners, 1, "{s} in exactly one of {n} shards");
+            }
+        }
+    }
+
+    #[test]
+    fn universe_files_skip_comments_and_name_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("u.txt");
+        std::fs::write(&p, "# my universe\nAAPL\n\n msft # tech\nSPY\nAAPL\n").unwrap();
+        let u = universe(&[], Some(&p)).unwrap();
+        let names: Vec<&str> = u.iter().map(Symbol::as_str).collect();
+        assert_eq!(names, ["AAPL", "MSFT", "SPY"]);
+        std::fs::write(&p, "AAPL\nBAD SYMBOL\n").unwrap();
+        let e = format!("{:#}", universe(&[], Some(&p)).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("BAD SYMBOL"), "{e}");
+    }
+}
