@@ -26,14 +26,15 @@ pub(crate) fn config(dir: &Path) -> Config {
 }
 
 /// The demo's preparation on a small universe: AAPL and SPY, a year of daily bars and the
-/// two days up to [`TODAY`] of trades, minute bars, options (enriched in POST) and rates.
+/// two days up to [`TODAY`] of trades (SPY: more than a gRPC page), minute bars, options
+/// (enriched in POST) and rates.
 pub(crate) fn demo_args(dir: &Path) -> DemoArgs {
     DemoArgs {
         data: dir.to_path_buf(),
         symbols: vec!["AAPL".into(), "SPY".into()],
         today: TODAY.into(),
         days: 2,
-        tick_scale: 0.05,
+        tick_scale: 0.1,
         no_serve: true,
         https: false,
     }
