@@ -1,18 +1,24 @@
 //! `xlpipeline fetch` end to end: the real binary, the built-in simulator (`--sim`), both
 //! store backends (a real redis-server the tests start), kill -9 and resume, shards, replay,
 //! and the failure paths a data engineer meets.
+//!
+//! Faults (kill -9, SIGTERM, a store going down) are set off on a run's observed progress
+//! (units committed to the store, replies in its archive), in runs paced by `--rate-limit`
+//! so that they cannot finish first; each test then checks that the fault landed mid-run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Run, archived, committed, day, report, sym, wait_for};
 use xlfeed_core::records::{Bar, DailyBar, OptionContract, OptionTrade, Trade};
-use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_iqfeed::sim::{Market, SimConfig, Simulator, Universe};
-use xlfeed_store::testing::{self, RedisServer, TestStore as Backend};
+use xlfeed_store::testing::{RedisServer, TestStore as Backend};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Store};
 
 const SEED: &str = "7";
@@ -20,32 +26,20 @@ const SCALE: &str = "0.05";
 const FROM: &str = "2024-06-10";
 const TO: &str = "2024-06-12";
 
-/// What a run of the binary printed.
-struct Run {
-    code: i32,
-    stderr: String,
-}
-
 /// Runs `xlpipeline fetch --sim ...` with the test's seed and scale, writing its report into
 /// `dir`.
 fn fetch(dir: &Path, feed: &str, extra: &[&str]) -> Run {
-    let out = fetch_command(dir, feed, extra).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::run(&mut fetch_command(dir, feed, extra))
 }
 
+/// `xlpipeline fetch` into `feed`, from the simulator unless `extra` names another source,
+/// unpaced unless `extra` gives `--rate-limit`.
 fn fetch_command(dir: &Path, feed: &str, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xlpipeline"));
-    c.arg("fetch")
-        .args(["--feed", feed, "--progress", "log"])
+    let mut c = common::xlpipeline(&["fetch"]);
+    c.args(["--feed", feed, "--progress", "log"])
         .arg("--report")
         .arg(dir.join("report.json"))
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("XLFEED_SHARDS");
+        .args(extra);
     if !extra.contains(&"--replay") && !extra.iter().any(|a| a.starts_with("--iqfeed")) {
         c.args(["--sim", "--sim-seed", SEED, "--sim-tick-scale", SCALE]);
     }
@@ -55,31 +49,18 @@ fn fetch_command(dir: &Path, feed: &str, extra: &[&str]) -> Command {
     c
 }
 
+#[track_caller]
 fn ok(run: Run) -> Run {
-    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
-    run
-}
-
-fn report(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
-}
-
-fn day(s: &str) -> TradingDay {
-    TradingDay::parse(s).unwrap()
-}
-
-fn sym(s: &str) -> Symbol {
-    Symbol::parse(s).unwrap()
+    run.ok()
 }
 
 fn key(kind: Kind, symbol: &str, d: &str) -> ChunkKey {
-    ChunkKey::new(Dataset::Feed, kind, sym(symbol), day(d))
+    common::key(Dataset::Feed, kind, symbol, d)
 }
 
 /// Every chunk of the FEED dataset, by key, as stored (the store is closed again after).
 async fn snapshot(url: &str) -> BTreeMap<String, Vec<u8>> {
-    let store = Store::open(url).await.unwrap();
-    testing::snapshot(&store, &[Dataset::Feed]).await
+    common::snapshot(url, &[Dataset::Feed]).await
 }
 
 fn market() -> Market {
@@ -328,6 +309,7 @@ async fn unknown_and_empty_redis() {
     unknown_symbols_and_empty_days_are_reported_not_fatal(Backend::redis()).await;
 }
 
+/// A run of 96 units (ticks, minute bars and options of 4 symbols over 8 days).
 const KILL_ARGS: [&str; 8] = [
     "--symbols",
     "AAPL,MSFT,SPY,QQQ",
@@ -339,38 +321,71 @@ const KILL_ARGS: [&str; 8] = [
     TO,
 ];
 
+/// A run of 32 tick units (4 symbols over 8 days), one request each.
+const FAULT_ARGS: [&str; 8] = [
+    "--symbols",
+    "AAPL,MSFT,SPY,QQQ",
+    "--kinds",
+    "ticks",
+    "--from",
+    "2024-06-03",
+    "--to",
+    TO,
+];
+
+/// The units of [`FAULT_ARGS`].
+const FAULT_UNITS: usize = 32;
+
+/// `args` paced at `per_sec` requests a second: a run that takes seconds, where an unpaced one
+/// may end in a fraction of one, so that a fault set off on its progress lands mid-run.
+fn paced<'a>(args: &[&'a str], per_sec: &'a str) -> Vec<&'a str> {
+    [args, &["--rate-limit", per_sec]].concat()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_then_resume_equals_a_clean_run() {
     let dir = tempfile::tempdir().unwrap();
     let clean = format!("embedded://{}/clean", dir.path().display());
-    let started = Instant::now();
     ok(fetch(dir.path(), &clean, &KILL_ARGS));
-    let took = started.elapsed();
     let want = snapshot(&clean).await;
     assert!(want.len() > 50);
 
     let resumed = format!("embedded://{}/resumed", dir.path().display());
-    // Kill at several moments of a run; each resume goes on from what was committed.
-    for (i, share) in [0.4, 0.3, 0.5].into_iter().enumerate() {
-        let mut child = fetch_command(dir.path(), &resumed, &KILL_ARGS)
+    // Kill after a few, then more replies came in; each resume goes on from what was
+    // committed, and each kill lands before the run's end.
+    let mut committed = 0;
+    for (round, replies) in [1, 40, 150].into_iter().enumerate() {
+        let raw = dir.path().join(format!("raw{round}"));
+        let raw_arg = raw.display().to_string();
+        let mut args = paced(&KILL_ARGS, KILL_PACE);
+        args.extend(["--archive", &raw_arg]);
+        let mut child = fetch_command(dir.path(), &resumed, &args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(took.mul_f64(share));
+        let what = format!("{replies} replies came in");
+        wait_for(&mut child, &what, async || {
+            (archived(&raw) >= replies).then_some(())
+        })
+        .await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        if i == 0 {
-            let partial = snapshot(&resumed).await;
-            assert!(
-                partial.len() < want.len(),
-                "the kill landed in the middle of the run"
-            );
-        }
+        let now = snapshot(&resumed).await.len();
+        assert!(
+            now < want.len(),
+            "round {round}: the kill landed mid-run, {now} of {} chunks committed",
+            want.len()
+        );
+        committed = now;
     }
+    assert!(committed > 0, "the killed runs committed nothing");
     ok(fetch(dir.path(), &resumed, &KILL_ARGS));
     assert_eq!(snapshot(&resumed).await, want);
 }
+
+/// The pace of the runs [`kill_9_then_resume_equals_a_clean_run`] kills (requests a second).
+const KILL_PACE: &str = "100";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_run_apart_make_the_same_store_as_one_run() {
@@ -458,12 +473,18 @@ async fn a_store_that_goes_down_stops_the_run_and_keeps_what_was_committed() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = RedisServer::start().unwrap();
     let url = server.url(0);
-    let child = fetch_command(dir.path(), &url, &KILL_ARGS)
+    let mut child = fetch_command(dir.path(), &url, &paced(&FAULT_ARGS, "4"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    let store = Store::open(&url).await.unwrap();
+    let before = wait_for(&mut child, "a unit was committed", async || {
+        let n = committed(&store, Dataset::Feed).await;
+        (n > 0).then_some(n)
+    })
+    .await;
+    drop(store);
     server.kill();
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
@@ -474,11 +495,21 @@ async fn a_store_that_goes_down_stops_the_run_and_keeps_what_was_committed() {
         "{stderr}"
     );
     assert!(started.elapsed() < Duration::from_secs(60));
-    // Back up: every indexed day decodes, and a re-run completes the store.
+    // Back up: what was committed before the store went down is there and decodes, the run
+    // had more to do, and a re-run does just the rest.
     server.restart().unwrap();
-    ok(fetch(dir.path(), &url, &KILL_ARGS));
     let store = Store::open(&url).await.unwrap();
+    let kept = committed(&store, Dataset::Feed).await;
+    assert!(
+        (before..FAULT_UNITS).contains(&kept),
+        "{before} units committed before the store went down, {kept} of {FAULT_UNITS} kept"
+    );
     assert!(store.verify(Dataset::Feed).await.unwrap().is_empty());
+    drop(store);
+    ok(fetch(dir.path(), &url, &FAULT_ARGS));
+    let r = report(dir.path());
+    assert_eq!(r["kinds"]["ticks"]["skipped"], kept, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["done"], FAULT_UNITS - kept, "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,21 +517,34 @@ async fn a_store_that_blinks_is_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = RedisServer::start().unwrap();
     let url = server.url(0);
-    let child = fetch_command(dir.path(), &url, &KILL_ARGS)
+    let mut child = fetch_command(dir.path(), &url, &paced(&FAULT_ARGS, "4"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let store = Store::open(&url).await.unwrap();
+    let before = wait_for(&mut child, "a unit was committed", async || {
+        let n = committed(&store, Dataset::Feed).await;
+        (n > 0).then_some(n)
+    })
+    .await;
+    drop(store);
     server.kill();
-    std::thread::sleep(Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_secs(2)).await;
     server.restart().unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("unavailable; retrying"), "{stderr}");
+    // The blink came mid-run, and the run itself did every unit across it.
+    assert!(
+        before < FAULT_UNITS,
+        "all {before} units were in before the blink"
+    );
+    let r = report(dir.path());
+    assert_eq!(r["kinds"]["ticks"]["done"], FAULT_UNITS, "{r}");
     let clean = format!("embedded://{}/clean", dir.path().display());
-    ok(fetch(dir.path(), &clean, &KILL_ARGS));
+    ok(fetch(dir.path(), &clean, &FAULT_ARGS));
     assert_eq!(snapshot(&url).await, snapshot(&clean).await);
 }
 
@@ -566,16 +610,23 @@ fn bad_arguments_name_the_bad_value() {
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 
-#[test]
-fn sigterm_stops_after_the_units_in_flight_and_a_rerun_finishes() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_after_the_units_in_flight_and_a_rerun_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("embedded://{}/f", dir.path().display());
-    let child = fetch_command(dir.path(), &url, &KILL_ARGS)
+    let raw = dir.path().join("raw");
+    let raw_arg = raw.display().to_string();
+    let mut args = paced(&FAULT_ARGS, "4");
+    args.extend(["--archive", &raw_arg]);
+    let mut child = fetch_command(dir.path(), &url, &args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for(&mut child, "a reply came in", async || {
+        (archived(&raw) > 0).then_some(())
+    })
+    .await;
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -587,7 +638,17 @@ fn sigterm_stops_after_the_units_in_flight_and_a_rerun_finishes() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert_eq!(report(dir.path())["status"], "interrupted");
-    ok(fetch(dir.path(), &url, &KILL_ARGS));
-    assert_eq!(report(dir.path())["status"], "complete");
+    let r = report(dir.path());
+    assert_eq!(r["status"], "interrupted", "{r}");
+    // The unit whose reply came in was finished and committed; units not started were left.
+    let done = r["kinds"]["ticks"]["done"].as_u64().unwrap() as usize;
+    assert!(
+        (1..FAULT_UNITS).contains(&done),
+        "{done} of {FAULT_UNITS} units done: {r}"
+    );
+    ok(fetch(dir.path(), &url, &FAULT_ARGS));
+    let r = report(dir.path());
+    assert_eq!(r["status"], "complete", "{r}");
+    assert_eq!(r["kinds"]["ticks"]["skipped"], done, "{r}");
+    assert_eq!(r["kinds"]["ticks"]["done"], FAULT_UNITS - done, "{r}");
 }

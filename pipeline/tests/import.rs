@@ -7,13 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::{Run, day, sym};
 use rust_xlsxwriter::{ExcelDateTime, Format as XlsxFormat, Workbook};
 use xlfeed_core::records::{DailyBar, Dividend, RatePoint, Trade, rate_convention};
-use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::testing::{self, TestStore as Backend};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Store, synth};
 
@@ -46,72 +47,17 @@ both!(
     a_bad_file_writes_nothing,
 );
 
-/// What a run of the binary printed.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn fails(self, wanted: &[&str]) -> Run {
-        assert_eq!(
-            self.code, 1,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        for w in wanted {
-            assert!(
-                self.stderr.contains(w),
-                "{w:?} not in stderr:\n{}",
-                self.stderr
-            );
-        }
-        self
-    }
-}
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import")
 }
 
 /// Runs `xlpipeline` in the fixture folder, so that messages name files as given.
 fn xlpipeline(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_xlpipeline"))
-        .args(args)
-        .current_dir(fixtures())
-        .env("RUST_BACKTRACE", "0")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-fn sym(s: &str) -> Symbol {
-    Symbol::parse(s).unwrap()
-}
-
-fn day(s: &str) -> TradingDay {
-    TradingDay::parse(s).unwrap()
+    common::run(common::xlpipeline(args).current_dir(fixtures()))
 }
 
 fn key(kind: Kind, symbol: &str, d: &str) -> ChunkKey {
-    ChunkKey::new(Dataset::Feed, kind, sym(symbol), day(d))
+    common::key(Dataset::Feed, kind, symbol, d)
 }
 
 /// Every chunk of a store, by key, as stored.

@@ -4,55 +4,39 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::{Run, committed, day, report, sym, wait_for};
 use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade, IvTerm, OptionTrade};
-use xlfeed_core::{Nyse, Symbol, TradingDay};
+use xlfeed_core::{Nyse, TradingDay};
 use xlfeed_iqfeed::sim::{Market, Universe};
-use xlfeed_store::testing::{self, TestStore};
+use xlfeed_store::testing::{RedisServer, TestStore};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store};
 
 const SEED: &str = "7";
 const FROM: &str = "2024-06-10";
 const TO: &str = "2024-06-12";
 
-fn day(s: &str) -> TradingDay {
-    TradingDay::parse(s).unwrap()
+fn xlpipeline(dir: &Path, args: &[&str]) -> Run {
+    common::run(&mut command(dir, args))
 }
 
-fn sym(s: &str) -> Symbol {
-    Symbol::parse(s).unwrap()
-}
-
-fn xlpipeline(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = command(dir, args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
+/// `xlpipeline` with `args`, its report into `dir`, no progress shown.
 fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xlpipeline"));
-    c.args(args)
-        .arg("--report")
+    let mut c = common::xlpipeline(args);
+    c.arg("--report")
         .arg(dir.join("report.json"))
-        .args(["--progress", "off"])
-        .env("RUST_LOG", "warn")
-        .env_remove("JOB_COMPLETION_INDEX");
+        .args(["--progress", "off"]);
     c
 }
 
+/// The stderr of a run that must have succeeded.
 #[track_caller]
-fn ok((code, stderr): (i32, String)) -> String {
-    assert_eq!(code, 0, "stderr:\n{stderr}");
-    stderr
-}
-
-fn report(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+fn ok(run: Run) -> String {
+    run.ok().stderr
 }
 
 /// FEED from the simulator: AAPL and SPY options and trades, their dividends, and the
@@ -234,9 +218,9 @@ async fn enriches_every_option_trade_and_recovers_the_smile(post: TestStore) {
     assert_eq!(r["kinds"]["options"]["skipped"], 5, "{r}");
 }
 
+/// Every chunk of the POST dataset, by key, as stored.
 async fn snapshot(url: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let store = Store::open(url).await.unwrap();
-    testing::snapshot(&store, &[Dataset::Post]).await
+    common::snapshot(url, &[Dataset::Post]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,21 +239,37 @@ async fn kill_9_then_resume_equals_a_clean_run() {
     let feed = format!("embedded://{}/feed", dir.path().display());
     fill_feed(dir.path(), &feed).await;
     let clean = format!("embedded://{}/clean", dir.path().display());
-    let started = Instant::now();
     ok(xlpipeline(dir.path(), &postprocess_args(&feed, &clean)));
-    let took = started.elapsed();
     let want = snapshot(&clean).await;
-    let resumed = format!("embedded://{}/resumed", dir.path().display());
-    for share in [0.3, 0.5] {
-        let mut child = command(dir.path(), &postprocess_args(&feed, &resumed))
+    // POST on a redis-server, so that the test sees each day committed while the run goes
+    // on; one day at a time, each kill landing after one more day is in.
+    let server = RedisServer::start().unwrap();
+    let resumed = server.url(0);
+    let store = Store::open(&resumed).await.unwrap();
+    let mut before = 0;
+    for round in 0..2 {
+        let mut args = postprocess_args(&feed, &resumed);
+        args.extend(["--jobs", "1"]);
+        let mut child = command(dir.path(), &args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(took.mul_f64(share).max(Duration::from_millis(50)));
-        child.kill().unwrap();
+        wait_for(&mut child, "one more day was committed", async || {
+            (committed(&store, Dataset::Post).await > before).then_some(())
+        })
+        .await;
+        child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        let now = committed(&store, Dataset::Post).await;
+        assert!(
+            now < want.len(),
+            "round {round}: the kill landed mid-run, {now} of {} chunks committed",
+            want.len()
+        );
+        before = now;
     }
+    drop(store);
     ok(xlpipeline(dir.path(), &postprocess_args(&feed, &resumed)));
     assert_eq!(snapshot(&resumed).await, want);
 }
@@ -326,8 +326,6 @@ fn bad_arguments_name_the_bad_value() {
     ] {
         let mut args = postprocess_args(&feed, &post);
         args.extend(extra);
-        let (code, stderr) = xlpipeline(dir.path(), &args);
-        assert_eq!(code, 1, "{args:?}: {stderr}");
-        assert!(stderr.contains(wanted), "{wanted} not in {stderr}");
+        xlpipeline(dir.path(), &args).fails(&[wanted]);
     }
 }

@@ -6,7 +6,6 @@
 use reqwest::StatusCode;
 use xlfeed_server::config::Config;
 use xlfeed_server::serve;
-use xlfeed_store::Store;
 
 mod common;
 
@@ -15,16 +14,14 @@ const TEMPLATE: &str = r#"<OfficeApp><SourceLocation DefaultValue="{{ORIGIN}}/ad
 /// xlserver on free loopback ports over empty embedded stores, configured by `configure`.
 async fn start_with(configure: impl FnOnce(&mut Config)) -> (serve::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let feed = Store::open(&format!("embedded://{}/feed", dir.path().display()))
-        .await
-        .unwrap();
-    let post = Store::open(&format!("embedded://{}/post", dir.path().display()))
-        .await
-        .unwrap();
-    let mut c = common::config(dir.path());
-    configure(&mut c);
-    c.validate().unwrap();
-    (serve::start(&c, (feed, post)).await.unwrap(), dir)
+    let app = common::App::start(
+        dir.path(),
+        common::On::Embedded,
+        common::Data::Empty,
+        configure,
+    )
+    .await;
+    (app.running, dir)
 }
 
 /// xlserver serving the add-in in `addin`, with `public_url`.

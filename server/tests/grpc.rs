@@ -1,12 +1,9 @@
-//! gRPC end to end: FEED and POST filled by the real pipeline from the simulator (fetch, then
-//! postprocess, in process), `xlfeed_server::grpc::routes` served on port 0, and a generic
-//! client that first finds the service through reflection, then the health service and the
-//! typed client calling it.
+//! gRPC end to end: FEED and POST filled by the real pipeline from the simulator (the demo's
+//! preparation), xlserver started by the shared harness (`common`) with its gRPC listener on
+//! port 0, and a generic client that first finds the service through reflection, then the
+//! health service and the typed client calling it.
 
 #![allow(clippy::expect_used)]
-
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 
 use prost::Message;
 use tokio_stream::StreamExt;
@@ -18,137 +15,17 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
-use xlfeed_pipeline::runs::{RunControl, Stage, run_stage};
 use xlfeed_proto::v1;
 use xlfeed_server::grpc::pb::query_service_client::QueryServiceClient;
-use xlfeed_server::metrics::Metrics;
-use xlfeed_server::query::{CacheConfig, Data, QueryService};
-use xlfeed_store::Store;
 
-const FROM: &str = "2024-06-10";
-const TO: &str = "2024-06-11";
+mod common;
 
-/// The address of one server for the whole test binary. It runs on a runtime of its own, so
-/// that it outlives each test's runtime; its stores are filled once.
-fn server() -> SocketAddr {
-    static SERVER: OnceLock<Result<SocketAddr, String>> = OnceLock::new();
-    let started = SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    let _ = tx.send(Err(format!("no runtime: {e}")));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let dir = match tempfile::tempdir() {
-                    Ok(dir) => dir,
-                    Err(e) => {
-                        let _ = tx.send(Err(format!("no temporary folder: {e}")));
-                        return;
-                    }
-                };
-                match start(dir.path()).await {
-                    Ok((addr, serve)) => {
-                        let _ = tx.send(Ok(addr));
-                        if let Err(e) = serve.await {
-                            eprintln!("gRPC server stopped: {e}");
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                    }
-                }
-            });
-        });
-        rx.recv()
-            .unwrap_or_else(|_| Err("the server thread ended".to_owned()))
-    });
-    match started {
-        Ok(addr) => *addr,
-        Err(e) => panic!("failed to start the gRPC server: {e}"),
-    }
-}
-
-type Serve = std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
-
-/// Fills FEED and POST under `dir` and binds the gRPC routes on 127.0.0.1:0.
-async fn start(dir: &std::path::Path) -> Result<(SocketAddr, Serve), String> {
-    let feed_url = format!("embedded://{}/feed", dir.display());
-    let post_url = format!("embedded://{}/post", dir.display());
-    let feed = Store::open(&feed_url).await.map_err(|e| e.to_string())?;
-    let post = Store::open(&post_url).await.map_err(|e| e.to_string())?;
-    let report = |name: &str| dir.join(name).display().to_string();
-
-    let fetch = [
-        "--sim",
-        "--symbols",
-        "AAPL,SPY",
-        "--kinds",
-        "ticks,daily,options,dividends",
-        "--from",
-        FROM,
-        "--to",
-        TO,
-        "--feed",
-        &feed_url,
-        "--sim-tick-scale",
-        "0.2",
-        "--report",
-        &report("fetch.json"),
-    ];
-    run(Stage::Fetch, &fetch, vec![feed.clone()]).await?;
-    let postprocess = [
-        "--feed",
-        &feed_url,
-        "--post",
-        &post_url,
-        "--from",
-        FROM,
-        "--to",
-        TO,
-        "--report",
-        &report("postprocess.json"),
-    ];
-    run(
-        Stage::Postprocess,
-        &postprocess,
-        vec![feed.clone(), post.clone()],
-    )
-    .await?;
-
-    let data = Data::new(feed, post, CacheConfig::default(), Arc::new(Metrics::new()));
-    let routes = xlfeed_server::grpc::routes(Arc::new(QueryService::new(data)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("cannot bind: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let serve = tonic::transport::Server::builder()
-        .add_routes(routes)
-        .serve_with_incoming(incoming);
-    Ok((addr, Box::pin(serve)))
-}
-
-/// Runs a pipeline stage in process; fails unless it exits 0.
-async fn run(stage: Stage, args: &[&str], stores: Vec<Store>) -> Result<(), String> {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let control = RunControl::embedded(stores, true);
-    match run_stage(stage, &args, &control).await {
-        Ok(0) => Ok(()),
-        Ok(code) => Err(format!(
-            "{} exited {code}: {:?}",
-            stage.name(),
-            control.report.lock().map(|r| r.clone()).ok().flatten()
-        )),
-        Err(e) => Err(format!("{} failed: {e:#}", stage.name())),
-    }
-}
+/// The two days of trades the demo data holds.
+const FROM: &str = "2024-06-27";
+const TO: &str = common::TODAY;
 
 async fn channel() -> Channel {
-    Channel::from_shared(format!("http://{}", server()))
+    Channel::from_shared(format!("http://{}", common::shared().grpc))
         .expect("a valid URI")
         .connect()
         .await
@@ -277,7 +154,7 @@ async fn history_streams_daily_bars() {
         .history(v1::HistoryRequest {
             symbol: "AAPL".to_owned(),
             start: FROM.to_owned(),
-            end: "20240611".to_owned(),
+            end: TO.to_owned(),
             ..Default::default()
         })
         .await
@@ -293,8 +170,8 @@ async fn history_streams_daily_bars() {
     assert_eq!(
         dates,
         [
-            Some(v1::cell::Value::Date(20240610)),
-            Some(v1::cell::Value::Date(20240611))
+            Some(v1::cell::Value::Date(20240627)),
+            Some(v1::cell::Value::Date(20240628))
         ]
     );
     for row in &rows {

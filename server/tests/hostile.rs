@@ -15,23 +15,15 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use xlfeed_server::auth::{KeyFile, Role};
 use xlfeed_server::config::Config;
-use xlfeed_server::serve::{self, Running};
-use xlfeed_store::Store;
+use xlfeed_server::serve::Running;
 
 mod common;
 
 /// xlserver over empty embedded stores in `dir`, configured by `configure`.
 async fn start(dir: &Path, configure: impl FnOnce(&mut Config)) -> Running {
-    let mut c = common::config(dir);
-    configure(&mut c);
-    c.validate().unwrap();
-    let feed = Store::open(&format!("embedded://{}/feed", dir.display()))
+    common::App::start(dir, common::On::Embedded, common::Data::Empty, configure)
         .await
-        .unwrap();
-    let post = Store::open(&format!("embedded://{}/post", dir.display()))
-        .await
-        .unwrap();
-    serve::start(&c, (feed, post)).await.unwrap()
+        .running
 }
 
 /// One raw HTTP/1.1 exchange on a new connection: what the server answered before closing or

@@ -1,55 +1,85 @@
-//! End-to-end tests of xlserver's HTTP side: stores filled by the real pipeline from the
-//! simulator (the demo's own preparation, on a small universe), the server started on port 0,
-//! and every route called over HTTP — on the embedded store and on a real redis-server.
+//! End-to-end tests of xlserver's HTTP side, one test per route (or group of routes): stores
+//! filled by the real pipeline from the simulator (the demo's own preparation, on a small
+//! universe), the server started on port 0 by the shared harness (`common`), every response
+//! checked against the OpenAPI document. Each route runs on the embedded store (one app shared
+//! by the binary's tests) and, all in one test, on a real redis-server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+use std::net::SocketAddr;
 
+use common::{App, Data, On, TODAY};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use xlfeed_core::TradingDay;
-use xlfeed_server::config::Config;
-use xlfeed_server::demo::{DemoArgs, prepare};
-use xlfeed_server::serve::{self, Running};
-use xlfeed_store::testing::TestStore;
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store};
-
-const TODAY: &str = "2024-06-28";
-
-fn demo_args(dir: &Path) -> DemoArgs {
-    DemoArgs {
-        data: dir.to_path_buf(),
-        symbols: vec!["AAPL".into(), "SPY".into()],
-        today: TODAY.into(),
-        days: 2,
-        tick_scale: 0.05,
-        no_serve: true,
-        https: false,
-    }
-}
 
 mod common;
 
-/// Stores filled like the demo's, for `backend`; the server started over them.
-async fn app(backend: &TestStore, dir: &Path, config: &Config) -> (Running, Store) {
-    let (feed, post) = match backend {
-        TestStore::Embedded { .. } => (
-            Store::open(&format!("{}/feed", backend.url()))
-                .await
-                .unwrap(),
-            Store::open(&format!("{}/post", backend.url()))
-                .await
-                .unwrap(),
-        ),
-        TestStore::Redis { .. } => {
-            let s = backend.open().await;
-            (s.clone(), s)
+/// Declares the route checks: a test of each on the shared embedded app, and one test that
+/// runs them all on an app over a redis-server of its own (a redis-server shared by the
+/// binary could not be stopped when the last test ends).
+macro_rules! routes {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&super::Ctx::shared()).await;
+                }
+            )*
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_route_on_redis() {
+            let dir = tempfile::tempdir().unwrap();
+            let app = App::start(dir.path(), On::Redis, Data::Demo, |_| {}).await;
+            let ctx = Ctx {
+                c: Client::new(app.running.http_url(), app.running.admin_token.as_deref()),
+                feed: app.feed.clone(),
+                grpc: app.running.grpc_addr,
+            };
+            $( $name(&ctx).await; )*
+            app.shutdown().await;
         }
     };
-    prepare(&demo_args(dir), &feed, &post).await.unwrap();
-    let running = serve::start(config, (feed.clone(), post)).await.unwrap();
-    (running, feed)
+}
+
+routes!(
+    operations,
+    history_of_daily_bars,
+    history_of_intraday_bars,
+    ticks_in_pages,
+    quote,
+    chain_and_option,
+    reference_data,
+    compare,
+    bad_input_is_a_4xx_naming_the_value,
+    batch,
+    caching_and_compression,
+    admin,
+    metrics,
+    grpc_on_the_same_data,
+);
+
+/// What a route check is given: a client of a filled app, the FEED store it reads, and where
+/// its gRPC side listens.
+struct Ctx {
+    c: Client,
+    feed: Store,
+    grpc: SocketAddr,
+}
+
+impl Ctx {
+    /// The binary's shared app on embedded stores.
+    fn shared() -> Ctx {
+        let s = common::shared();
+        Ctx {
+            c: Client::new(s.http.clone(), s.admin_token.as_deref()),
+            feed: s.feed.clone(),
+            grpc: s.grpc,
+        }
+    }
 }
 
 struct Client {
@@ -59,14 +89,14 @@ struct Client {
 }
 
 impl Client {
-    /// A client of `r`, sending its admin token (no keys are configured here).
-    fn new(r: &Running) -> Client {
+    /// A client of the server at `base`, sending its admin `token` (no keys are configured).
+    fn new(base: String, token: Option<&str>) -> Client {
         let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(t) = &r.admin_token {
+        if let Some(t) = token {
             headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
         }
         Client {
-            base: r.http_url(),
+            base,
             http: reqwest::Client::builder()
                 .gzip(false)
                 .default_headers(headers)
@@ -136,12 +166,9 @@ async fn trades(feed: &Store, symbol: &str, day: &str) -> Vec<xlfeed_core::recor
     }
 }
 
-async fn every_route(backend: TestStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let (running, feed) = app(&backend, dir.path(), &common::config(dir.path())).await;
-    let c = Client::new(&running);
-
-    // Operations.
+/// Health, readiness, the OpenAPI document and the list of functions.
+async fn operations(ctx: &Ctx) {
+    let c = &ctx.c;
     assert_eq!(c.get("/healthz").await.0, StatusCode::OK);
     assert_eq!(c.ok("/readyz").await["ready"], json!(true));
     let api = c.ok("/openapi.json").await;
@@ -167,8 +194,13 @@ async fn every_route(backend: TestStore) {
         c.ok("/api/v1").await["functions"].as_array().unwrap().len(),
         10
     );
+}
 
-    // History: a year of stored daily bars, as Excel serials and as ISO dates.
+/// History: a year of stored daily bars, as Excel serials and as ISO dates; weekly and
+/// monthly.
+async fn history_of_daily_bars(ctx: &Ctx) {
+    let c = &ctx.c;
+    let feed = &ctx.feed;
     let h = c
         .ok("/api/v1/history?symbol=AAPL&start=2023-07-01&end=2024-06-28")
         .await;
@@ -202,9 +234,14 @@ async fn every_route(backend: TestStore) {
         .ok("/api/v1/history?symbol=AAPL&start=2024-01-01&end=2024-06-28&interval=monthly")
         .await;
     assert_eq!(monthly["rows"].as_array().unwrap().len(), 6);
+}
 
-    // Intraday bars resampled from trades: every session trade lands in exactly one bar.
-    let t = trades(&feed, "SPY", TODAY).await;
+/// Intraday bars resampled from trades (every session trade in exactly one bar) or from the
+/// stored one-minute bars.
+async fn history_of_intraday_bars(ctx: &Ctx) {
+    let c = &ctx.c;
+    let feed = &ctx.feed;
+    let t = trades(feed, "SPY", TODAY).await;
     let h5 = c
         .ok("/api/v1/history?symbol=SPY&start=2024-06-28T09:30&end=2024-06-28T16:00&interval=5m&fields=volume,trades,vwap")
         .await;
@@ -267,8 +304,12 @@ async fn every_route(backend: TestStore) {
         .ok("/api/v1/history?symbol=SPY&start=2024-06-28&interval=1m")
         .await;
     assert!(h1["rows"].as_array().unwrap().len() > 300);
+}
 
-    // Ticks, paged: the pages together are the day's trades in order.
+/// Ticks, paged: the pages together are the day's trades in order.
+async fn ticks_in_pages(ctx: &Ctx) {
+    let c = &ctx.c;
+    let t = trades(&ctx.feed, "SPY", TODAY).await;
     let all = c
         .ok("/api/v1/ticks?symbol=SPY&start=2024-06-28&limit=100000")
         .await;
@@ -291,8 +332,12 @@ async fn every_route(backend: TestStore) {
         }
     }
     assert_eq!(seen, t.len());
+}
 
-    // Quote: the last trade of the last day, and one field.
+/// Quote: the last trade of the last day, one field, and as of a time.
+async fn quote(ctx: &Ctx) {
+    let c = &ctx.c;
+    let t = trades(&ctx.feed, "SPY", TODAY).await;
     let q = c.ok("/api/v1/quote?symbol=SPY").await;
     assert_eq!(
         q["rows"][0][col(&q, "last")].as_f64().unwrap(),
@@ -305,8 +350,11 @@ async fn every_route(backend: TestStore) {
         .ok("/api/v1/quote?symbol=SPY&at=2024-06-28T10:00&field=time&dates=iso")
         .await;
     assert!(q_then["rows"][0][0].as_str().unwrap() <= "2024-06-28T10:00:00.000-04:00");
+}
 
-    // Chain and option: IV and Greeks from POST.
+/// Chain and option: IV and Greeks from POST.
+async fn chain_and_option(ctx: &Ctx) {
+    let c = &ctx.c;
     let ch = c.ok("/api/v1/chain?underlying=SPY&date=2024-06-28").await;
     let rows = ch["rows"].as_array().unwrap();
     assert!(!rows.is_empty());
@@ -350,8 +398,11 @@ async fn every_route(backend: TestStore) {
         ))
         .await;
     assert!(ot["rows"][0][col(&ot, "underlying_price")].is_number());
+}
 
-    // Reference data.
+/// Reference data: dividends, rates, fundamentals, search.
+async fn reference_data(ctx: &Ctx) {
+    let c = &ctx.c;
     let dv = c
         .ok("/api/v1/dividends?symbol=AAPL&start=2023-01-01&end=2024-06-28")
         .await;
@@ -366,8 +417,11 @@ async fn every_route(backend: TestStore) {
     assert!(f["rows"][0][0].as_i64().unwrap() > 0);
     let s = c.ok("/api/v1/search?text=aa").await;
     assert_eq!(s["rows"][0][0], json!("AAPL"));
+}
 
-    // Comparisons.
+/// Comparisons: beta, correlation, consistency, IV against realized volatility.
+async fn compare(ctx: &Ctx) {
+    let c = &ctx.c;
     let cmp = c
         .ok("/api/v1/compare?symbols=SPY,AAPL&start=2023-07-01&end=2024-06-28")
         .await;
@@ -390,8 +444,11 @@ async fn every_route(backend: TestStore) {
         ivrv["rows"][0][col(&ivrv, "realized_vol")].is_number(),
         "{ivrv}"
     );
+}
 
-    // Bad input: a clear 4xx naming the value, never a 500.
+/// Bad input: a clear 4xx naming the value, never a 500; an empty range is an empty table.
+async fn bad_input_is_a_4xx_naming_the_value(ctx: &Ctx) {
+    let c = &ctx.c;
     c.err("/api/v1/quote?symbol=NOPE", 404, "#N/A", "NOPE")
         .await;
     c.err(
@@ -499,8 +556,12 @@ async fn every_route(backend: TestStore) {
         .ok("/api/v1/history?symbol=AAPL&start=2024-06-29&end=2024-06-30")
         .await;
     assert_eq!(empty["rows"], json!([]));
+}
 
-    // Batch: answers in order, duplicates once, errors per call, limits.
+/// Batch: answers in order, duplicates once, errors per call, limits.
+async fn batch(ctx: &Ctx) {
+    let c = &ctx.c;
+    let t = trades(&ctx.feed, "SPY", TODAY).await;
     let (s, b) = c
         .batch(&json!({"calls": [
             {"fn": "quote", "args": {"symbol": "SPY", "field": "last"}},
@@ -556,8 +617,11 @@ async fn every_route(backend: TestStore) {
             .contains("larger than 1048576 bytes"),
         "{e}"
     );
+}
 
-    // Caching headers and compression.
+/// Caching headers (ETag, Cache-Control, 304) and gzip.
+async fn caching_and_compression(ctx: &Ctx) {
+    let c = &ctx.c;
     let url = format!(
         "{}/api/v1/history?symbol=AAPL&start=2024-06-03&end=2024-06-28",
         c.base
@@ -586,8 +650,11 @@ async fn every_route(backend: TestStore) {
         .await
         .unwrap();
     assert_eq!(r.headers()["content-encoding"], "gzip");
+}
 
-    // Admin (no keys configured: loopback only, every route open).
+/// Admin routes (no keys configured: loopback only, every route open).
+async fn admin(ctx: &Ctx) {
+    let c = &ctx.c;
     let st = c.ok("/admin/v1/stats").await;
     assert!(st["feed"]["kinds"]["trade"]["chunks"].as_u64().unwrap() >= 4);
     let cov = c.ok("/admin/v1/coverage?dataset=post&kind=etrade").await;
@@ -598,8 +665,16 @@ async fn every_route(backend: TestStore) {
     assert!(cfg["limits"]["max_batch_calls"].is_number());
     let (s, _) = c.get("/admin/v1/coverage?kind=bogus").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+}
 
-    // Metrics saw it all.
+/// Metrics count the requests, cache hits and store reads.
+async fn metrics(ctx: &Ctx) {
+    let c = &ctx.c;
+    // A call read from the store, then the same call from the cache.
+    for _ in 0..2 {
+        c.ok("/api/v1/history?symbol=SPY&start=2024-06-03&end=2024-06-28")
+            .await;
+    }
     let (_, m) = c.get("/metrics").await;
     let m = m.as_str().unwrap().to_owned();
     assert!(
@@ -608,17 +683,16 @@ async fn every_route(backend: TestStore) {
     );
     assert!(m.contains("xlserver_cache_hits_total"));
     assert!(m.contains("xlserver_store_read_duration_seconds"));
-    grpc_on_the_same_data(&running, &t).await;
-    running.shutdown().await;
 }
 
 /// The gRPC listener `serve::start` opens, on the same stores: typed calls agree with the
 /// stored trades; errors are gRPC statuses naming the value.
-async fn grpc_on_the_same_data(running: &Running, t: &[xlfeed_core::records::Trade]) {
+async fn grpc_on_the_same_data(ctx: &Ctx) {
     use tokio_stream::StreamExt;
     use xlfeed_proto::v1;
     use xlfeed_server::grpc::pb::query_service_client::QueryServiceClient;
-    let mut c = QueryServiceClient::connect(format!("http://{}", running.grpc_addr))
+    let t = trades(&ctx.feed, "SPY", TODAY).await;
+    let mut c = QueryServiceClient::connect(format!("http://{}", ctx.grpc))
         .await
         .unwrap();
     let q = c
@@ -679,27 +753,18 @@ async fn grpc_on_the_same_data(running: &Running, t: &[xlfeed_core::records::Tra
     assert!(e.message().contains("2024-02-30"), "{}", e.message());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_embedded() {
-    every_route(TestStore::embedded()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_redis() {
-    every_route(TestStore::redis()).await;
-}
-
 /// A batch whose answers together pass the response budget, each fitting alone, answers its
 /// first calls and marks the rest to send again (they are computed at the same time: the
 /// earlier calls take the room of later ones), never none of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_too_large_for_one_response_answers_its_first_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::config(dir.path());
-    config.limits.max_response_bytes = 1 << 20;
-    config.limits.batch_concurrency = 8;
-    let (running, _feed) = app(&TestStore::embedded(), dir.path(), &config).await;
-    let c = Client::new(&running);
+    let app = App::start(dir.path(), On::Embedded, Data::Demo, |c| {
+        c.limits.max_response_bytes = 1 << 20;
+        c.limits.batch_concurrency = 8;
+    })
+    .await;
+    let c = Client::new(app.running.http_url(), app.running.admin_token.as_deref());
     // Ten distinct calls of about 300 KB each.
     let one = |limit: usize| json!({"fn": "ticks", "args": {"symbol": "SPY", "start": "2024-06-27", "limit": limit}});
     let (_, alone) = c.batch(&json!({ "calls": [one(3000)] })).await;
@@ -726,5 +791,5 @@ async fn a_batch_too_large_for_one_response_answers_its_first_calls() {
             .all(|r| r["error"]["resend"] == json!(true)),
         "{v}"
     );
-    running.shutdown().await;
+    app.shutdown().await;
 }

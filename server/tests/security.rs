@@ -6,20 +6,16 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use xlfeed_server::auth::{KeyFile, Role};
+use xlfeed_server::config::Config;
 use xlfeed_server::serve;
-use xlfeed_store::Store;
 
 mod common;
 
-async fn stores(dir: &std::path::Path) -> (Store, Store) {
-    (
-        Store::open(&format!("embedded://{}/feed", dir.display()))
-            .await
-            .unwrap(),
-        Store::open(&format!("embedded://{}/post", dir.display()))
-            .await
-            .unwrap(),
-    )
+/// xlserver over empty embedded stores in `dir`, configured by `configure`.
+async fn start(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> serve::Running {
+    common::App::start(dir, common::On::Embedded, common::Data::Empty, configure)
+        .await
+        .running
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,9 +25,7 @@ async fn keys_and_roles_guard_every_route() {
     let mut file = KeyFile::open(&keys).unwrap();
     let (_, analyst) = file.add("alice", Role::Analyst).unwrap();
     let (_, admin) = file.add("root", Role::Admin).unwrap();
-    let mut c = common::config(dir.path());
-    c.security.keys_file = Some(keys.clone());
-    let running = serve::start(&c, stores(dir.path()).await).await.unwrap();
+    let running = start(dir.path(), |c| c.security.keys_file = Some(keys.clone())).await;
     assert!(running.auth);
     let base = running.http_url();
     let http = reqwest::Client::new();
@@ -233,10 +227,11 @@ async fn keys_and_roles_guard_every_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_keys_only_loopback_is_bound() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = common::config(dir.path());
-    c.server.http = "0.0.0.0:0".into();
-    c.server.grpc = "0.0.0.0:0".into();
-    let running = serve::start(&c, stores(dir.path()).await).await.unwrap();
+    let running = start(dir.path(), |c| {
+        c.server.http = "0.0.0.0:0".into();
+        c.server.grpc = "0.0.0.0:0".into();
+    })
+    .await;
     assert!(!running.auth);
     assert!(
         running.http_addr.ip().is_loopback(),
@@ -256,9 +251,7 @@ async fn https_with_a_development_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let tls = xlfeed_server::tls::write_dev_cert(dir.path()).unwrap();
     let pem = std::fs::read(&tls.cert).unwrap();
-    let mut c = common::config(dir.path());
-    c.tls = Some(tls);
-    let running = serve::start(&c, stores(dir.path()).await).await.unwrap();
+    let running = start(dir.path(), |c| c.tls = Some(tls)).await;
     let url = format!("https://localhost:{}/healthz", running.http_addr.port());
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())

@@ -19,8 +19,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 mod common;
-use xlfeed_server::demo::{DemoArgs, prepare};
-use xlfeed_server::serve;
+use xlfeed_server::demo::prepare;
 use xlfeed_store::Store;
 use xlfeed_store::testing::RedisServer;
 
@@ -184,26 +183,20 @@ async fn issue_13_a_store_loading_its_data_is_busy_not_broken() {
     let port = redis.port();
     let store = Store::open(&redis.url(0)).await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let args = DemoArgs {
-        data: data.path().to_path_buf(),
-        symbols: vec!["AAPL".into(), "SPY".into()],
-        today: "2024-06-28".into(),
-        days: 2,
-        tick_scale: 0.05,
-        no_serve: true,
-        https: false,
-    };
-    prepare(&args, &store, &store).await.unwrap();
+    prepare(&common::demo_args(data.path()), &store, &store)
+        .await
+        .unwrap();
     fill(port, FILLER_KEYS).await;
     let keys = dbsize(port).await;
     assert!(keys > FILLER_KEYS, "{keys} keys");
     let filled = started.elapsed();
 
     // xlserver over it, with no caches: every answer reads the store.
-    let mut config = common::config(data.path());
-    config.cache.max_mb = 0;
-    config.cache.index_ttl_ms = 0;
-    let running = serve::start(&config, (store.clone(), store)).await.unwrap();
+    let running = common::serve_on(data.path(), (store.clone(), store), |c| {
+        c.cache.max_mb = 0;
+        c.cache.index_ttl_ms = 0;
+    })
+    .await;
     let base = running.http_url();
     let http = reqwest::Client::builder()
         .gzip(false)
