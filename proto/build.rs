@@ -5,10 +5,10 @@
 
 use std::{env, error::Error, fs, path::PathBuf, process::ExitCode};
 
-/// Include root: imports read `import "xlfeed/v1/market.proto";` relative to it.
+/// Include root: an import would read `import "xlfeed/v1/other.proto";` relative to it.
 const PROTO_ROOT: &str = "proto";
 
-/// The package's folder. Every `.proto` file in it is compiled, so a new file (such as
+/// The package's folder. Every `.proto` file in it is compiled, so a new file (next to
 /// the gRPC service's `query.proto`) needs no change here.
 const PACKAGE_DIR: &str = "proto/xlfeed/v1";
 

@@ -62,7 +62,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::SecurityConfig;
-use crate::http::Limits;
+use crate::http::limits::Limits;
 use crate::query::CacheConfig;
 use crate::tls::TlsConfig;
 

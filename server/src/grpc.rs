@@ -122,8 +122,36 @@ impl GrpcQuery {
     }
 }
 
-#[tonic::async_trait]
-impl QueryRpc for GrpcQuery {
+/// The `xlfeed.v1.QueryService` impl: the streamed rpcs written out, each unary rpc a line
+/// (its function is named by its request's [`Call::FUNCTION`]).
+macro_rules! query_rpc {
+    (unary { $($method:ident($request:ident)),* $(,)? } $($streamed:tt)*) => {
+        #[tonic::async_trait]
+        impl QueryRpc for GrpcQuery {
+            $($streamed)*
+
+            $(async fn $method(
+                &self,
+                request: Request<v1::$request>,
+            ) -> Result<Response<v1::Table>, Status> {
+                self.unary(request).await
+            })*
+        }
+    };
+}
+
+query_rpc! {
+    unary {
+        quote(QuoteRequest),
+        chain(ChainRequest),
+        option(OptionRequest),
+        dividends(DividendsRequest),
+        rate(RateRequest),
+        fundamentals(FundamentalsRequest),
+        search(SearchRequest),
+        compare(CompareRequest),
+    }
+
     type HistoryStream = tokio_stream::Iter<std::vec::IntoIter<Result<v1::TablePage, Status>>>;
     type TicksStream = ReceiverStream<Result<v1::TablePage, Status>>;
 
@@ -177,59 +205,6 @@ impl QueryRpc for GrpcQuery {
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
-
-    async fn quote(
-        &self,
-        request: Request<v1::QuoteRequest>,
-    ) -> Result<Response<v1::Table>, Status> {
-        self.unary(request).await
-    }
-
-    async fn chain(
-        &self,
-        request: Request<v1::ChainRequest>,
-    ) -> Result<Response<v1::Table>, Status> {
-        self.unary(request).await
-    }
-
-    async fn option(
-        &self,
-        request: Request<v1::OptionRequest>,
-    ) -> Result<Response<v1::Table>, Status> {
-        self.unary(request).await
-    }
-
-    async fn dividends(
-        &self,
-        request: Request<v1::DividendsRequest>,
-    ) -> Result<Response<v1::Table>, Status> {
-        self.unary(request).await
-    }
-
-    async fn rate(&self, request: Request<v1::RateRequest>) -> Result<Response<v1::Table>, Status> {
-        self.unary(request).await
-    }
-
-    async fn fundamentals(
-        &self,
-        request: Request<v1::FundamentalsRequest>,
-    ) -> Result<Response<v1::Table>, Status> {
-        self.unary(request).await
-    }
-
-    async fn search(
-        &self,
-        request: Request<v1::SearchRequest>,
-    ) -> Result<Response<v1::Table>, Status> {
-        self.unary(request).await
-    }
-
-    async fn compare(
-        &self,
-        request: Request<v1::CompareRequest>,
-    ) -> Result<Response<v1::Table>, Status> {
-        self.unary(request).await
-    }
 }
 
 /// A Ticks stream's progress: each read asks the store for the trades after the request's
@@ -265,7 +240,7 @@ impl TicksRead {
         query: &GrpcQuery,
     ) -> Result<(Vec<v1::TablePage>, Option<String>), Status> {
         let want = self.remaining.map_or(PAGE_ROWS, |r| r.min(PAGE_ROWS));
-        let params = self.request.params().int("limit", want as i64);
+        let params = self.request.params().int("limit", &(want as i64));
         let table = query
             .query
             .call(v1::TicksRequest::FUNCTION, &params.into_args()?)
@@ -308,7 +283,8 @@ impl Params {
         self
     }
 
-    fn int(mut self, name: &str, value: i64) -> Params {
+    fn int(mut self, name: &str, value: &(impl Copy + Into<i64>)) -> Params {
+        let value: i64 = (*value).into();
         if value != 0 {
             self.0.insert(name.to_owned(), Value::from(value));
         }
@@ -320,123 +296,35 @@ impl Params {
     }
 }
 
-impl Call for v1::HistoryRequest {
-    const FUNCTION: &'static str = "history";
+/// The request messages: each field is named as the parameter it carries, and is a text, a
+/// list or a number. Ticks' `limit` is not here: the stream's limit is its own, and each
+/// read sets the `limit` of its page ([`TicksRead`]).
+macro_rules! calls {
+    ($($request:ident => $function:literal { $($kind:ident $field:ident),* $(,)? })*) => {$(
+        impl Call for v1::$request {
+            const FUNCTION: &'static str = $function;
 
-    fn params(&self) -> Params {
-        Params::default()
-            .text("symbol", &self.symbol)
-            .text("start", &self.start)
-            .text("end", &self.end)
-            .text("interval", &self.interval)
-            .list("fields", &self.fields)
-    }
+            fn params(&self) -> Params {
+                Params::default()$(.$kind(stringify!($field), &self.$field))*
+            }
+        }
+    )*};
 }
 
-impl Call for v1::TicksRequest {
-    const FUNCTION: &'static str = "ticks";
-
-    /// The stream's limit is its own; each read sets the `limit` of its page.
-    fn params(&self) -> Params {
-        Params::default()
-            .text("symbol", &self.symbol)
-            .text("start", &self.start)
-            .text("end", &self.end)
-            .text("cursor", &self.cursor)
+calls! {
+    HistoryRequest => "history" { text symbol, text start, text end, text interval, list fields }
+    TicksRequest => "ticks" { text symbol, text start, text end, text cursor }
+    QuoteRequest => "quote" { text symbol, text field, text at }
+    ChainRequest => "chain" {
+        text underlying, text date, text at, text expiry, list fields, text right,
     }
-}
-
-impl Call for v1::QuoteRequest {
-    const FUNCTION: &'static str = "quote";
-
-    fn params(&self) -> Params {
-        Params::default()
-            .text("symbol", &self.symbol)
-            .text("field", &self.field)
-            .text("at", &self.at)
-    }
-}
-
-impl Call for v1::ChainRequest {
-    const FUNCTION: &'static str = "chain";
-
-    fn params(&self) -> Params {
-        Params::default()
-            .text("underlying", &self.underlying)
-            .text("date", &self.date)
-            .text("at", &self.at)
-            .text("expiry", &self.expiry)
-            .list("fields", &self.fields)
-            .text("right", &self.right)
-    }
-}
-
-impl Call for v1::OptionRequest {
-    const FUNCTION: &'static str = "option";
-
-    fn params(&self) -> Params {
-        Params::default()
-            .text("symbol", &self.symbol)
-            .text("start", &self.start)
-            .text("end", &self.end)
-            .text("per", &self.per)
-            .list("fields", &self.fields)
-    }
-}
-
-impl Call for v1::DividendsRequest {
-    const FUNCTION: &'static str = "dividends";
-
-    fn params(&self) -> Params {
-        Params::default()
-            .text("symbol", &self.symbol)
-            .text("start", &self.start)
-            .text("end", &self.end)
-    }
-}
-
-impl Call for v1::RateRequest {
-    const FUNCTION: &'static str = "rate";
-
-    fn params(&self) -> Params {
-        Params::default()
-            .text("tenor", &self.tenor)
-            .text("date", &self.date)
-            .text("curve", &self.curve)
-    }
-}
-
-impl Call for v1::FundamentalsRequest {
-    const FUNCTION: &'static str = "fundamentals";
-
-    fn params(&self) -> Params {
-        Params::default()
-            .text("symbol", &self.symbol)
-            .text("field", &self.field)
-    }
-}
-
-impl Call for v1::SearchRequest {
-    const FUNCTION: &'static str = "search";
-
-    fn params(&self) -> Params {
-        Params::default()
-            .text("text", &self.text)
-            .int("limit", i64::from(self.limit))
-    }
-}
-
-impl Call for v1::CompareRequest {
-    const FUNCTION: &'static str = "compare";
-
-    fn params(&self) -> Params {
-        Params::default()
-            .list("symbols", &self.symbols)
-            .text("start", &self.start)
-            .text("end", &self.end)
-            .text("metric", &self.metric)
-            .int("window", i64::from(self.window))
-            .text("date", &self.date)
+    OptionRequest => "option" { text symbol, text start, text end, text per, list fields }
+    DividendsRequest => "dividends" { text symbol, text start, text end }
+    RateRequest => "rate" { text tenor, text date, text curve }
+    FundamentalsRequest => "fundamentals" { text symbol, text field }
+    SearchRequest => "search" { text text, int limit }
+    CompareRequest => "compare" {
+        list symbols, text start, text end, text metric, int window, text date,
     }
 }
 

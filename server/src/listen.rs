@@ -689,7 +689,7 @@ async fn refuse(shared: Arc<Shared>, stream: TcpStream, slot: OwnedSemaphorePerm
         let e = crate::error::ApiError::unavailable(
             "the server has too many connections open; retry shortly",
         );
-        Ok::<_, Infallible>(crate::http::error_response(&e))
+        Ok::<_, Infallible>(crate::http::respond::error_response(&e))
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().keep_alive(false);

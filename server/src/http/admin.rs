@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use xlfeed_pipeline::runs::{RunControl, Stage, run_stage};
 use xlfeed_store::{Dataset, Kind};
 
-use super::AppState;
+use super::state::AppState;
 use crate::error::ApiError;
 
 pub use crate::runs::Runs;
@@ -64,7 +64,7 @@ async fn stats(State(state): State<AppState>) -> Response {
 
 async fn coverage(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let r = async {
-        let args = super::query_args(q.as_deref().unwrap_or_default())?;
+        let args = super::params::query_args(q.as_deref().unwrap_or_default())?;
         args.only("coverage", &["dataset", "kind", "symbol"])?;
         let ds = match args.opt_text("dataset")?.as_deref().unwrap_or("feed") {
             "feed" => Dataset::Feed,

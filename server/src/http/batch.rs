@@ -25,7 +25,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 use xlfeed_core::quoted;
 
-use super::{AppState, Rendered, accepts_gzip, date_style};
+use super::respond::{Rendered, accepts_gzip, date_style};
+use super::state::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::meter::{Held, Spend};
@@ -120,7 +121,7 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Calls, ApiError> {
             }
             // A bad call is its own error at once: it needs no room in the answer, and is
             // not a call to resend when the budget cuts the calls after an earlier one.
-            crate::query::functions::checked(f, &args)?;
+            crate::query::checked(f, &args)?;
             date_style(&args)?;
             Ok::<_, ApiError>((f.to_owned(), args))
         })();

@@ -436,6 +436,33 @@ pub(crate) fn parse_tenor(s: &str) -> ApiResult<f64> {
     Ok(days)
 }
 
+/// Selected fields: `requested` (comma list) checked against `available`, or `default`.
+pub(crate) fn pick_fields(
+    args: &Args,
+    available: &[&str],
+    default: &[&str],
+) -> ApiResult<Vec<String>> {
+    let asked = args.list("fields")?;
+    if asked.is_empty() {
+        return Ok(default.iter().map(|s| (*s).to_owned()).collect());
+    }
+    asked
+        .into_iter()
+        .map(|f| {
+            let f = f.to_ascii_lowercase();
+            if available.contains(&f.as_str()) {
+                Ok(f)
+            } else {
+                Err(ApiError::bad(format!(
+                    "field {} is not one of {}",
+                    xlfeed_core::quoted(&f),
+                    available.join(", ")
+                )))
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

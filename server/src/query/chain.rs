@@ -12,9 +12,9 @@ use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade, OptionContract};
 use xlfeed_core::{Right, Symbol, TradingDay};
 use xlfeed_store::{Dataset, Kind, Records};
 
+use super::args::{Args, DayEnd, pick_fields};
 use super::data::Data;
 use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
-use super::{Args, DayEnd, pick_fields};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 

@@ -18,7 +18,7 @@
 //!   enriched trades in POST per day, days missing from POST, count mismatches, trades
 //!   without an IV.
 
-use super::Args;
+use super::args::Args;
 use super::data::Data;
 use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
 use crate::error::{ApiError, ApiResult};

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::Args;
+use super::args::Args;
 use super::args::DayEnd;
 use super::data::Data;
 use crate::error::{ApiError, ApiResult};
@@ -144,30 +144,9 @@ pub(super) const fn p(
     }
 }
 
-use super::FUNCTIONS;
 use ParamType::{
     Cursor, Date, Int, Interval, OneOf, OptionSymbol, SomeOf, Symbol, Symbols, Tenor, Text, Time,
 };
-
-/// The function called `name`.
-pub fn function(name: &str) -> Option<&'static Function> {
-    FUNCTIONS.iter().find(|f| f.name == name)
-}
-
-/// The function called `name` once `args` passed its declaration; else the error naming the
-/// unknown function or the bad argument.
-pub fn checked(name: &str, args: &Args) -> ApiResult<&'static Function> {
-    let Some(f) = function(name) else {
-        let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
-        return Err(ApiError::not_found(format!(
-            "no function {} (there are {})",
-            xlfeed_core::quoted(name),
-            names.join(", ")
-        )));
-    };
-    f.check(args)?;
-    Ok(f)
-}
 
 impl Function {
     /// Every parameter the function takes, `dates` last.
@@ -337,6 +316,7 @@ pub fn words_of(lists: &[&[&'static str]]) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::{FUNCTIONS, function};
 
     fn check(f: &str, pairs: &[(&str, &str)]) -> ApiResult<()> {
         function(f)

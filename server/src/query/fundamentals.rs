@@ -3,7 +3,7 @@
 use xlfeed_core::records::Fundamentals;
 use xlfeed_store::{Dataset, Kind, Records};
 
-use super::Args;
+use super::args::Args;
 use super::data::Data;
 use super::functions::{Excel, Function, ParamType as T, p, xreq};
 use crate::error::{ApiError, ApiResult};

@@ -18,9 +18,9 @@ use xlfeed_core::{Nyse, Symbol, TradingDay};
 use xlfeed_store::{Dataset, Kind, Records};
 
 use super::args::Interval;
+use super::args::{Args, DayEnd, pick_fields};
 use super::data::Data;
 use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
-use super::{Args, DayEnd, pick_fields};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 

@@ -50,6 +50,26 @@ pub const FUNCTIONS: &[Function] = &[
     compare::FUNCTION,
 ];
 
+/// The function called `name`.
+pub fn function(name: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// The function called `name` once `args` passed its declaration; else the error naming the
+/// unknown function or the bad argument.
+pub fn checked(name: &str, args: &Args) -> ApiResult<&'static Function> {
+    let Some(f) = function(name) else {
+        let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+        return Err(ApiError::not_found(format!(
+            "no function {} (there are {})",
+            xlfeed_core::quoted(name),
+            names.join(", ")
+        )));
+    };
+    f.check(args)?;
+    Ok(f)
+}
+
 pub use args::{Args, DayEnd};
 pub use data::{CacheConfig, Data};
 pub use functions::{Function, Param, ParamType};
@@ -249,34 +269,7 @@ impl QueryService {
 
     /// Calls the function `name` with `args` here, once they passed its declaration.
     async fn dispatch(&self, name: &str, args: &Args) -> ApiResult<Table> {
-        let f = functions::checked(name, args)?;
+        let f = checked(name, args)?;
         (f.run)(&self.data, args).await
     }
-}
-
-/// Selected fields: `requested` (comma list) checked against `available`, or `default`.
-pub(crate) fn pick_fields(
-    args: &Args,
-    available: &[&str],
-    default: &[&str],
-) -> ApiResult<Vec<String>> {
-    let asked = args.list("fields")?;
-    if asked.is_empty() {
-        return Ok(default.iter().map(|s| (*s).to_owned()).collect());
-    }
-    asked
-        .into_iter()
-        .map(|f| {
-            let f = f.to_ascii_lowercase();
-            if available.contains(&f.as_str()) {
-                Ok(f)
-            } else {
-                Err(ApiError::bad(format!(
-                    "field {} is not one of {}",
-                    xlfeed_core::quoted(&f),
-                    available.join(", ")
-                )))
-            }
-        })
-        .collect()
 }

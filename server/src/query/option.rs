@@ -5,9 +5,9 @@ use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade};
 use xlfeed_core::{OptionSymbol, Symbol, TradingDay};
 use xlfeed_store::{Dataset, Kind, Records};
 
+use super::args::{Args, pick_fields};
 use super::data::Data;
 use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
-use super::{Args, pick_fields};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 

@@ -7,9 +7,9 @@ use xlfeed_store::{ChunkKey, Dataset, Kind, Records};
 
 use super::data::DaySummary;
 
+use super::args::{Args, DayEnd};
 use super::data::Data;
 use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
-use super::{Args, DayEnd};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 

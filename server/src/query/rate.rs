@@ -9,7 +9,7 @@ use xlfeed_analytics::rates::{Curve, CurvePolicy};
 use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::{Dataset, Kind, Records};
 
-use super::Args;
+use super::args::Args;
 use super::args::parse_tenor;
 use super::data::Data;
 use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};

@@ -2,7 +2,7 @@
 
 use xlfeed_store::{Dataset, Kind};
 
-use super::Args;
+use super::args::Args;
 use super::data::Data;
 use super::functions::{Function, ParamType as T, p};
 use crate::error::{ApiError, ApiResult};

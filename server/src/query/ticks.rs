@@ -5,9 +5,9 @@ use xlfeed_core::calendar::utc_ns_to_new_york;
 use xlfeed_store::{Dataset, Kind, Records};
 
 use super::args::parse_cursor;
+use super::args::{Args, DayEnd};
 use super::data::Data;
 use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
-use super::{Args, DayEnd};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 
