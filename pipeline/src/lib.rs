@@ -29,7 +29,7 @@ mod postprocess;
 pub mod runs;
 pub mod stage;
 
-pub use stage::shutdown_signal;
+pub use stage::{ShutdownSignal, shutdown_signal};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -247,8 +247,9 @@ async fn iqfeed_sim(args: SimArgs) -> Result<()> {
     println!("level1  {}", sim.level1_addr());
     println!("admin   {}", sim.admin_addr());
     let handle = sim.shutdown_handle();
+    let signal = ShutdownSignal::listen();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.recv().await;
         tracing::info!("stopping the iqfeed simulator");
         handle.shutdown();
     });

@@ -82,6 +82,8 @@ async fn run_server(
             ""
         },
     );
+    // Caught from here on: a SIGTERM sent as soon as the banner is read stops gracefully.
+    let signal = xlfeed_pipeline::ShutdownSignal::listen();
     let banner = format!(
         "\nxlserver {} is serving\n  HTTP      {url}   (API under /api/v1, OpenAPI at /openapi.json, {metrics})\n  gRPC      {}   (xlfeed.v1.QueryService, health, reflection)\n  API keys  {keys}\n  try       {example}\n  Excel     {excel}\nStop with ctrl-c.\n",
         env!("CARGO_PKG_VERSION"),
@@ -92,7 +94,7 @@ async fn run_server(
     let _ = std::io::Write::write_all(&mut out, banner.as_bytes());
     let _ = std::io::Write::flush(&mut out);
     drop(out);
-    xlfeed_pipeline::shutdown_signal().await;
+    signal.recv().await;
     eprintln!("xlserver: stopping (requests in flight finish)");
     running.shutdown().await;
     Ok(())

@@ -273,6 +273,27 @@ fn a_batch_of_huge_calls_is_bounded_in_memory_and_time_and_stops_when_unwanted()
     server.stop();
 }
 
+/// Kubernetes stops a pod with SIGTERM, possibly as soon as it is up: the server stops
+/// gracefully (exit 0, "stopping" logged) even when the signal comes right after the banner,
+/// because the handlers are installed before it is printed.
+#[test]
+fn sigterm_right_after_the_banner_stops_the_server_cleanly() {
+    let _serial = serial();
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let env = serve_env(dir.path());
+        let mut server = Server::spawn(&["serve"], &env, dir.path(), None);
+        let status = server.signal("-TERM");
+        std::thread::sleep(Duration::from_millis(100));
+        let log = server.log.lock().unwrap().clone();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "SIGTERM did not stop the server cleanly ({status:?}); log:\n{log}"
+        );
+        assert!(log.contains("xlserver: stopping"), "{log}");
+    }
+}
+
 #[test]
 fn a_flood_of_idle_sockets_under_a_small_file_limit_leaves_healthz_answering() {
     let _serial = serial();

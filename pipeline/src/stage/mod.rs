@@ -30,7 +30,7 @@ pub(crate) mod signal;
 
 pub use control::{Reach, RunControl};
 pub use progress::Counters;
-pub use signal::shutdown_signal;
+pub use signal::{ShutdownSignal, shutdown_signal};
 
 pub(crate) use progress::ProgressMode;
 pub(crate) use report::{Outcome, Report};

@@ -130,8 +130,14 @@ impl Server {
     /// Sends SIGINT and waits up to 20 s for the process to end: its exit status, or
     /// `None` if it had to be killed.
     pub(crate) fn interrupt(&mut self) -> Option<ExitStatus> {
+        self.signal("-INT")
+    }
+
+    /// Sends `signal` (`-INT`, `-TERM`) and waits up to 20 s for the process to end: its exit
+    /// status, or `None` if it had to be killed.
+    pub(crate) fn signal(&mut self, signal: &str) -> Option<ExitStatus> {
         let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
