@@ -5,6 +5,8 @@
 //! - [`error`]: [`ErrorKind`], the one failure classification, and [`ParseError`].
 //! - [`symbol`]: [`Symbol`], a validated ticker.
 //! - [`day`]: [`TradingDay`], the session date that partitions every store.
+//! - [`datetime`]: the one parser of written dates, times of day and date-times, with a
+//!   typed [`DateTimeError`] naming the part that is wrong.
 //! - [`calendar`]: [`Nyse`], the NYSE trading calendar: which days have a [`Session`], its
 //!   hours in New York time and in UTC, and the New York ↔ UTC conversion.
 //! - [`option_symbol`]: [`OptionSymbol`], one option contract in IQFeed (`AAPL2417A190`) or
@@ -23,6 +25,7 @@
 //! the pipeline, the store and the server can all depend on it.
 
 pub mod calendar;
+pub mod datetime;
 pub mod day;
 pub mod error;
 pub mod excel;
@@ -34,6 +37,7 @@ pub mod retry;
 pub mod symbol;
 
 pub use calendar::{Nyse, Session};
+pub use datetime::DateTimeError;
 pub use day::TradingDay;
 pub use error::{ErrorKind, ParseError, quoted};
 pub use excel::DateSystem;
