@@ -149,13 +149,13 @@ pub fn parse_datetime(text: &str) -> Result<Stamp, DateTimeError> {
     })
 }
 
-/// Parses a date, or a date-time if the text has a time part.
+/// Parses a date, or a date-time if the text has a time part (a space or `T` after at least
+/// the 8 characters of the shortest date, so that `soon` or `today` is named as no date).
 pub fn parse_when(text: &str) -> Result<When, DateTimeError> {
     let t = text.trim();
-    if t.bytes().any(|b| matches!(b, b' ' | b'T' | b't')) {
-        parse_datetime(t).map(When::DateTime)
-    } else {
-        parse_date(t).map(When::Date)
+    match t.bytes().position(|b| matches!(b, b' ' | b'T' | b't')) {
+        Some(i) if i >= 8 => parse_datetime(t).map(When::DateTime),
+        _ => parse_date(t).map(When::Date),
     }
 }
 
@@ -348,6 +348,11 @@ mod tests {
         assert_eq!(
             parse_date_only("2024-01-02 09:30"),
             Err(NotJustADate("2024-01-02 09:30".into()))
+        );
+        assert_eq!(parse_when("the 3rd"), Err(NotADate("the 3rd".into())));
+        assert_eq!(
+            parse_when("1/2/2024 9:30"),
+            Err(BadTime("1/2/2024 9:30".into()))
         );
     }
 
