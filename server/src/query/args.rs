@@ -381,7 +381,15 @@ fn parse_time(v: &Value, end: DayEnd, now: i64) -> Result<i64, BadWhen> {
     if is_today(s) {
         return day_bound(today_at(now)?.date(), end);
     }
-    match datetime::parse_when(s).map_err(BadWhen::Text)? {
+    let when = datetime::parse_when(s).map_err(|e| match e {
+        // No date at all: say every form a time parameter takes.
+        DateTimeError::NotADate(_) => BadWhen::Other(
+            "not a date or time (use 2024-06-12, 2024-06-12T10:30, an ISO time with an offset, an Excel date or today)"
+                .into(),
+        ),
+        e => BadWhen::Text(e),
+    })?;
+    match when {
         When::Date(day) => day_bound(day.date(), end),
         When::DateTime(stamp) => match stamp.offset {
             Some(_) => stamp.utc_ns().ok_or_else(|| "out of range".into()),
@@ -554,6 +562,16 @@ mod tests {
         );
         let e = a.day("n").unwrap_err().message;
         assert!(e.starts_with("n 60: "), "{e}");
+        let a = args(json!({"at": "soon"}));
+        let e = a.time("at", DayEnd::Start).unwrap_err().message;
+        assert!(
+            e.starts_with("at \"soon\": not a date or time (use "),
+            "{e}"
+        );
+        assert_eq!(
+            a.day("at").unwrap_err().message,
+            "at \"soon\" is not a date (YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY)"
+        );
     }
 
     #[test]
