@@ -92,15 +92,33 @@ export function serialToIso(serial) {
   return ms % 1000 === 0 ? iso.slice(0, 19) : iso.slice(0, 23);
 }
 
+/** The exchange's zone: "today" is its date, on the server and here. */
+const EXCHANGE_ZONE = "America/New_York";
+
+/** Reads a Date's calendar date in New York. */
+const newYorkDate = new Intl.DateTimeFormat("en-US", {
+  timeZone: EXCHANGE_ZONE,
+  year: "numeric",
+  month: "numeric",
+  day: "numeric",
+});
+
 /**
- * An ISO date of `now` (a Date, the user's clock) shifted by `n` units of D, W, M or Y.
+ * The date in New York at `now` (the exchange's "today", as xlserver's `today`), shifted by
+ * `n` units of D, W, M or Y, as an ISO date. The user's own zone plays no part: at 23:30 in
+ * New York it is still New York's day, though it is the next in London or Tokyo.
  * @param {Date} now
  * @param {number} n
  * @param {string} unit
  * @returns {string}
  */
 function shifted(now, n, unit) {
-  const d = new Date(Date.UTC(now.getFullYear(), now.getMonth(), now.getDate()));
+  /** @type {Record<string, number>} */
+  const part = {};
+  for (const p of newYorkDate.formatToParts(now)) {
+    if (p.type === "year" || p.type === "month" || p.type === "day") part[p.type] = Number(p.value);
+  }
+  const d = new Date(Date.UTC(part.year, part.month - 1, part.day));
   if (unit === "D") d.setUTCDate(d.getUTCDate() + n);
   if (unit === "W") d.setUTCDate(d.getUTCDate() + 7 * n);
   if (unit === "M" || unit === "Y") {
@@ -116,7 +134,8 @@ function shifted(now, n, unit) {
 
 /**
  * A date or time argument for xlserver: an Excel serial (a date cell or a number), an ISO
- * date or time, YYYYMMDD, or a date relative to today ("today", "-5D", "-2W", "-6M", "-1Y").
+ * date or time, YYYYMMDD, or a date relative to today in New York ("today", "-5D", "-2W",
+ * "-6M", "-1Y"; the exchange's date, whatever the computer's zone).
  * @param {string} name
  * @param {Arg} v
  * @param {Date} [now]

@@ -229,7 +229,7 @@ export function dividends(symbol, start, end) {
  * The continuously compounded zero rate for a tenor on a date. Example: =MKT.RATE("3M", "2024-06-03")
  * @customfunction RATE
  * @param {any} tenor Days (91), or 1W, 3M, 1Y.
- * @param {any} [date] The day (default: today).
+ * @param {any} [date] The day (default: today in New York).
  * @param {any} [curve] SOFR, LIBOR or UST_PAR (default: the market's curve for the date).
  * @returns {Promise<any>} The rate, e.g. 0.0530 for 5.30%.
  */

@@ -15,13 +15,13 @@
 //!   -9 included) is marked `interrupted`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
+use xlfeed_core::fsutil::{Access, write_atomically};
 use xlfeed_core::quoted;
 use xlfeed_pipeline::runs::{Reach, RunControl, Stage, check_args, reach};
 use xlfeed_store::Dataset;
@@ -313,19 +313,13 @@ impl Runs {
         }
     }
 
-    /// Writes run `id`'s record: to a new temporary file in the folder, then renamed over.
+    /// Writes run `id`'s record whole (owner-only, like the folder).
     fn write_record(&self, id: u64, record: &Value) -> anyhow::Result<()> {
-        let tmp = self.dir.join(format!(
-            ".run-{id}.{}.tmp",
-            hex::encode(random_bytes::<4>()?)
-        ));
-        let mut f = create_new(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(record)?)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, self.record_path(id)).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })?;
+        write_atomically(
+            &self.record_path(id),
+            &serde_json::to_vec_pretty(record)?,
+            Access::Private,
+        )?;
         Ok(())
     }
 

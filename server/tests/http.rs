@@ -455,7 +455,14 @@ async fn bad_input_is_a_4xx_naming_the_value(ctx: &Ctx) {
         "/api/v1/history?symbol=AAPL&start=2024-02-30",
         400,
         "#VALUE!",
-        "2024-02-30",
+        "start \"2024-02-30\" is not a calendar date",
+    )
+    .await;
+    c.err(
+        "/api/v1/history?symbol=AAPL&start=2024-06-03T09:30%2B25:00",
+        400,
+        "#VALUE!",
+        "start \"2024-06-03T09:30+25:00\" has a bad offset",
     )
     .await;
     c.err(

@@ -22,7 +22,7 @@ describe("dates", () => {
   });
 
   it("accepts date cells, ISO, YYYYMMDD and relative dates", () => {
-    const now = new Date(2024, 5, 28, 15, 0); // local 2024-06-28
+    const now = new Date("2024-06-28T15:00:00Z"); // 11:00 in New York
     assert.equal(dateArg("start", 45471, now), "2024-06-28");
     assert.equal(dateArg("start", "2024-06-03", now), "2024-06-03");
     assert.equal(dateArg("start", " 2024-06-28 09:30 ", now), "2024-06-28T09:30");
@@ -34,12 +34,32 @@ describe("dates", () => {
     assert.equal(dateArg("start", "-2w", now), "2024-06-14");
     assert.equal(dateArg("start", "-1M", now), "2024-05-28");
     assert.equal(dateArg("start", "-1Y", now), "2023-06-28");
-    assert.equal(dateArg("start", "-1M", new Date(2024, 2, 31)), "2024-02-29"); // month end clamps
+    assert.equal(dateArg("start", "-1M", new Date("2024-03-31T16:00:00Z")), "2024-02-29"); // month end clamps
     assert.equal(dateArg("start", null, now), undefined);
     assert.equal(dateArg("start", "", now), undefined);
     assert.equal(dateArg("start", 0, now), undefined); // a blank cell on the desktop
     assert.equal(dateArg("start", "2024-06-28T13:30:00Z", now), "2024-06-28T13:30:00Z");
     assert.equal(dateArg("start", "2024-06-28 09:30-04:00", now), "2024-06-28T09:30-04:00");
+  });
+
+  it("reads today and relative dates as New York's date, whatever the computer's zone", () => {
+    // 23:30 in New York on 2024-06-28: already 2024-06-29 in UTC, London and Tokyo.
+    const late = new Date("2024-06-29T03:30:00Z");
+    // 02:30 in New York on 2024-06-28: still 2024-06-27 in Los Angeles.
+    const early = new Date("2024-06-28T06:30:00Z");
+    const zone = process.env.TZ;
+    try {
+      for (const tz of ["UTC", "Asia/Tokyo", "America/Los_Angeles"]) {
+        process.env.TZ = tz; // the computer's zone, which must play no part
+        assert.equal(dateArg("start", "today", late), "2024-06-28", tz);
+        assert.equal(dateArg("start", "-1D", late), "2024-06-27", tz);
+        assert.equal(dateArg("start", "-1M", late), "2024-05-28", tz);
+        assert.equal(dateArg("start", "TODAY", early), "2024-06-28", tz);
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 
   it("names a bad date and its argument", () => {

@@ -269,6 +269,13 @@ pub fn utc_ns_to_new_york(utc_ns: i64) -> NaiveDateTime {
     }
 }
 
+/// The New York date at an instant (UTC nanoseconds): given now, the exchange's "today",
+/// the one meaning of `today` in xlfeed (the server's defaults and its `today` argument, the
+/// add-in's `"today"` and relative dates), whatever the machine's own zone.
+pub fn new_york_day(utc_ns: i64) -> Option<TradingDay> {
+    TradingDay::from_date(utc_ns_to_new_york(utc_ns).date()).ok()
+}
+
 const NANOS_PER_HOUR: i64 = 3600 * 1_000_000_000;
 
 thread_local! {
@@ -724,5 +731,21 @@ mod tests {
                 .collect();
             assert!(names.len() >= 8, "{year}: {names:?}");
         }
+    }
+
+    #[test]
+    fn today_is_new_yorks_date_not_utcs() {
+        // 23:30 in New York on 2024-06-28 is already 2024-06-29 in UTC (and in London).
+        let late = chrono::DateTime::parse_from_rfc3339("2024-06-29T03:30:00Z")
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap();
+        assert_eq!(new_york_day(late), TradingDay::from_ymd(2024, 6, 28).ok());
+        // 00:30 in New York (winter: UTC-5).
+        let early = chrono::DateTime::parse_from_rfc3339("2024-01-03T05:30:00Z")
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap();
+        assert_eq!(new_york_day(early), TradingDay::from_ymd(2024, 1, 3).ok());
     }
 }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::error::{ParseError, quoted};
+use crate::error::ParseError;
 
 /// A session date (exchange local date, America/New_York for US equities and options).
 ///
@@ -15,19 +15,20 @@ use crate::error::{ParseError, quoted};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TradingDay(NaiveDate);
 
-/// Earliest day accepted.
-const MIN: (i32, u32, u32) = (1900, 1, 1);
-/// Latest day accepted.
-const MAX: (i32, u32, u32) = (2199, 12, 31);
-
 impl TradingDay {
+    /// The earliest year of a day.
+    pub const MIN_YEAR: i32 = 1900;
+    /// The latest year of a day.
+    pub const MAX_YEAR: i32 = 2199;
+
     /// The day for a chrono date, if it is within 1900..=2199.
     pub fn from_date(d: NaiveDate) -> Result<TradingDay, ParseError> {
         let y = d.year();
-        if !(MIN.0..=MAX.0).contains(&y) {
+        if !(Self::MIN_YEAR..=Self::MAX_YEAR).contains(&y) {
             return Err(ParseError::new(format!(
                 "date {d} is outside the supported years {}..={}",
-                MIN.0, MAX.0
+                Self::MIN_YEAR,
+                Self::MAX_YEAR
             )));
         }
         Ok(TradingDay(d))
@@ -41,24 +42,10 @@ impl TradingDay {
         TradingDay::from_date(date)
     }
 
-    /// Parses `YYYY-MM-DD` or `YYYYMMDD`.
+    /// Parses `YYYY-MM-DD`, `YYYYMMDD`, `YYYY/MM/DD` or `MM/DD/YYYY`
+    /// ([`datetime::parse_date`](crate::datetime::parse_date), which has the typed error).
     pub fn parse(s: &str) -> Result<TradingDay, ParseError> {
-        let t = s.trim();
-        let bad = || ParseError::new(format!("date {} is not YYYY-MM-DD or YYYYMMDD", quoted(t)));
-        let digits = |r: &str| -> Result<u32, ParseError> {
-            if r.is_empty() || !r.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            r.parse().map_err(|_| bad())
-        };
-        let (y, m, d) = match t.len() {
-            10 if t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' => {
-                (digits(&t[0..4])?, digits(&t[5..7])?, digits(&t[8..10])?)
-            }
-            8 if t.is_ascii() => (digits(&t[0..4])?, digits(&t[4..6])?, digits(&t[6..8])?),
-            _ => return Err(bad()),
-        };
-        TradingDay::from_ymd(y as i32, m, d)
+        crate::datetime::parse_date(s).map_err(|e| ParseError::new(e.to_string()))
     }
 
     /// The day from its `yyyymmdd` integer form (the store's index score).
@@ -123,7 +110,7 @@ mod tests {
     #[test]
     fn names_impossible_dates() {
         let e = TradingDay::parse("2024-02-30").unwrap_err();
-        assert_eq!(e.to_string(), "2024-02-30 is not a calendar date");
+        assert_eq!(e.to_string(), "\"2024-02-30\" is not a calendar date");
         assert!(TradingDay::parse("2024-1-2").is_err());
         assert!(TradingDay::parse("2024-01-0x").is_err());
         assert!(TradingDay::parse("１２３４５６７８").is_err());

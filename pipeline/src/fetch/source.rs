@@ -24,6 +24,7 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use tokio::sync::Mutex;
+use xlfeed_core::fsutil::{Access, AtomicFile};
 use xlfeed_iqfeed::IqError;
 use xlfeed_iqfeed::client::level1::Level1Client;
 use xlfeed_iqfeed::client::lookup::LookupClient;
@@ -280,65 +281,42 @@ fn under(dir: &Path, path: &str) -> Result<PathBuf, SourceError> {
 }
 
 /// An archive file being written: a temporary file, renamed into place when the reply is
-/// complete (and removed if it never is).
+/// complete (and removed if it never is). Each has a temporary name of its own: two units
+/// may archive the same reply at once (fundamentals and dividends both read a symbol's
+/// Level 1 `F` message), and each renames its complete file.
 struct ArchiveFile {
-    gz: Option<GzEncoder<std::fs::File>>,
-    tmp: PathBuf,
-    path: PathBuf,
+    gz: GzEncoder<AtomicFile>,
 }
 
 impl ArchiveFile {
     fn create(path: &Path, request: &str) -> Result<ArchiveFile> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create archive folder {}", dir.display()))?;
-        // A name of its own: two units may archive the same reply at once (fundamentals and
-        // dividends both read a symbol's Level 1 `F` message); each renames its complete file.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".{}.{n}.tmp", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write archive file {}", tmp.display()))?;
+        let file = AtomicFile::create(path, Access::Shared)
+            .with_context(|| format!("cannot write archive file {}", path.display()))?;
         let mut gz = GzEncoder::new(file, Compression::fast());
         // The request id is the client's and changes from run to run; it is left out.
         writeln!(gz, "# {}", request.trim_end())?;
-        Ok(ArchiveFile {
-            gz: Some(gz),
-            tmp,
-            path: path.to_owned(),
-        })
+        Ok(ArchiveFile { gz })
     }
 
     fn write(&mut self, block: &[u8]) -> Result<()> {
-        if let Some(gz) = self.gz.as_mut() {
-            gz.write_all(block)
-                .with_context(|| format!("cannot write archive file {}", self.tmp.display()))?;
-        }
-        Ok(())
+        self.gz.write_all(block).with_context(|| {
+            format!(
+                "cannot write archive file {}",
+                self.gz.get_ref().path().display()
+            )
+        })
     }
 
     fn finish(mut self, reply: &Reply) -> Result<()> {
-        let Some(mut gz) = self.gz.take() else {
-            return Ok(());
-        };
         match reply {
             Reply::Data => {}
-            Reply::NoData => gz.write_all(b"E,!NO_DATA!\n")?,
-            Reply::InvalidSymbol(text) => writeln!(gz, "E,{text}")?,
+            Reply::NoData => self.gz.write_all(b"E,!NO_DATA!\n")?,
+            Reply::InvalidSymbol(text) => writeln!(self.gz, "E,{text}")?,
         }
-        gz.finish()?.sync_all()?;
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("cannot move archive file into {}", self.path.display()))
-    }
-}
-
-impl Drop for ArchiveFile {
-    fn drop(&mut self) {
-        if self.gz.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        let file = self.gz.finish()?;
+        let path = file.path().to_owned();
+        file.commit()
+            .with_context(|| format!("cannot move archive file into {}", path.display()))
     }
 }
 
@@ -496,7 +474,8 @@ mod tests {
         let mut f = ArchiveFile::create(&q, "HTT,X").unwrap();
         f.write(b"a,\n").unwrap();
         drop(f);
-        assert!(!q.exists() && !q.with_extension("tmp").exists());
+        assert!(!q.exists());
+        assert_eq!(std::fs::read_dir(q.parent().unwrap()).unwrap().count(), 0);
     }
 
     #[test]

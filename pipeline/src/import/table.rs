@@ -501,52 +501,10 @@ pub(crate) fn cell_date(cell: Cell<'_>) -> Result<Option<TradingDay>, String> {
 }
 
 /// Parses a date: `YYYY-MM-DD`, `YYYYMMDD`, `YYYY/MM/DD` or US `MM/DD/YYYY` (`M/D/YYYY`),
-/// optionally followed by a midnight time (`2024-01-02 00:00:00`, as pandas writes dates).
+/// optionally followed by a midnight time (`2024-01-02 00:00:00`, as pandas writes dates):
+/// [`xlfeed_core::datetime::parse_date_only`], whose errors name the value and the part.
 pub(crate) fn parse_date(t: &str) -> Result<TradingDay, String> {
-    let t = t.trim();
-    let bad = || {
-        format!(
-            "{} is not a date (YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY)",
-            quoted(t)
-        )
-    };
-    let date_part = match t.find([' ', 'T']) {
-        Some(i) => {
-            let rest = t[i + 1..].trim();
-            if !rest
-                .trim_end_matches('Z')
-                .chars()
-                .all(|c| matches!(c, '0' | ':' | '.'))
-            {
-                return Err(format!("{} is a date-time, not a date", quoted(t)));
-            }
-            &t[..i]
-        }
-        None => t,
-    };
-    if date_part.contains('/') {
-        let parts: Vec<&str> = date_part.split('/').collect();
-        let num = |s: &str| -> Result<u32, String> {
-            if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            s.parse().map_err(|_| bad())
-        };
-        let (y, m, d) = match parts.as_slice() {
-            [y, m, d] if y.len() == 4 => (num(y)?, num(m)?, num(d)?),
-            [m, d, y] if y.len() == 4 && m.len() <= 2 && d.len() <= 2 => {
-                (num(y)?, num(m)?, num(d)?)
-            }
-            _ => return Err(bad()),
-        };
-        return TradingDay::from_ymd(y as i32, m, d).map_err(|e| e.to_string());
-    }
-    match TradingDay::parse(date_part) {
-        Ok(d) => Ok(d),
-        Err(e) if e.to_string().contains("calendar date") => Err(e.to_string()),
-        Err(e) if e.to_string().contains("outside") => Err(e.to_string()),
-        Err(_) => Err(bad()),
-    }
+    xlfeed_core::datetime::parse_date_only(t).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -571,7 +529,7 @@ mod tests {
         }
         assert_eq!(
             parse_date("02/30/2024").unwrap_err(),
-            "2024-02-30 is not a calendar date"
+            "\"02/30/2024\" is not a calendar date"
         );
         assert!(parse_date("13/01/2024").unwrap_err().contains("calendar"));
         assert!(

@@ -17,14 +17,15 @@
 //! blank, market center 0, no trade conditions.
 
 use anyhow::{Result, bail};
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono::{NaiveDateTime, TimeZone};
 use xlfeed_core::calendar::{new_york_to_utc_ns, utc_ns_to_new_york};
+use xlfeed_core::datetime::{parse_clock, parse_datetime};
 use xlfeed_core::records::Trade;
 use xlfeed_core::{Conditions, Symbol, TradingDay};
 use xlfeed_store::Kind;
 
 use super::engine::{Format, Parsed, Unit};
-use super::table::{Cell, Col, Header, Row, in_column, parse_date};
+use super::table::{Cell, Col, Header, Row, in_column};
 
 /// The default `--tz`.
 pub(crate) const NEW_YORK: &str = "America/New_York";
@@ -340,7 +341,9 @@ impl Ticks {
             Some(date_col) => {
                 let day = row.required_date(date_col)?;
                 let (time, offset) = match row.cell(&c.time) {
-                    Cell::Text(t) => parse_clock(t).map_err(|e| in_column(&c.time, &e))?,
+                    Cell::Text(t) => {
+                        parse_clock(t).map_err(|e| in_column(&c.time, &e.to_string()))?
+                    }
                     Cell::DateTime(d) => (d.time(), None),
                     Cell::Empty => return Err(in_column(&c.time, "is empty")),
                     other => {
@@ -353,7 +356,11 @@ impl Ticks {
                 (day.date().and_time(time), offset)
             }
             None => match row.cell(&c.time) {
-                Cell::Text(t) => parse_datetime(t).map_err(|e| in_column(&c.time, &e))?,
+                Cell::Text(t) => {
+                    let stamp =
+                        parse_datetime(t).map_err(|e| in_column(&c.time, &e.to_string()))?;
+                    (stamp.local, stamp.offset)
+                }
                 Cell::DateTime(d) => (d, None),
                 Cell::Empty => return Err(in_column(&c.time, "is empty")),
                 other => {
@@ -374,104 +381,16 @@ impl Ticks {
     }
 }
 
-/// Parses a date-time: `YYYY-MM-DD HH:MM[:SS[.f]]`, `T` for the space, then optionally `Z`
-/// or an offset (`-05:00`, `+0100`, `-05`). Returns the wall-clock time and the offset in
-/// seconds east of UTC, if one was written.
-pub(crate) fn parse_datetime(t: &str) -> Result<(NaiveDateTime, Option<i32>), String> {
-    let bad = || {
-        format!(
-            "{t:?} is not a date-time (YYYY-MM-DD HH:MM:SS[.fff], optionally with Z or an offset)"
-        )
-    };
-    let t = t.trim();
-    let Some(i) = t.find([' ', 'T']) else {
-        return Err(bad());
-    };
-    let day: NaiveDate = parse_date(&t[..i]).map_err(|_| bad())?.date();
-    let (time, offset) = parse_clock(t[i + 1..].trim_start()).map_err(|_| bad())?;
-    Ok((day.and_time(time), offset))
-}
-
-/// Parses a time of day `HH:MM[:SS[.f{1,9}]]` with an optional `Z` or offset.
-pub(crate) fn parse_clock(t: &str) -> Result<(NaiveTime, Option<i32>), String> {
-    let bad = || format!("{t:?} is not a time of day (HH:MM:SS[.fff])");
-    let b = t.trim().as_bytes();
-    let two = |i: usize| -> Option<u32> {
-        let (h, l) = (*b.get(i)?, *b.get(i + 1)?);
-        (h.is_ascii_digit() && l.is_ascii_digit())
-            .then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
-    };
-    let (h, m) = match (two(0), b.get(2), two(3)) {
-        (Some(h), Some(b':'), Some(m)) => (h, m),
-        _ => return Err(bad()),
-    };
-    let mut i = 5;
-    let mut s = 0;
-    let mut nanos = 0u32;
-    if b.get(i) == Some(&b':') {
-        s = two(i + 1).ok_or_else(bad)?;
-        i += 3;
-        if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            let digits = i - start;
-            if digits == 0 || digits > 9 {
-                return Err(bad());
-            }
-            let mut v = 0u32;
-            for &d in &b[start..i] {
-                v = v * 10 + u32::from(d - b'0');
-            }
-            nanos = v * 10u32.pow(9 - digits as u32);
-        }
-    }
-    let offset = match &b[i..] {
-        [] => None,
-        [b'Z'] | [b'z'] => Some(0),
-        [sign @ (b'+' | b'-'), rest @ ..] => {
-            let digits: Vec<u8> = rest.iter().copied().filter(|c| *c != b':').collect();
-            let ok = rest.iter().all(|c| c.is_ascii_digit() || *c == b':')
-                && matches!(digits.len(), 2 | 4);
-            if !ok {
-                return Err(bad());
-            }
-            let num = |d: &[u8]| u32::from(d[0] - b'0') * 10 + u32::from(d[1] - b'0');
-            let (oh, om) = (
-                num(&digits[..2]),
-                if digits.len() == 4 {
-                    num(&digits[2..])
-                } else {
-                    0
-                },
-            );
-            if oh > 23 || om > 59 {
-                return Err(bad());
-            }
-            let secs = (oh * 3600 + om * 60) as i32;
-            Some(if *sign == b'-' { -secs } else { secs })
-        }
-        _ => return Err(bad()),
-    };
-    let time = NaiveTime::from_hms_nano_opt(h, m, s, nanos).ok_or_else(bad)?;
-    Ok((time, offset))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     fn ns(s: &str, zone: Zone) -> i64 {
-        let (local, off) = parse_datetime(s).unwrap();
-        match off {
-            Some(o) => (local - chrono::TimeDelta::seconds(i64::from(o)))
-                .and_utc()
-                .timestamp_nanos_opt()
-                .unwrap(),
-            None => zone.to_utc_ns(local).unwrap(),
+        let stamp = parse_datetime(s).unwrap();
+        match stamp.utc_ns() {
+            Some(ns) => ns,
+            None => zone.to_utc_ns(stamp.local).unwrap(),
         }
     }
 
@@ -520,7 +439,7 @@ mod tests {
             "2024-01-02 09:30:00 EST",
             "2024-02-30 09:30:00",
         ] {
-            let e = parse_datetime(s).unwrap_err();
+            let e = parse_datetime(s).unwrap_err().to_string();
             assert!(e.contains(&format!("{s:?}")), "{e}");
         }
         assert!(
@@ -530,7 +449,7 @@ mod tests {
                 .contains("Mars/Olympus")
         );
         let london = Zone::parse("Europe/London").unwrap();
-        let gap = NaiveDate::from_ymd_opt(2024, 3, 31)
+        let gap = chrono::NaiveDate::from_ymd_opt(2024, 3, 31)
             .unwrap()
             .and_hms_opt(1, 30, 0)
             .unwrap();
@@ -563,9 +482,11 @@ mod tests {
         fn datetimes_round_trip(secs in 0i64..4_000_000_000, nanos in 0u32..1_000_000_000) {
             let t = chrono::DateTime::from_timestamp(secs, nanos).unwrap().naive_utc();
             let text = t.format("%Y-%m-%d %H:%M:%S%.9f").to_string();
-            prop_assert_eq!(parse_datetime(&text), Ok((t, None)));
+            let plain = parse_datetime(&text).unwrap();
+            prop_assert_eq!((plain.local, plain.offset), (t, None));
             let iso = format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S%.f"));
-            prop_assert_eq!(parse_datetime(&iso), Ok((t, Some(0))));
+            let zoned = parse_datetime(&iso).unwrap();
+            prop_assert_eq!((zoned.local, zoned.offset), (t, Some(0)));
             // New York wall-clock times map back to the instant (outside the autumn repeat).
             let utc_ns = t.and_utc().timestamp_nanos_opt().unwrap();
             let local = utc_ns_to_new_york(utc_ns);

@@ -2,11 +2,11 @@
 //! checked at start-up and on reload, changed by `xlserver keys` and written atomically.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
+use xlfeed_core::fsutil::{Access, write_atomically};
 
 use super::*;
 
@@ -156,7 +156,7 @@ impl KeyFile {
         let mut json =
             serde_json::to_vec_pretty(&data).context("failed to encode the keys file")?;
         json.push(b'\n');
-        write_atomically(&self.path, &json)
+        write_atomically(&self.path, &json, Access::Private)
             .with_context(|| format!("failed to write the keys file {}", self.path.display()))
     }
 }
@@ -214,50 +214,6 @@ pub(super) fn warn_if_readable_by_others(path: &Path) {
 
 #[cfg(not(unix))]
 pub(super) fn warn_if_readable_by_others(_path: &Path) {}
-
-/// Writes `bytes` to a temporary file next to `path` (mode 0600 on unix), syncs it and
-/// renames it over `path`.
-pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        random_hex(4)?
-    ));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let result = (|| -> anyhow::Result<()> {
-        let mut file = options
-            .open(&tmp)
-            .with_context(|| format!("failed to create {}", tmp.display()))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    // Make the rename durable; not every platform can open a directory, so best effort.
-    if let Ok(d) = fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
 
 /// `n` random bytes from the operating system, hex-encoded.
 pub(super) fn random_hex(n: usize) -> anyhow::Result<String> {

@@ -113,6 +113,24 @@ fn keys_add_list_revoke_round_trip_stores_only_the_hash() {
 }
 
 #[test]
+fn a_keys_file_that_cannot_be_replaced_is_an_error_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    let mut file = KeyFile::open(&path).unwrap();
+    // Something that is not a file where the keys file goes: the rename fails.
+    fs::create_dir(&path).unwrap();
+    fs::write(path.join("x"), "").unwrap();
+    let err = format!("{:#}", file.add("desk", Role::Analyst).unwrap_err());
+    assert!(err.contains("failed to write the keys file"), "{err}");
+    assert!(err.contains("keys.json"), "{err}");
+    assert!(
+        file.list().is_empty(),
+        "the key is not kept when it is not saved"
+    );
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
 fn a_corrupt_keys_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");

@@ -25,12 +25,14 @@ fn param_schema(p: &Param) -> Value {
         ParamType::Date => json!({"anyOf": [
             {"type": "string", "format": "date"},
             {"type": "string", "pattern": "^[0-9]{8}$"},
-            {"type": "number", "minimum": 1, "maximum": 2958465, "description": "an Excel serial (1900 date system)"}
+            {"type": "number", "minimum": 1, "maximum": 2958465, "description": "an Excel serial (1900 date system)"},
+            {"type": "string", "enum": ["today"], "description": "the date in New York (the exchange's)"}
         ], "examples": ["2024-06-28"]}),
         ParamType::Time => json!({"anyOf": [
             {"type": "string", "format": "date-time"},
             {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)?)?$", "description": "New York time"},
-            {"type": "number", "description": "an Excel serial with a fraction (New York time)"}
+            {"type": "number", "description": "an Excel serial with a fraction (New York time)"},
+            {"type": "string", "enum": ["today"], "description": "the date in New York (the exchange's)"}
         ], "examples": ["2024-06-28T09:30"]}),
         ParamType::Int(lo, hi) => json!({"type": "integer", "minimum": lo, "maximum": hi}),
         ParamType::OneOf(words) => json!({"type": "string", "enum": words}),

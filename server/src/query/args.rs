@@ -3,13 +3,16 @@
 //!
 //! Dates are accepted as ISO (`2024-06-12`), `yyyymmdd` (`20240612`) or Excel serial numbers
 //! (`45455`, the 1900 date system, as a number or a string of digits), so a worksheet cell
-//! holding a date can be passed as is. Times are ISO date-times, in New York time unless they
-//! carry an offset (`2024-06-12T10:30`, `2024-06-12T14:30:00Z`), Excel serials with a
-//! fraction, or dates (the start of the day for a range's start, its end for a range's end).
+//! holding a date can be passed as is. `today` is New York's date (the exchange's),
+//! whatever the zone of the server or of the caller. Times are ISO date-times, in New York time
+//! unless they carry an offset (`2024-06-12T10:30`, `2024-06-12T14:30:00Z`), Excel serials
+//! with a fraction, or dates (the start of the day for a range's start, its end for a range's
+//! end). Text is read by [`xlfeed_core::datetime`], whose errors name the part that is wrong.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use serde_json::{Map, Value};
-use xlfeed_core::calendar::new_york_to_utc_ns;
+use xlfeed_core::calendar::{new_york_day, new_york_to_utc_ns};
+use xlfeed_core::datetime::{self, DateTimeError, When};
 use xlfeed_core::{DateSystem, Symbol, TradingDay, quoted};
 
 use crate::error::{ApiError, ApiResult};
@@ -202,14 +205,14 @@ impl Args {
         }
     }
 
-    /// An optional date: ISO, `yyyymmdd` or an Excel serial.
+    /// An optional date: ISO, `yyyymmdd`, an Excel serial or `today` (New York's date).
     pub fn day(&self, name: &str) -> ApiResult<Option<TradingDay>> {
         let Some(v) = self.raw(name) else {
             return Ok(None);
         };
-        parse_day(v)
+        parse_day(v, now_ns())
             .map(Some)
-            .map_err(|why| ApiError::bad(format!("{name} {}: {why}", display(v))))
+            .map_err(|why| why.naming(name, v))
     }
 
     /// An optional point in time (UTC nanoseconds); a bare date stands for `end` of it.
@@ -217,9 +220,9 @@ impl Args {
         let Some(v) = self.raw(name) else {
             return Ok(None);
         };
-        parse_time(v, end)
+        parse_time(v, end, now_ns())
             .map(Some)
-            .map_err(|why| ApiError::bad(format!("{name} {}: {why}", display(v))))
+            .map_err(|why| why.naming(name, v))
     }
 }
 
@@ -272,28 +275,77 @@ fn serial_of(v: &Value) -> Option<f64> {
     }
 }
 
-fn parse_day(v: &Value) -> Result<TradingDay, String> {
+/// Why a date or time argument was refused.
+#[derive(Debug)]
+enum BadWhen {
+    /// Text that the date parser refused: its error names the text and the wrong part.
+    Text(DateTimeError),
+    /// Anything else, said after the value.
+    Other(String),
+}
+
+impl From<String> for BadWhen {
+    fn from(why: String) -> BadWhen {
+        BadWhen::Other(why)
+    }
+}
+
+impl From<&str> for BadWhen {
+    fn from(why: &str) -> BadWhen {
+        BadWhen::Other(why.to_owned())
+    }
+}
+
+impl BadWhen {
+    /// The API error for parameter `name` holding `v`: `start "2024-02-30" is not a
+    /// calendar date`, `end 60: date 60 is outside ...`.
+    fn naming(self, name: &str, v: &Value) -> ApiError {
+        match self {
+            BadWhen::Text(e) => ApiError::bad(format!("{name} {e}")),
+            BadWhen::Other(why) => ApiError::bad(format!("{name} {}: {why}", display(v))),
+        }
+    }
+}
+
+/// Now, UTC nanoseconds (for `today`).
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// Whether `s` is `today` (any case).
+fn is_today(s: &str) -> bool {
+    s.trim().eq_ignore_ascii_case("today")
+}
+
+/// New York's date at `now`: what `today` means.
+fn today_at(now: i64) -> Result<TradingDay, BadWhen> {
+    new_york_day(now).ok_or_else(|| "today is outside the supported years".into())
+}
+
+fn parse_day(v: &Value, now: i64) -> Result<TradingDay, BadWhen> {
     if let Some(n) = v.as_u64().filter(|n| (19_000_101..=99_991_231).contains(n)) {
-        return TradingDay::from_yyyymmdd(n as u32).map_err(|e| e.to_string());
+        return TradingDay::from_yyyymmdd(n as u32).map_err(|e| e.to_string().into());
     }
     if let Some(serial) = serial_of(v) {
         let date = DateSystem::Date1900
             .date_from_serial(serial.floor() as i64)
             .map_err(|e| e.to_string())?;
-        return TradingDay::from_date(date).map_err(|e| e.to_string());
+        return TradingDay::from_date(date).map_err(|e| e.to_string().into());
     }
     match v {
-        Value::String(s) => {
-            let t = s.trim();
-            // A date-time given where a date is expected: its date.
-            let date_part = t.split(['T', ' ']).next().unwrap_or(t);
-            TradingDay::parse(date_part).map_err(|e| e.to_string())
-        }
-        _ => Err("not a date (use 2024-06-12, 20240612 or an Excel date)".into()),
+        Value::String(s) if is_today(s) => today_at(now),
+        // A date-time given where a date is expected: its date.
+        Value::String(s) => match datetime::parse_when(s).map_err(BadWhen::Text)? {
+            When::Date(d) => Ok(d),
+            When::DateTime(stamp) => {
+                TradingDay::from_date(stamp.local.date()).map_err(|e| e.to_string().into())
+            }
+        },
+        _ => Err("not a date (use 2024-06-12, 20240612, an Excel date or today)".into()),
     }
 }
 
-fn day_bound(date: NaiveDate, end: DayEnd) -> Result<i64, String> {
+fn day_bound(date: NaiveDate, end: DayEnd) -> Result<i64, BadWhen> {
     let start = date.and_hms_opt(0, 0, 0).ok_or("no such time")?;
     let ns = new_york_to_utc_ns(start).ok_or("not a time in New York")?;
     Ok(match end {
@@ -306,10 +358,10 @@ fn day_bound(date: NaiveDate, end: DayEnd) -> Result<i64, String> {
     })
 }
 
-fn parse_time(v: &Value, end: DayEnd) -> Result<i64, String> {
+fn parse_time(v: &Value, end: DayEnd, now: i64) -> Result<i64, BadWhen> {
     if let Some(serial) = serial_of(v) {
         if serial.fract() == 0.0 {
-            let day = parse_day(v)?;
+            let day = parse_day(v, now)?;
             return day_bound(day.date(), end);
         }
         let local = DateSystem::Date1900
@@ -318,7 +370,7 @@ fn parse_time(v: &Value, end: DayEnd) -> Result<i64, String> {
         return new_york_to_utc_ns(local).ok_or_else(|| "not a time in New York".into());
     }
     if v.is_u64() {
-        return day_bound(parse_day(v)?.date(), end);
+        return day_bound(parse_day(v, now)?.date(), end);
     }
     let Value::String(s) = v else {
         return Err(
@@ -326,27 +378,25 @@ fn parse_time(v: &Value, end: DayEnd) -> Result<i64, String> {
                 .into(),
         );
     };
-    let t = s.trim();
-    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        return dt
-            .timestamp_nanos_opt()
-            .ok_or_else(|| "out of range".to_owned());
+    if is_today(s) {
+        return day_bound(today_at(now)?.date(), end);
     }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(local) = NaiveDateTime::parse_from_str(t, fmt) {
-            return new_york_to_utc_ns(local)
-                .ok_or_else(|| "not a time in New York (a clock change skips it)".into());
-        }
-    }
-    let day = TradingDay::parse(t).map_err(|_| {
-        "not a date or time (use 2024-06-12, 2024-06-12T10:30, an ISO time with an offset, or an Excel date)".to_owned()
+    let when = datetime::parse_when(s).map_err(|e| match e {
+        // No date at all: say every form a time parameter takes.
+        DateTimeError::NotADate(_) => BadWhen::Other(
+            "not a date or time (use 2024-06-12, 2024-06-12T10:30, an ISO time with an offset, an Excel date or today)"
+                .into(),
+        ),
+        e => BadWhen::Text(e),
     })?;
-    day_bound(day.date(), end)
+    match when {
+        When::Date(day) => day_bound(day.date(), end),
+        When::DateTime(stamp) => match stamp.offset {
+            Some(_) => stamp.utc_ns().ok_or_else(|| "out of range".into()),
+            None => new_york_to_utc_ns(stamp.local)
+                .ok_or_else(|| "not a time in New York (a clock change skips it)".into()),
+        },
+    }
 }
 
 /// A bar interval.
@@ -504,6 +554,51 @@ mod tests {
             a.time("d", DayEnd::End).unwrap().unwrap(),
         );
         assert_eq!(e - s, 86_400_000_000_000 - 1);
+    }
+
+    #[test]
+    fn today_is_new_yorks_date_whatever_the_clock_says_elsewhere() {
+        // 2024-06-28 23:30 in New York: 2024-06-29 in UTC and anywhere east of New York.
+        let late = 1_719_631_800_000_000_000;
+        let want = TradingDay::parse("2024-06-28").unwrap();
+        for v in [json!("today"), json!(" TODAY ")] {
+            assert_eq!(parse_day(&v, late).unwrap(), want);
+        }
+        let start = parse_time(&json!("today"), DayEnd::Start, late).unwrap();
+        assert_eq!(start, day_bound(want.date(), DayEnd::Start).unwrap());
+        assert!(start < late && late - start < 86_400_000_000_000);
+    }
+
+    #[test]
+    fn bad_text_names_the_parameter_the_value_and_the_wrong_part() {
+        let a = args(json!({"start": "2024-02-30", "end": "2024-06-12T25:00",
+            "t": "2024-06-12T10:30+99:00", "n": 60}));
+        assert_eq!(
+            a.day("start").unwrap_err().message,
+            "start \"2024-02-30\" is not a calendar date"
+        );
+        let e = a.day("end").unwrap_err().message;
+        assert!(
+            e.starts_with("end \"2024-06-12T25:00\" has no valid time"),
+            "{e}"
+        );
+        let e = a.time("t", DayEnd::Start).unwrap_err().message;
+        assert!(
+            e.starts_with("t \"2024-06-12T10:30+99:00\" has a bad offset"),
+            "{e}"
+        );
+        let e = a.day("n").unwrap_err().message;
+        assert!(e.starts_with("n 60: "), "{e}");
+        let a = args(json!({"at": "soon"}));
+        let e = a.time("at", DayEnd::Start).unwrap_err().message;
+        assert!(
+            e.starts_with("at \"soon\": not a date or time (use "),
+            "{e}"
+        );
+        assert_eq!(
+            a.day("at").unwrap_err().message,
+            "at \"soon\" is not a date (YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY)"
+        );
     }
 
     #[test]

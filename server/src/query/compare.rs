@@ -52,7 +52,12 @@ pub(super) const FUNCTION: Function = Function {
             "Two or more symbols (one for ivrv, consistency and drawdown); the first is the benchmark.",
         ),
         p("start", T::Date, true, "The first day."),
-        p("end", T::Date, false, "The last day (default: today)."),
+        p(
+            "end",
+            T::Date,
+            false,
+            "The last day (default: today in New York).",
+        ),
         p(
             "metric",
             T::OneOf(METRICS),

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
-use xlfeed_core::calendar::utc_ns_to_new_york;
 use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, StoreError};
 
@@ -105,10 +104,10 @@ fn weight(r: &Records) -> u32 {
     u32::try_from(bytes + 64).unwrap_or(u32::MAX)
 }
 
-/// Today in New York, the day whose chunks may still change.
+/// Today in New York (the exchange's date, what `today` means everywhere), the day whose
+/// chunks may still change.
 pub fn today() -> Option<TradingDay> {
-    let now = chrono::Utc::now().timestamp_nanos_opt()?;
-    TradingDay::from_date(utc_ns_to_new_york(now).date()).ok()
+    xlfeed_core::calendar::new_york_day(chrono::Utc::now().timestamp_nanos_opt()?)
 }
 
 impl Data {

@@ -21,10 +21,11 @@ pub enum ParamType {
     Symbols,
     /// An option symbol, IQFeed (`AAPL2417A190`) or OCC (`AAPL  240119C00190000`).
     OptionSymbol,
-    /// A date: `2024-06-28`, `20240628` or an Excel serial (`45471`).
+    /// A date: `2024-06-28`, `20240628`, an Excel serial (`45471`) or `today` (the date in
+    /// New York, the exchange's, whatever the zone of the server or the caller).
     Date,
     /// A point in time: an ISO date-time (New York unless it has an offset), an Excel serial
-    /// with a fraction, or a date.
+    /// with a fraction, or a date (`today` included).
     Time,
     /// A whole number between the two bounds.
     Int(i64, i64),

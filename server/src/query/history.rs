@@ -126,7 +126,7 @@ pub(super) const FUNCTION: Function = Function {
             "end",
             T::Date,
             false,
-            "The last day (default: start for intraday bars, today otherwise).",
+            "The last day (default: start for intraday bars, today in New York otherwise).",
         ),
         p(
             "interval",

@@ -24,7 +24,12 @@ pub(super) const FUNCTION: Function = Function {
     name: "rate",
     params: &[
         p("tenor", T::Tenor, true, "The tenor."),
-        p("date", T::Date, false, "The curve's day (default: today)."),
+        p(
+            "date",
+            T::Date,
+            false,
+            "The curve's day (default: today in New York).",
+        ),
         p(
             "curve",
             T::Text,

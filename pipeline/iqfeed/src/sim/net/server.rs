@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use xlfeed_core::calendar::utc_ns_to_new_york;
+use xlfeed_core::calendar::new_york_day;
 use xlfeed_core::{Nyse, TradingDay};
 
 use super::conn::Conn;
@@ -96,10 +96,9 @@ impl SimConfig {
 /// The last NYSE trading day strictly before today's date in New York.
 pub fn default_today() -> TradingDay {
     let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    let date = utc_ns_to_new_york(now_ns).date();
     #[allow(clippy::expect_used)] // a constant inside the calendar's range, not input
     let fallback = TradingDay::from_ymd(2024, 12, 31).expect("2024-12-31 is a supported day");
-    let today = TradingDay::from_date(date).unwrap_or(fallback);
+    let today = new_york_day(now_ns).unwrap_or(fallback);
     Nyse.prev_trading_day(today).unwrap_or(fallback)
 }
 
