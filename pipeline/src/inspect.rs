@@ -35,12 +35,12 @@ Examples:
 
   # A rate curve, and a POST series (the dataset follows from the kind)
   xlpipeline show --store embedded:///data/feed --kind rate --symbol SOFR
-  xlpipeline show --store embedded:///data/post --kind ivsummary --symbol SPY --from 2024-06-03
+  xlpipeline show --store embedded:///data/post --kind iv_summary --symbol SPY --from 2024-06-03
 
-Kinds: trade, bar<seconds> (bar60, bar300, ...), daily, quote, chain, otrade, dividend,
-fundamental, rate (FEED); etrade, cdaily, ivsummary (POST). Empty cells are values the record
-does not have (an analytic with no value, an unknown bid). Dates are YYYY-MM-DD; 0 dates
-(unknown) print empty.";
+Kinds: trade, bar<seconds> (bar60, bar300, ...), daily, quote, chain, option_trade, dividend,
+fundamental, rate (FEED); enriched_trade, contract_daily, iv_summary, lineage (POST). Empty
+cells are values the record does not have (an analytic with no value, an unknown bid). Dates
+are YYYY-MM-DD; 0 dates (unknown) print empty.";
 
 const STATS_EXAMPLES: &str = "\
 Examples:
@@ -69,8 +69,8 @@ pub(crate) struct ShowArgs {
     /// Store to read: embedded:///dir or redis://host:port/db.
     #[arg(long, value_name = "URL")]
     store: String,
-    /// What to print: trade, bar60, daily, quote, chain, otrade, dividend, fundamental, rate,
-    /// etrade, cdaily, ivsummary.
+    /// What to print: trade, bar60, daily, quote, chain, option_trade, dividend, fundamental,
+    /// rate, enriched_trade, contract_daily, iv_summary, lineage.
     #[arg(long)]
     kind: Kind,
     /// The series: a symbol, an underlying for option kinds, a curve name for rates.
@@ -82,7 +82,8 @@ pub(crate) struct ShowArgs {
     /// Last day (YYYY-MM-DD), inclusive; default: the last stored.
     #[arg(long)]
     to: Option<TradingDay>,
-    /// feed or post; default: post for etrade, cdaily and ivsummary, feed otherwise.
+    /// feed or post; default: post for enriched_trade, contract_daily, iv_summary and lineage,
+    /// feed otherwise.
     #[arg(long)]
     dataset: Option<Dataset>,
     /// How to print times.

@@ -624,7 +624,7 @@ async fn show_prints_every_kind(b: Backend) {
         "--store",
         &url,
         "--kind",
-        "ivsummary",
+        "iv_summary",
         "--symbol",
         "SPY",
         "--dataset",

@@ -402,7 +402,7 @@ pub struct IvTerm {
 /// day only when its inputs changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lineage {
-    /// The input's chunk key (`feed:otrade:SPY:20240612`), or a name for a non-chunk input.
+    /// The input's chunk key (`feed:option_trade:SPY:20240612`), or a name for a non-chunk input.
     pub input: String,
     /// CRC-32 of the input's stored bytes (0 when the input is absent).
     pub fingerprint: i64,

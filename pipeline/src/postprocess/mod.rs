@@ -3,10 +3,10 @@
 //! A unit is one (underlying, day) with option trades in FEED. Its inputs (the day's option
 //! trades, chain and underlying trades, the rate curve it uses, the underlying's dividends)
 //! are fingerprinted (CRC-32 of their stored bytes) and the fingerprints are written to POST
-//! as the day's `lineage`, in the same commit as its outputs (`etrade`, `cdaily`,
-//! `ivsummary`). A re-run redoes a day only when its inputs' fingerprints changed (or with
-//! `--force`), so it is incremental, idempotent, and resumable after kill -9 with the same
-//! bytes.
+//! as the day's `lineage`, in the same commit as its outputs (`enriched_trade`,
+//! `contract_daily`, `iv_summary`). A re-run redoes a day only when its inputs' fingerprints
+//! changed (or with `--force`), so it is incremental, idempotent, and resumable after kill -9
+//! with the same bytes.
 //!
 //! This module plans the units and runs one; the loop around them (jobs, signals, store
 //! retries, progress, the report) is [`crate::stage`]'s, the same as fetch's: a store that

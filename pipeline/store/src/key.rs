@@ -93,20 +93,37 @@ pub enum Kind {
     Lineage,
 }
 
-/// The fixed kind names, for parsing and help texts.
+/// The kinds with a fixed name, and their names: the one place a kind's name is written.
+/// (`bar<seconds>` is the one kind whose name carries a number.)
+const NAMED: &[(Kind, &str)] = &[
+    (Kind::Trade, "trade"),
+    (Kind::Daily, "daily"),
+    (Kind::Quote, "quote"),
+    (Kind::Chain, "chain"),
+    (Kind::OptionTrade, "option_trade"),
+    (Kind::Dividend, "dividend"),
+    (Kind::Fundamental, "fundamental"),
+    (Kind::Rate, "rate"),
+    (Kind::EnrichedTrade, "enriched_trade"),
+    (Kind::ContractDaily, "contract_daily"),
+    (Kind::IvSummary, "iv_summary"),
+    (Kind::Lineage, "lineage"),
+];
+
+/// The kind names, for parsing and help texts.
 pub const KIND_NAMES: &[&str] = &[
     "trade",
     "bar<seconds>",
     "daily",
     "quote",
     "chain",
-    "otrade",
+    "option_trade",
     "dividend",
     "fundamental",
     "rate",
-    "etrade",
-    "cdaily",
-    "ivsummary",
+    "enriched_trade",
+    "contract_daily",
+    "iv_summary",
     "lineage",
 ];
 
@@ -130,53 +147,31 @@ impl Kind {
         }
     }
 
-    /// Parses a kind name (`trade`, `bar60`, `daily`, ...); the error names the value.
+    /// Parses a kind name (`trade`, `bar60`, `option_trade`, ...); the error names the value.
     pub fn parse(s: &str) -> Result<Kind, ParseError> {
-        Ok(match s {
-            "trade" => Kind::Trade,
-            "daily" => Kind::Daily,
-            "quote" => Kind::Quote,
-            "chain" => Kind::Chain,
-            "otrade" => Kind::OptionTrade,
-            "dividend" => Kind::Dividend,
-            "fundamental" => Kind::Fundamental,
-            "rate" => Kind::Rate,
-            "etrade" => Kind::EnrichedTrade,
-            "cdaily" => Kind::ContractDaily,
-            "ivsummary" => Kind::IvSummary,
-            "lineage" => Kind::Lineage,
-            _ => match s.strip_prefix("bar").map(str::parse::<u32>) {
-                Some(Ok(secs)) if secs > 0 && secs <= 86_400 && !s[3..].starts_with('0') => {
-                    Kind::Bar(secs)
-                }
-                _ => {
-                    return Err(ParseError::new(format!(
-                        "kind \"{s}\" is not one of {}",
-                        KIND_NAMES.join(", ")
-                    )));
-                }
-            },
-        })
+        if let Some(&(kind, _)) = NAMED.iter().find(|(_, name)| *name == s) {
+            return Ok(kind);
+        }
+        match s.strip_prefix("bar").map(str::parse::<u32>) {
+            Some(Ok(secs)) if secs > 0 && secs <= 86_400 && !s[3..].starts_with('0') => {
+                Ok(Kind::Bar(secs))
+            }
+            _ => Err(ParseError::new(format!(
+                "kind \"{s}\" is not one of {}",
+                KIND_NAMES.join(", ")
+            ))),
+        }
     }
 }
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Kind::Trade => f.write_str("trade"),
-            Kind::Bar(secs) => write!(f, "bar{secs}"),
-            Kind::Daily => f.write_str("daily"),
-            Kind::Quote => f.write_str("quote"),
-            Kind::Chain => f.write_str("chain"),
-            Kind::OptionTrade => f.write_str("otrade"),
-            Kind::Dividend => f.write_str("dividend"),
-            Kind::Fundamental => f.write_str("fundamental"),
-            Kind::Rate => f.write_str("rate"),
-            Kind::EnrichedTrade => f.write_str("etrade"),
-            Kind::ContractDaily => f.write_str("cdaily"),
-            Kind::IvSummary => f.write_str("ivsummary"),
-            Kind::Lineage => f.write_str("lineage"),
+        if let Kind::Bar(secs) = self {
+            return write!(f, "bar{secs}");
         }
+        // Every other kind is in NAMED (a test checks).
+        let name = NAMED.iter().find(|(k, _)| k == self).map_or("", |(_, n)| n);
+        f.write_str(name)
     }
 }
 
@@ -255,28 +250,28 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_and_bad_kinds_are_named() {
-        for k in [
-            Kind::Trade,
-            Kind::Bar(60),
-            Kind::Bar(86_400),
-            Kind::Daily,
-            Kind::Quote,
-            Kind::Chain,
-            Kind::OptionTrade,
-            Kind::Dividend,
-            Kind::Fundamental,
-            Kind::Rate,
-            Kind::EnrichedTrade,
-            Kind::ContractDaily,
-            Kind::IvSummary,
-            Kind::Lineage,
-        ] {
-            assert_eq!(Kind::parse(&k.to_string()).unwrap(), k);
+        let every = NAMED.iter().map(|(k, _)| *k);
+        for k in every.chain([Kind::Bar(1), Kind::Bar(60), Kind::Bar(86_400)]) {
+            let name = k.to_string();
+            assert!(!name.is_empty(), "{k:?} has no name");
+            assert_eq!(Kind::parse(&name).unwrap(), k);
         }
-        for bad in ["bar0", "bar060", "bar", "bar-5", "ticks", "bar86401", ""] {
+        for bad in [
+            "bar0", "bar060", "bar", "bar-5", "ticks", "bar86401", "", "otrade", "etrade",
+        ] {
             let e = Kind::parse(bad).unwrap_err();
             assert!(e.to_string().contains(&format!("\"{bad}\"")), "{e}");
         }
+    }
+
+    #[test]
+    fn the_help_lists_every_name() {
+        let mut names: Vec<&str> = NAMED.iter().map(|(_, n)| *n).collect();
+        names.push("bar<seconds>");
+        let mut listed = KIND_NAMES.to_vec();
+        names.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
     }
 
     #[test]
