@@ -18,6 +18,7 @@ use xlfeed_core::records::{
     OptionContract, OptionTrade, Quote, RatePoint, Trade,
 };
 use xlfeed_core::{Conditions, Symbol, TradingDay};
+use xlfeed_store::url::redact;
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
 
 /// Chunks read per request.
@@ -132,7 +133,7 @@ pub(crate) async fn show(args: ShowArgs) -> Result<()> {
     let ds = args.dataset.unwrap_or_else(|| dataset_of(args.kind));
     let store = Store::open(&args.store)
         .await
-        .with_context(|| format!("failed to open the store {}", args.store))?;
+        .with_context(|| format!("failed to open the store {}", redact(&args.store)))?;
     let days = match (args.from, args.to) {
         (None, None) => store.all_days(ds, args.kind, &symbol).await,
         (from, to) => {
@@ -490,7 +491,7 @@ struct Coverage {
 pub(crate) async fn stats(args: StatsArgs) -> Result<()> {
     let store = Store::open(&args.store)
         .await
-        .with_context(|| format!("failed to open the store {}", args.store))?;
+        .with_context(|| format!("failed to open the store {}", redact(&args.store)))?;
     let datasets = match args.dataset {
         Some(d) => vec![d],
         None => vec![Dataset::Feed, Dataset::Post],

@@ -173,18 +173,22 @@ pub(crate) async fn run(args: PostprocessArgs, control: &RunControl) -> Result<u
         Some(s) => CurvePolicy::parse(s).with_context(|| format!("bad --curves {s:?}"))?,
         None => CurvePolicy::default_usd(),
     };
-    let feed = control
-        .open(&args.feed)
-        .await
-        .with_context(|| format!("cannot open the FEED store {}", args.feed))?;
+    let feed = control.open(&args.feed).await.with_context(|| {
+        format!(
+            "cannot open the FEED store {}",
+            xlfeed_store::url::redact(&args.feed)
+        )
+    })?;
     // One embedded directory admits one handle per process: the same URL shares it.
     let post = if args.post == args.feed {
         feed.clone()
     } else {
-        control
-            .open(&args.post)
-            .await
-            .with_context(|| format!("cannot open the POST store {}", args.post))?
+        control.open(&args.post).await.with_context(|| {
+            format!(
+                "cannot open the POST store {}",
+                xlfeed_store::url::redact(&args.post)
+            )
+        })?
     };
     let underlyings: Vec<Symbol> = if args.underlyings.is_empty() {
         match store_call(&feed, Role::Feed, || {

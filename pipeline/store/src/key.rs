@@ -5,7 +5,12 @@
 //! idx:{dataset}:{kind}:{symbol}          zset    member and score yyyymmdd: the days present
 //! sym:{dataset}:{kind}                   zset    member symbol, score 0: the symbols of a kind
 //! kinds:{dataset}                        zset    member kind, score 0: the kinds present
+//! layout                                 string  the key layout's version: "2"
 //! ```
+//!
+//! The `layout` key ([`LAYOUT_KEY`], [`LAYOUT_VERSION`]) is written before a store's first
+//! chunk; a store that holds data without it was written by layout 1 (whose kind names were
+//! abbreviations) and is refused until `xlpipeline migrate` rewrites it ([`crate::migrate`]).
 //!
 //! The chunk is written first and its index entry last: the index entry is the commit marker,
 //! and readers reach chunks only through the index. Scores are `yyyymmdd` integers, exact on
@@ -23,6 +28,14 @@ use xlfeed_core::records::{
     Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
     OptionContract, OptionTrade, Quote, RatePoint, Trade,
 };
+
+/// The key that holds the version of the key layout a store was written with, the same key
+/// on both backends.
+pub const LAYOUT_KEY: &str = "layout";
+
+/// The key layout this xlfeed reads and writes: 2 since the kinds have readable names
+/// (layout 1, unmarked, abbreviated them).
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Which logical store: raw market data (SSDB-FEED) or post-processed (SSDB-POST).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -208,13 +221,7 @@ impl ChunkKey {
 
     /// The key of the chunk's blob: `feed:trade:AAPL:20240102`.
     pub fn chunk_key(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.dataset,
-            self.kind,
-            self.symbol,
-            self.day.yyyymmdd()
-        )
+        chunk_name(self.dataset, self.kind, &self.symbol, self.day.yyyymmdd())
     }
 
     /// The index zset of the chunk's series: `idx:feed:trade:AAPL`.
@@ -229,19 +236,30 @@ impl fmt::Display for ChunkKey {
     }
 }
 
-/// The index zset of a series.
-pub(crate) fn index_key(ds: Dataset, kind: Kind, symbol: &Symbol) -> String {
+/// The index zset of a series (`kind` and `symbol` as names: the migration also names the
+/// kinds of older layouts).
+pub(crate) fn index_key(ds: Dataset, kind: impl fmt::Display, symbol: impl fmt::Display) -> String {
     format!("idx:{ds}:{kind}:{symbol}")
 }
 
 /// The zset of the symbols of a kind.
-pub(crate) fn symbols_key(ds: Dataset, kind: Kind) -> String {
+pub(crate) fn symbols_key(ds: Dataset, kind: impl fmt::Display) -> String {
     format!("sym:{ds}:{kind}")
 }
 
 /// The zset of the kinds of a dataset.
 pub(crate) fn kinds_key(ds: Dataset) -> String {
     format!("kinds:{ds}")
+}
+
+/// The key of a chunk by names (see [`ChunkKey::chunk_key`]).
+pub(crate) fn chunk_name(
+    ds: Dataset,
+    kind: impl fmt::Display,
+    symbol: impl fmt::Display,
+    yyyymmdd: u32,
+) -> String {
+    format!("{ds}:{kind}:{symbol}:{yyyymmdd}")
 }
 
 #[cfg(test)]
