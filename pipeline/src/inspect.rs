@@ -15,7 +15,7 @@ use clap::ValueEnum;
 use xlfeed_core::calendar::utc_ns_to_new_york;
 use xlfeed_core::records::{
     Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
-    OptionContract, OptionTrade, Quote, RatePoint, Trade,
+    OptionContract, OptionTrade, Quote, RatePoint, Trade, quality,
 };
 use xlfeed_core::{Conditions, Symbol, TradingDay};
 use xlfeed_store::url::redact;
@@ -41,7 +41,8 @@ Examples:
 Kinds: trade, bar<seconds> (bar60, bar300, ...), daily, quote, chain, option_trade, dividend,
 fundamental, rate (FEED); enriched_trade, contract_daily, iv_summary, lineage (POST). Empty
 cells are values the record does not have (an analytic with no value, an unknown bid). Dates
-are YYYY-MM-DD; 0 dates (unknown) print empty.";
+are YYYY-MM-DD; 0 dates (unknown) print empty. An enriched trade's flags print as the names of
+its quality flags, joined by |: STALE_UNDERLYING|NO_RATE.";
 
 const STATS_EXAMPLES: &str = "\
 Examples:
@@ -307,6 +308,7 @@ macro_rules! show_row {
     (@ right $v:expr, $t:ident) => { $v.as_char().to_string() };
     (@ text $v:expr, $t:ident) => { $v.clone() };
     (@ cond $v:expr, $t:ident) => { cond($v) };
+    (@ flags $v:expr, $t:ident) => { quality::names($v).join("|") };
 }
 
 show_row!(Trade {
@@ -421,7 +423,7 @@ show_row!(EnrichedOptionTrade {
     vega: opt,
     theta: opt,
     rho: opt,
-    flags: int,
+    flags: flags,
 });
 show_row!(ContractDaily {
     contract: text,
