@@ -15,9 +15,10 @@ use clap::ValueEnum;
 use xlfeed_core::calendar::utc_ns_to_new_york;
 use xlfeed_core::records::{
     Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
-    OptionContract, OptionTrade, Quote, RatePoint, Trade,
+    OptionContract, OptionTrade, Quote, RatePoint, Trade, quality,
 };
 use xlfeed_core::{Conditions, Symbol, TradingDay};
+use xlfeed_store::url::redact;
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError};
 
 /// Chunks read per request.
@@ -35,12 +36,13 @@ Examples:
 
   # A rate curve, and a POST series (the dataset follows from the kind)
   xlpipeline show --store embedded:///data/feed --kind rate --symbol SOFR
-  xlpipeline show --store embedded:///data/post --kind ivsummary --symbol SPY --from 2024-06-03
+  xlpipeline show --store embedded:///data/post --kind iv_summary --symbol SPY --from 2024-06-03
 
-Kinds: trade, bar<seconds> (bar60, bar300, ...), daily, quote, chain, otrade, dividend,
-fundamental, rate (FEED); etrade, cdaily, ivsummary (POST). Empty cells are values the record
-does not have (an analytic with no value, an unknown bid). Dates are YYYY-MM-DD; 0 dates
-(unknown) print empty.";
+Kinds: trade, bar<seconds> (bar60, bar300, ...), daily, quote, chain, option_trade, dividend,
+fundamental, rate (FEED); enriched_trade, contract_daily, iv_summary, lineage (POST). Empty
+cells are values the record does not have (an analytic with no value, an unknown bid). Dates
+are YYYY-MM-DD; 0 dates (unknown) print empty. An enriched trade's flags print as the names of
+its quality flags, joined by |: STALE_UNDERLYING|NO_RATE.";
 
 const STATS_EXAMPLES: &str = "\
 Examples:
@@ -69,8 +71,8 @@ pub(crate) struct ShowArgs {
     /// Store to read: embedded:///dir or redis://host:port/db.
     #[arg(long, value_name = "URL")]
     store: String,
-    /// What to print: trade, bar60, daily, quote, chain, otrade, dividend, fundamental, rate,
-    /// etrade, cdaily, ivsummary.
+    /// What to print: trade, bar60, daily, quote, chain, option_trade, dividend, fundamental,
+    /// rate, enriched_trade, contract_daily, iv_summary, lineage.
     #[arg(long)]
     kind: Kind,
     /// The series: a symbol, an underlying for option kinds, a curve name for rates.
@@ -82,7 +84,8 @@ pub(crate) struct ShowArgs {
     /// Last day (YYYY-MM-DD), inclusive; default: the last stored.
     #[arg(long)]
     to: Option<TradingDay>,
-    /// feed or post; default: post for etrade, cdaily and ivsummary, feed otherwise.
+    /// feed or post; default: post for enriched_trade, contract_daily, iv_summary and lineage,
+    /// feed otherwise.
     #[arg(long)]
     dataset: Option<Dataset>,
     /// How to print times.
@@ -131,7 +134,7 @@ pub(crate) async fn show(args: ShowArgs) -> Result<()> {
     let ds = args.dataset.unwrap_or_else(|| dataset_of(args.kind));
     let store = Store::open(&args.store)
         .await
-        .with_context(|| format!("failed to open the store {}", args.store))?;
+        .with_context(|| format!("failed to open the store {}", redact(&args.store)))?;
     let days = match (args.from, args.to) {
         (None, None) => store.all_days(ds, args.kind, &symbol).await,
         (from, to) => {
@@ -305,6 +308,7 @@ macro_rules! show_row {
     (@ right $v:expr, $t:ident) => { $v.as_char().to_string() };
     (@ text $v:expr, $t:ident) => { $v.clone() };
     (@ cond $v:expr, $t:ident) => { cond($v) };
+    (@ flags $v:expr, $t:ident) => { quality::names($v).join("|") };
 }
 
 show_row!(Trade {
@@ -419,7 +423,7 @@ show_row!(EnrichedOptionTrade {
     vega: opt,
     theta: opt,
     rho: opt,
-    flags: int,
+    flags: flags,
 });
 show_row!(ContractDaily {
     contract: text,
@@ -489,7 +493,7 @@ struct Coverage {
 pub(crate) async fn stats(args: StatsArgs) -> Result<()> {
     let store = Store::open(&args.store)
         .await
-        .with_context(|| format!("failed to open the store {}", args.store))?;
+        .with_context(|| format!("failed to open the store {}", redact(&args.store)))?;
     let datasets = match args.dataset {
         Some(d) => vec![d],
         None => vec![Dataset::Feed, Dataset::Post],

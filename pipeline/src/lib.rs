@@ -10,6 +10,7 @@
 //! - `show`, `stats`: a series of a store as CSV, and what a store holds ([`inspect`]).
 //! - `fetch`: IQFeed (or the simulator, or a raw archive) into SSDB-FEED ([`fetch`]).
 //! - `postprocess`: SSDB-FEED into SSDB-POST: pairing, rates, IV and Greeks ([`postprocess`]).
+//! - `migrate`: a store written by an older xlfeed into the current key layout ([`migrate`]).
 //!
 //! # Layout
 //!
@@ -18,13 +19,15 @@
 //! - [`fetch`], [`postprocess`]: each plans its units and runs one; they use [`stage`] and
 //!   nothing of each other.
 //! - [`runs`]: the stages for other programs (xlserver), above them.
-//! - [`import`], [`inspect`]: the file importers and the store inspection commands.
+//! - [`import`], [`inspect`], [`migrate`]: the file importers, the store inspection commands
+//!   and the store migration.
 //!
 //! Modules use the ones listed before them, never the other way round.
 
 mod fetch;
 mod import;
 mod inspect;
+mod migrate;
 mod postprocess;
 pub mod runs;
 pub mod stage;
@@ -70,6 +73,9 @@ enum Command {
     /// daily aggregates and per-expiry IV summaries. Incremental and resumable.
     #[command(after_help = postprocess::POSTPROCESS_EXAMPLES)]
     Postprocess(Box<postprocess::PostprocessArgs>),
+    /// Rewrite a store written by an older xlfeed into the key layout this one reads (the
+    /// stages and xlserver refuse a store of an older layout, naming this command).
+    Migrate(migrate::MigrateArgs),
 }
 
 const SIM_EXAMPLES: &str = "\
@@ -221,6 +227,7 @@ pub async fn cli() -> Result<()> {
         Command::Import(cmd) => import::run(cmd).await,
         Command::Show(args) => inspect::show(args).await,
         Command::Stats(args) => inspect::stats(args).await,
+        Command::Migrate(args) => migrate::run(args).await,
         Command::Fetch(args) => match fetch::run(*args, &stage::RunControl::cli()).await? {
             0 => Ok(()),
             // Everything the run opened is closed by now; the code tells a scheduler how

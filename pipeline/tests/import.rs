@@ -1,4 +1,4 @@
-//! `xlpipeline import`, `show` and `stats` end to end: the real binary on the fixture files
+//! `xlpipeline import`, `show`, `stats` and `migrate` end to end: the real binary on the fixture files
 //! in `fixtures/import/` (and spreadsheets written here with rust_xlsxwriter), against the
 //! embedded store and a real `redis-server` started on a free port.
 //!
@@ -45,6 +45,7 @@ both!(
     show_prints_every_kind,
     stats_report_coverage,
     a_bad_file_writes_nothing,
+    an_old_layout_store_is_refused_until_migrated,
 );
 
 fn fixtures() -> PathBuf {
@@ -624,7 +625,7 @@ async fn show_prints_every_kind(b: Backend) {
         "--store",
         &url,
         "--kind",
-        "ivsummary",
+        "iv_summary",
         "--symbol",
         "SPY",
         "--dataset",
@@ -914,6 +915,7 @@ fn help_texts_carry_examples() {
         &["import", "dividends", "--help"],
         &["show", "--help"],
         &["stats", "--help"],
+        &["migrate", "--help"],
     ] {
         let run = xlpipeline(cmd).ok();
         assert!(run.stdout.contains("Examples:"), "{cmd:?}:\n{}", run.stdout);
@@ -921,4 +923,70 @@ fn help_texts_carry_examples() {
     }
     let run = xlpipeline(&["import", "csv", "--help"]).ok();
     assert!(run.stdout.contains("nothing is written"), "{}", run.stdout);
+}
+
+/// Issue 14: a store written with the abbreviated kind names of key layout 1 is refused by
+/// every command that opens it, naming `xlpipeline migrate`, which makes it readable.
+async fn an_old_layout_store_is_refused_until_migrated(b: Backend) {
+    let url = b.url();
+    let trades = synth::records(Kind::OptionTrade, 20, 3).encode();
+    let enriched = synth::records(Kind::EnrichedTrade, 20, 3).encode();
+    b.write_layout1(&[
+        (Dataset::Feed, "otrade", "SPY", 20240102, trades.clone()),
+        (Dataset::Post, "etrade", "SPY", 20240102, enriched),
+    ])
+    .await;
+    for cmd in [
+        &["stats", "--store", &url][..],
+        &[
+            "show",
+            "--store",
+            &url,
+            "--kind",
+            "option_trade",
+            "--symbol",
+            "SPY",
+        ],
+    ] {
+        let run = xlpipeline(cmd);
+        assert_ne!(run.code, 0, "{cmd:?}");
+        assert!(run.stderr.contains("is in key layout 1"), "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("run `xlpipeline migrate --store {url}`")),
+            "{}",
+            run.stderr
+        );
+    }
+    let run = xlpipeline(&["migrate", "--store", &url]).ok();
+    assert!(run.stdout.contains("key layout 1 -> 2"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("feed option_trade (was otrade): 1 series, 1 chunks moved"),
+        "{}",
+        run.stdout
+    );
+    let run = xlpipeline(&["stats", "--store", &url, "--csv"]).ok();
+    assert!(
+        run.stdout.contains("feed,option_trade,1,1,2024-01-02"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("post,enriched_trade,1,1"),
+        "{}",
+        run.stdout
+    );
+    let run = xlpipeline(&["migrate", "--store", &url]).ok();
+    assert!(
+        run.stdout.contains("already in key layout 2"),
+        "{}",
+        run.stdout
+    );
+    let store = b.open().await;
+    let got = store
+        .get_chunks(&[key(Kind::OptionTrade, "SPY", "2024-01-02")])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![Some(trades)], "the same bytes under the new key");
 }

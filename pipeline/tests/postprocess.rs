@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{Run, committed, day, report, sym, wait_for};
-use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade, IvTerm, OptionTrade};
+use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade, IvTerm, OptionTrade, quality};
 use xlfeed_core::{Nyse, TradingDay};
 use xlfeed_iqfeed::sim::{Market, Universe};
 use xlfeed_store::testing::{RedisServer, TestStore};
@@ -148,7 +148,11 @@ async fn enriches_every_option_trade_and_recovers_the_smile(post: TestStore) {
                     e.time < first_underlying,
                     "{e:?}"
                 );
-                assert_eq!(e.flags & 2 != 0, e.underlying_price.is_none(), "{e:?}");
+                assert_eq!(
+                    e.flags & quality::NO_UNDERLYING != 0,
+                    e.underlying_price.is_none(),
+                    "{e:?}"
+                );
                 assert!(
                     e.underlying_staleness_ns >= 0,
                     "backward pairing: no look-ahead"
@@ -310,7 +314,7 @@ async fn nearest_pairing_looks_both_ways_and_flags_stale_pairs() {
     );
     for e in &rows {
         let stale = e.underlying_staleness_ns.abs() > 500_000_000;
-        assert_eq!(e.flags & 1 != 0, stale, "{e:?}");
+        assert_eq!(e.flags & quality::STALE_UNDERLYING != 0, stale, "{e:?}");
     }
 }
 

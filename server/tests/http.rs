@@ -664,7 +664,9 @@ async fn admin(ctx: &Ctx) {
     let c = &ctx.c;
     let st = c.ok("/admin/v1/stats").await;
     assert!(st["feed"]["kinds"]["trade"]["chunks"].as_u64().unwrap() >= 4);
-    let cov = c.ok("/admin/v1/coverage?dataset=post&kind=etrade").await;
+    let cov = c
+        .ok("/admin/v1/coverage?dataset=post&kind=enriched_trade")
+        .await;
     assert_eq!(cov["symbols"].as_array().unwrap().len(), 2);
     assert!(cov["symbols"][0]["bytes"].as_u64().unwrap() > 0, "{cov}");
     assert_eq!(cov["symbols"][0]["days"], json!(2));

@@ -1,8 +1,8 @@
 //! xlserver as a process against hostile but fair clients (issue 13): a batch that asked for
 //! gigabytes, a batch whose client leaves or whose time runs out, a flood of idle sockets
 //! under a small open-file limit, a run interrupted by kill -9, keys written by `xlserver keys`
-//! without a configuration, failed authentications in a flood. What is measured is the
-//! process's own: its resident memory, its CPU time, its log.
+//! without a configuration, failed authentications in a flood, a store of an older key layout.
+//! What is measured is the process's own: its resident memory, its CPU time, its log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -460,4 +460,36 @@ fn a_run_interrupted_by_kill_9_shows_as_interrupted_after_a_restart() {
         .unwrap();
     assert_eq!(r.json::<Value>().unwrap()["id"].as_u64(), Some(id + 1));
     again.stop();
+}
+
+/// Issue 14: a FEED store written with key layout 1 (no layout marker, abbreviated kind names)
+/// stops `xlserver serve` at start, naming the store and the command that migrates it.
+#[tokio::test]
+async fn a_store_of_an_older_key_layout_is_refused_at_start_naming_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = xlfeed_store::testing::TestStore::embedded();
+    // The chunk is never read: the layout is checked first.
+    let chunk = b"an option trades chunk".to_vec();
+    feed.write_layout1(&[(
+        xlfeed_store::Dataset::Feed,
+        "otrade",
+        "SPY",
+        20240102,
+        chunk,
+    )])
+    .await;
+    let mut env = serve_env(dir.path());
+    env[0].1 = feed.url();
+    let out = Command::new(env!("CARGO_BIN_EXE_xlserver"))
+        .arg("serve")
+        .envs(env)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("run `xlpipeline migrate --store {}`", feed.url())),
+        "{err}"
+    );
 }

@@ -336,8 +336,59 @@ pub struct EnrichedOptionTrade {
     pub theta: Option<f64>,
     /// Rho per 0.01 (one point) of rate, per share.
     pub rho: Option<f64>,
-    /// Quality flags, OR-ed bits (see the proto `QualityFlag`).
+    /// Quality flags: the [`quality`] bits that apply, OR-ed (0: none).
     pub flags: u32,
+}
+
+/// The quality flags of an [`EnrichedOptionTrade`]: one bit each, OR-ed into its `flags`.
+/// Bit 256 is not used (it was reserved for trades on closed days, which are never flagged).
+pub mod quality {
+    /// The paired underlying trade is further from the option trade than the staleness
+    /// limit allows (the pair is kept).
+    pub const STALE_UNDERLYING: u32 = 1;
+    /// No underlying trade could be paired: no underlying price and no analytics.
+    pub const NO_UNDERLYING: u32 = 2;
+    /// The option price is below its (discounted) intrinsic value: no implied volatility.
+    pub const BELOW_INTRINSIC: u32 = 4;
+    /// The option price is above its no-arbitrage upper bound: no implied volatility.
+    pub const ABOVE_UPPER_BOUND: u32 = 8;
+    /// No time is left to expiry: no implied volatility.
+    pub const ZERO_TIME: u32 = 16;
+    /// Vega is too small for the implied volatility solver (or an input is unusable).
+    pub const ZERO_VEGA: u32 = 32;
+    /// No rate curve covered the day: the rate is 0.
+    pub const NO_RATE: u32 = 64;
+    /// The contract is not in the day's chain: kept with what its symbol says, no analytics.
+    pub const UNRESOLVED_CONTRACT: u32 = 128;
+    /// The dividend yield includes dividends projected from the last known schedule (not yet
+    /// announced).
+    pub const PROJECTED_DIVIDENDS: u32 = 512;
+
+    /// Every flag with its name, in bit order.
+    pub const ALL: &[(u32, &str)] = &[
+        (STALE_UNDERLYING, "STALE_UNDERLYING"),
+        (NO_UNDERLYING, "NO_UNDERLYING"),
+        (BELOW_INTRINSIC, "BELOW_INTRINSIC"),
+        (ABOVE_UPPER_BOUND, "ABOVE_UPPER_BOUND"),
+        (ZERO_TIME, "ZERO_TIME"),
+        (ZERO_VEGA, "ZERO_VEGA"),
+        (NO_RATE, "NO_RATE"),
+        (UNRESOLVED_CONTRACT, "UNRESOLVED_CONTRACT"),
+        (PROJECTED_DIVIDENDS, "PROJECTED_DIVIDENDS"),
+    ];
+
+    /// The names of the flags set in `flags`, in bit order; a bit no flag uses shows as its
+    /// value (`BIT_256`).
+    pub fn names(flags: u32) -> Vec<String> {
+        (0..32)
+            .map(|i| 1u32 << i)
+            .filter(|bit| flags & bit != 0)
+            .map(|bit| match ALL.iter().find(|(b, _)| *b == bit) {
+                Some((_, name)) => (*name).to_owned(),
+                None => format!("BIT_{bit}"),
+            })
+            .collect()
+    }
 }
 
 /// A per-contract daily aggregate written by post-processing.
@@ -402,7 +453,7 @@ pub struct IvTerm {
 /// day only when its inputs changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lineage {
-    /// The input's chunk key (`feed:otrade:SPY:20240612`), or a name for a non-chunk input.
+    /// The input's chunk key (`feed:option_trade:SPY:20240612`), or a name for a non-chunk input.
     pub input: String,
     /// CRC-32 of the input's stored bytes (0 when the input is absent).
     pub fingerprint: i64,
@@ -431,6 +482,22 @@ mod tests {
         assert_eq!(Conditions::from_bits(0), None);
         assert_eq!(Conditions::from_bits(0x2), None);
         assert_eq!(Conditions::from_bits(0x13), None);
+    }
+
+    #[test]
+    fn quality_flags_are_distinct_bits_with_names() {
+        let mut seen = 0;
+        for (bit, name) in quality::ALL {
+            assert_eq!(bit.count_ones(), 1, "{name}");
+            assert_eq!(seen & bit, 0, "{name} reuses a bit");
+            seen |= bit;
+            assert_eq!(quality::names(*bit), vec![(*name).to_owned()]);
+        }
+        assert!(quality::names(0).is_empty());
+        assert_eq!(
+            quality::names(quality::STALE_UNDERLYING | quality::NO_RATE | 256),
+            vec!["STALE_UNDERLYING", "NO_RATE", "BIT_256"]
+        );
     }
 
     proptest! {

@@ -22,7 +22,7 @@ pub(crate) enum FetchKind {
     /// `daily`: daily bars (`HDT`), stored as `daily`.
     Daily,
     /// `options`: the chain (`CEO`) and every listed contract's trades (`HTT`), stored as
-    /// `chain` and `otrade` under the underlying.
+    /// `chain` and `option_trade` under the underlying.
     Options,
     /// `dividends`: the dividend in the Level 1 fundamental message, stored as `dividend`
     /// under its ex-date.

@@ -11,32 +11,11 @@ use xlfeed_analytics::iv::{IvError, enrich_batch};
 use xlfeed_analytics::rates::ZeroCurve;
 use xlfeed_core::Right;
 use xlfeed_core::calendar::new_york_to_utc_ns;
+use xlfeed_core::records::quality;
 use xlfeed_core::records::{
     ContractDaily, Dividend, EnrichedOptionTrade, IvTerm, OptionContract, OptionTrade, Trade,
 };
 use xlfeed_core::{OptionSymbol, TradingDay};
-
-/// Quality flags (the proto's `QualityFlag` bits).
-pub(crate) mod flag {
-    /// The paired underlying trade is older (or further) than the staleness limit.
-    pub(crate) const STALE_UNDERLYING: u32 = 1;
-    /// No underlying trade could be paired.
-    pub(crate) const NO_UNDERLYING: u32 = 2;
-    /// Price below intrinsic value.
-    pub(crate) const BELOW_INTRINSIC: u32 = 4;
-    /// Price above the no-arbitrage upper bound.
-    pub(crate) const ABOVE_UPPER_BOUND: u32 = 8;
-    /// No time left to expiry.
-    pub(crate) const ZERO_TIME: u32 = 16;
-    /// Vega too small for an implied volatility.
-    pub(crate) const ZERO_VEGA: u32 = 32;
-    /// No rate curve covered the day; rate 0.
-    pub(crate) const NO_RATE: u32 = 64;
-    /// The contract is not in the day's chain.
-    pub(crate) const UNRESOLVED_CONTRACT: u32 = 128;
-    /// The dividend yield includes projected (not yet announced) dividends.
-    pub(crate) const PROJECTED_DIVIDENDS: u32 = 512;
-}
 
 /// Nanoseconds in a year of 365 days (time to expiry is act/365).
 const YEAR_NS: f64 = 365.0 * 86_400.0 * 1e9;
@@ -86,10 +65,10 @@ fn expiry_ns(expiry: u32) -> Option<i64> {
 
 fn iv_flag(e: IvError) -> u32 {
     match e {
-        IvError::BelowIntrinsic => flag::BELOW_INTRINSIC,
-        IvError::AboveUpperBound => flag::ABOVE_UPPER_BOUND,
-        IvError::ZeroTime => flag::ZERO_TIME,
-        IvError::NoVega | IvError::BadInput => flag::ZERO_VEGA,
+        IvError::BelowIntrinsic => quality::BELOW_INTRINSIC,
+        IvError::AboveUpperBound => quality::ABOVE_UPPER_BOUND,
+        IvError::ZeroTime => quality::ZERO_TIME,
+        IvError::NoVega | IvError::BadInput => quality::ZERO_VEGA,
     }
 }
 
@@ -125,7 +104,7 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
         };
         if !resolved {
             out.unresolved += 1;
-            flags |= flag::UNRESOLVED_CONTRACT;
+            flags |= quality::UNRESOLVED_CONTRACT;
         }
         let und = pair.map(|j| &inp.underlying[j]);
         let (underlying_price, underlying_mid, staleness) = match und {
@@ -134,12 +113,12 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
                 (Some(u.price), mid, t.time - u.time)
             }
             None => {
-                flags |= flag::NO_UNDERLYING;
+                flags |= quality::NO_UNDERLYING;
                 (None, None, 0)
             }
         };
         if und.is_some() && staleness.abs() > pairing.staleness_ns {
-            flags |= flag::STALE_UNDERLYING;
+            flags |= quality::STALE_UNDERLYING;
         }
         let exp_ns = *per_expiry
             .entry(contract.expiry)
@@ -150,12 +129,12 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
             Some(c) => match c.zeros.rate(days.max(0.0)) {
                 Ok(r) => (r, c.zeros.name().to_owned()),
                 Err(_) => {
-                    flags |= flag::NO_RATE;
+                    flags |= quality::NO_RATE;
                     (0.0, String::new())
                 }
             },
             None => {
-                flags |= flag::NO_RATE;
+                flags |= quality::NO_RATE;
                 (0.0, String::new())
             }
         };
@@ -163,7 +142,7 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
         // The dividends going ex in the option's life, as a yield over its exact time.
         let (pv, method) = dividend_pv(inp.dividends, inp.day.yyyymmdd(), contract.expiry, rate);
         if method == DividendMethod::Projected && pv > 0.0 {
-            flags |= flag::PROJECTED_DIVIDENDS;
+            flags |= quality::PROJECTED_DIVIDENDS;
         }
         let q = if spot > 0.0 && pv > 0.0 {
             yield_from_pv(spot, pv, tte).unwrap_or(0.0)
@@ -206,7 +185,7 @@ pub(crate) fn enrich(inp: &Inputs<'_>, pairing: Pairing) -> Outputs {
                 q,
             };
             if tte <= 0.0 {
-                e.flags |= flag::ZERO_TIME;
+                e.flags |= quality::ZERO_TIME;
             } else {
                 solve.push((c, t.price));
                 solve_at.push(out.trades.len());

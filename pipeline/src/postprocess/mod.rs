@@ -3,10 +3,10 @@
 //! A unit is one (underlying, day) with option trades in FEED. Its inputs (the day's option
 //! trades, chain and underlying trades, the rate curve it uses, the underlying's dividends)
 //! are fingerprinted (CRC-32 of their stored bytes) and the fingerprints are written to POST
-//! as the day's `lineage`, in the same commit as its outputs (`etrade`, `cdaily`,
-//! `ivsummary`). A re-run redoes a day only when its inputs' fingerprints changed (or with
-//! `--force`), so it is incremental, idempotent, and resumable after kill -9 with the same
-//! bytes.
+//! as the day's `lineage`, in the same commit as its outputs (`enriched_trade`,
+//! `contract_daily`, `iv_summary`). A re-run redoes a day only when its inputs' fingerprints
+//! changed (or with `--force`), so it is incremental, idempotent, and resumable after kill -9
+//! with the same bytes.
 //!
 //! This module plans the units and runs one; the loop around them (jobs, signals, store
 //! retries, progress, the report) is [`crate::stage`]'s, the same as fetch's: a store that
@@ -173,18 +173,22 @@ pub(crate) async fn run(args: PostprocessArgs, control: &RunControl) -> Result<u
         Some(s) => CurvePolicy::parse(s).with_context(|| format!("bad --curves {s:?}"))?,
         None => CurvePolicy::default_usd(),
     };
-    let feed = control
-        .open(&args.feed)
-        .await
-        .with_context(|| format!("cannot open the FEED store {}", args.feed))?;
+    let feed = control.open(&args.feed).await.with_context(|| {
+        format!(
+            "cannot open the FEED store {}",
+            xlfeed_store::url::redact(&args.feed)
+        )
+    })?;
     // One embedded directory admits one handle per process: the same URL shares it.
     let post = if args.post == args.feed {
         feed.clone()
     } else {
-        control
-            .open(&args.post)
-            .await
-            .with_context(|| format!("cannot open the POST store {}", args.post))?
+        control.open(&args.post).await.with_context(|| {
+            format!(
+                "cannot open the POST store {}",
+                xlfeed_store::url::redact(&args.post)
+            )
+        })?
     };
     let underlyings: Vec<Symbol> = if args.underlyings.is_empty() {
         match store_call(&feed, Role::Feed, || {

@@ -36,6 +36,32 @@ pub enum StoreError {
     /// a chunk too large for the backend, an invalid range).
     #[error("{0}")]
     InvalidArgument(String),
+    /// The store holds data written with an older key layout (kind names of layout 1): it
+    /// is refused until migrated, never read or written half in one layout, half in another.
+    #[error(
+        "store {url} is in key layout {found}, but this xlfeed reads and writes layout {}: \
+         stop what writes to it and run `xlpipeline migrate --store {url}`",
+        crate::key::LAYOUT_VERSION
+    )]
+    OldLayout {
+        /// The store URL (password removed).
+        url: String,
+        /// The layout the store is in (1: data without a layout marker).
+        found: u32,
+    },
+    /// The store's layout marker names a layout this xlfeed does not know (a newer one).
+    #[error(
+        "store {url} is in key layout {}, which this xlfeed (layout {}) does not know: use \
+         the xlfeed release that wrote it, or a newer one",
+        xlfeed_core::quoted(.found),
+        crate::key::LAYOUT_VERSION
+    )]
+    UnknownLayout {
+        /// The store URL (password removed).
+        url: String,
+        /// The marker as stored.
+        found: String,
+    },
     /// The backend answered with an error.
     #[error("store {url} failed: {reason}")]
     Backend {
@@ -55,7 +81,10 @@ impl StoreError {
             }
             StoreError::Unavailable { .. } => ErrorKind::Unavailable,
             StoreError::Corrupt { .. } => ErrorKind::Corrupt,
-            StoreError::Backend { .. } => ErrorKind::Internal,
+            // An operator must act (migrate, or upgrade xlfeed); retrying will not help.
+            StoreError::OldLayout { .. }
+            | StoreError::UnknownLayout { .. }
+            | StoreError::Backend { .. } => ErrorKind::Internal,
         }
     }
 }

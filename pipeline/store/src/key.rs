@@ -5,7 +5,12 @@
 //! idx:{dataset}:{kind}:{symbol}          zset    member and score yyyymmdd: the days present
 //! sym:{dataset}:{kind}                   zset    member symbol, score 0: the symbols of a kind
 //! kinds:{dataset}                        zset    member kind, score 0: the kinds present
+//! layout                                 string  the key layout's version: "2"
 //! ```
+//!
+//! The `layout` key ([`LAYOUT_KEY`], [`LAYOUT_VERSION`]) is written before a store's first
+//! chunk; a store that holds data without it was written by layout 1 (whose kind names were
+//! abbreviations) and is refused until `xlpipeline migrate` rewrites it ([`crate::migrate`]).
 //!
 //! The chunk is written first and its index entry last: the index entry is the commit marker,
 //! and readers reach chunks only through the index. Scores are `yyyymmdd` integers, exact on
@@ -23,6 +28,14 @@ use xlfeed_core::records::{
     Bar, ContractDaily, DailyBar, Dividend, EnrichedOptionTrade, Fundamentals, IvTerm, Lineage,
     OptionContract, OptionTrade, Quote, RatePoint, Trade,
 };
+
+/// The key that holds the version of the key layout a store was written with, the same key
+/// on both backends.
+pub const LAYOUT_KEY: &str = "layout";
+
+/// The key layout this xlfeed reads and writes: 2 since the kinds have readable names
+/// (layout 1, unmarked, abbreviated them).
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Which logical store: raw market data (SSDB-FEED) or post-processed (SSDB-POST).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,20 +106,37 @@ pub enum Kind {
     Lineage,
 }
 
-/// The fixed kind names, for parsing and help texts.
+/// The kinds with a fixed name, and their names: the one place a kind's name is written.
+/// (`bar<seconds>` is the one kind whose name carries a number.)
+const NAMED: &[(Kind, &str)] = &[
+    (Kind::Trade, "trade"),
+    (Kind::Daily, "daily"),
+    (Kind::Quote, "quote"),
+    (Kind::Chain, "chain"),
+    (Kind::OptionTrade, "option_trade"),
+    (Kind::Dividend, "dividend"),
+    (Kind::Fundamental, "fundamental"),
+    (Kind::Rate, "rate"),
+    (Kind::EnrichedTrade, "enriched_trade"),
+    (Kind::ContractDaily, "contract_daily"),
+    (Kind::IvSummary, "iv_summary"),
+    (Kind::Lineage, "lineage"),
+];
+
+/// The kind names, for parsing and help texts.
 pub const KIND_NAMES: &[&str] = &[
     "trade",
     "bar<seconds>",
     "daily",
     "quote",
     "chain",
-    "otrade",
+    "option_trade",
     "dividend",
     "fundamental",
     "rate",
-    "etrade",
-    "cdaily",
-    "ivsummary",
+    "enriched_trade",
+    "contract_daily",
+    "iv_summary",
     "lineage",
 ];
 
@@ -130,53 +160,31 @@ impl Kind {
         }
     }
 
-    /// Parses a kind name (`trade`, `bar60`, `daily`, ...); the error names the value.
+    /// Parses a kind name (`trade`, `bar60`, `option_trade`, ...); the error names the value.
     pub fn parse(s: &str) -> Result<Kind, ParseError> {
-        Ok(match s {
-            "trade" => Kind::Trade,
-            "daily" => Kind::Daily,
-            "quote" => Kind::Quote,
-            "chain" => Kind::Chain,
-            "otrade" => Kind::OptionTrade,
-            "dividend" => Kind::Dividend,
-            "fundamental" => Kind::Fundamental,
-            "rate" => Kind::Rate,
-            "etrade" => Kind::EnrichedTrade,
-            "cdaily" => Kind::ContractDaily,
-            "ivsummary" => Kind::IvSummary,
-            "lineage" => Kind::Lineage,
-            _ => match s.strip_prefix("bar").map(str::parse::<u32>) {
-                Some(Ok(secs)) if secs > 0 && secs <= 86_400 && !s[3..].starts_with('0') => {
-                    Kind::Bar(secs)
-                }
-                _ => {
-                    return Err(ParseError::new(format!(
-                        "kind \"{s}\" is not one of {}",
-                        KIND_NAMES.join(", ")
-                    )));
-                }
-            },
-        })
+        if let Some(&(kind, _)) = NAMED.iter().find(|(_, name)| *name == s) {
+            return Ok(kind);
+        }
+        match s.strip_prefix("bar").map(str::parse::<u32>) {
+            Some(Ok(secs)) if secs > 0 && secs <= 86_400 && !s[3..].starts_with('0') => {
+                Ok(Kind::Bar(secs))
+            }
+            _ => Err(ParseError::new(format!(
+                "kind \"{s}\" is not one of {}",
+                KIND_NAMES.join(", ")
+            ))),
+        }
     }
 }
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Kind::Trade => f.write_str("trade"),
-            Kind::Bar(secs) => write!(f, "bar{secs}"),
-            Kind::Daily => f.write_str("daily"),
-            Kind::Quote => f.write_str("quote"),
-            Kind::Chain => f.write_str("chain"),
-            Kind::OptionTrade => f.write_str("otrade"),
-            Kind::Dividend => f.write_str("dividend"),
-            Kind::Fundamental => f.write_str("fundamental"),
-            Kind::Rate => f.write_str("rate"),
-            Kind::EnrichedTrade => f.write_str("etrade"),
-            Kind::ContractDaily => f.write_str("cdaily"),
-            Kind::IvSummary => f.write_str("ivsummary"),
-            Kind::Lineage => f.write_str("lineage"),
+        if let Kind::Bar(secs) = self {
+            return write!(f, "bar{secs}");
         }
+        // Every other kind is in NAMED (a test checks).
+        let name = NAMED.iter().find(|(k, _)| k == self).map_or("", |(_, n)| n);
+        f.write_str(name)
     }
 }
 
@@ -213,13 +221,7 @@ impl ChunkKey {
 
     /// The key of the chunk's blob: `feed:trade:AAPL:20240102`.
     pub fn chunk_key(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.dataset,
-            self.kind,
-            self.symbol,
-            self.day.yyyymmdd()
-        )
+        chunk_name(self.dataset, self.kind, &self.symbol, self.day.yyyymmdd())
     }
 
     /// The index zset of the chunk's series: `idx:feed:trade:AAPL`.
@@ -234,13 +236,14 @@ impl fmt::Display for ChunkKey {
     }
 }
 
-/// The index zset of a series.
-pub(crate) fn index_key(ds: Dataset, kind: Kind, symbol: &Symbol) -> String {
+/// The index zset of a series (`kind` and `symbol` as names: the migration also names the
+/// kinds of older layouts).
+pub(crate) fn index_key(ds: Dataset, kind: impl fmt::Display, symbol: impl fmt::Display) -> String {
     format!("idx:{ds}:{kind}:{symbol}")
 }
 
 /// The zset of the symbols of a kind.
-pub(crate) fn symbols_key(ds: Dataset, kind: Kind) -> String {
+pub(crate) fn symbols_key(ds: Dataset, kind: impl fmt::Display) -> String {
     format!("sym:{ds}:{kind}")
 }
 
@@ -249,34 +252,44 @@ pub(crate) fn kinds_key(ds: Dataset) -> String {
     format!("kinds:{ds}")
 }
 
+/// The key of a chunk by names (see [`ChunkKey::chunk_key`]).
+pub(crate) fn chunk_name(
+    ds: Dataset,
+    kind: impl fmt::Display,
+    symbol: impl fmt::Display,
+    yyyymmdd: u32,
+) -> String {
+    format!("{ds}:{kind}:{symbol}:{yyyymmdd}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn kinds_round_trip_and_bad_kinds_are_named() {
-        for k in [
-            Kind::Trade,
-            Kind::Bar(60),
-            Kind::Bar(86_400),
-            Kind::Daily,
-            Kind::Quote,
-            Kind::Chain,
-            Kind::OptionTrade,
-            Kind::Dividend,
-            Kind::Fundamental,
-            Kind::Rate,
-            Kind::EnrichedTrade,
-            Kind::ContractDaily,
-            Kind::IvSummary,
-            Kind::Lineage,
-        ] {
-            assert_eq!(Kind::parse(&k.to_string()).unwrap(), k);
+        let every = NAMED.iter().map(|(k, _)| *k);
+        for k in every.chain([Kind::Bar(1), Kind::Bar(60), Kind::Bar(86_400)]) {
+            let name = k.to_string();
+            assert!(!name.is_empty(), "{k:?} has no name");
+            assert_eq!(Kind::parse(&name).unwrap(), k);
         }
-        for bad in ["bar0", "bar060", "bar", "bar-5", "ticks", "bar86401", ""] {
+        for bad in [
+            "bar0", "bar060", "bar", "bar-5", "ticks", "bar86401", "", "otrade", "etrade",
+        ] {
             let e = Kind::parse(bad).unwrap_err();
             assert!(e.to_string().contains(&format!("\"{bad}\"")), "{e}");
         }
+    }
+
+    #[test]
+    fn the_help_lists_every_name() {
+        let mut names: Vec<&str> = NAMED.iter().map(|(_, n)| *n).collect();
+        names.push("bar<seconds>");
+        let mut listed = KIND_NAMES.to_vec();
+        names.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`key`]: datasets, kinds, chunk keys and the key layout shared by the backends.
 //! - [`store`]: [`Store`], the API the pipeline and the server use, chosen by URL.
 //! - [`url`]: [`StoreUrl`], a store's URL parsed once: connect, show (password hidden), compare.
+//! - [`migrate`]: rewrites a store of an older key layout to the current one.
 //! - `backend/embedded`: fjall, in process (`embedded:///dir`).
 //! - `backend/resp`: any Redis-protocol server: SSDB, Kvrocks, Redis, Valkey (`redis://`).
 //! - [`error`]: [`StoreError`], with `kind()`.
@@ -20,6 +21,7 @@
 pub mod codec;
 pub mod error;
 pub mod key;
+pub mod migrate;
 pub mod records;
 pub mod store;
 pub mod synth;

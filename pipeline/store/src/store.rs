@@ -8,8 +8,15 @@
 //! The API is in chunks: one chunk is one symbol-day of one kind, addressed by a
 //! [`ChunkKey`]. Writes check that the chunk decodes as its kind's schema; reads verify the
 //! checksum and report a damaged chunk as [`StoreError::Corrupt`] with its key.
+//!
+//! Opening checks the key layout ([`crate::key::LAYOUT_KEY`]): a store in the layout this
+//! xlfeed writes opens; an empty one opens and gets the marker before its first chunk; one
+//! holding data of another layout is refused ([`StoreError::OldLayout`],
+//! [`StoreError::UnknownLayout`]) so that no reader or writer mixes two layouts.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use xlfeed_core::{Symbol, TradingDay};
 
@@ -17,7 +24,7 @@ use crate::backend::embedded::Embedded;
 use crate::backend::resp::Resp;
 use crate::codec::{self, Columnar};
 use crate::error::{Result, StoreError};
-use crate::key::{ChunkKey, Dataset, Kind};
+use crate::key::{ChunkKey, Dataset, Kind, LAYOUT_VERSION};
 use crate::records::Records;
 use crate::url::StoreUrl;
 
@@ -31,6 +38,20 @@ pub struct Store {
     /// `location` shown, password hidden.
     url: String,
     location: StoreUrl,
+    /// Whether the layout marker must be written before the next chunk (an empty store
+    /// without one).
+    marker_pending: Arc<AtomicBool>,
+}
+
+/// What a store's layout marker says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Marker {
+    /// No marker: an empty store, or one written by layout 1.
+    Absent,
+    /// A layout version.
+    Version(u32),
+    /// Something that is not a version number, as stored.
+    Unknown(String),
 }
 
 #[derive(Clone)]
@@ -77,8 +98,33 @@ impl Store {
         Store::open_at(StoreUrl::parse(url)?).await
     }
 
-    /// Opens the store at `location`.
+    /// Opens the store at `location`, checking its key layout (see the module documentation).
     pub async fn open_at(location: StoreUrl) -> Result<Store> {
+        let store = Store::connect(location).await?;
+        let url = store.url.clone();
+        match store.marker().await? {
+            Marker::Version(LAYOUT_VERSION) => {}
+            Marker::Version(found) if found < LAYOUT_VERSION => {
+                return Err(StoreError::OldLayout { url, found });
+            }
+            Marker::Version(v) => {
+                return Err(StoreError::UnknownLayout {
+                    url,
+                    found: v.to_string(),
+                });
+            }
+            Marker::Unknown(found) => return Err(StoreError::UnknownLayout { url, found }),
+            Marker::Absent if store.holds_data().await? => {
+                return Err(StoreError::OldLayout { url, found: 1 });
+            }
+            Marker::Absent => store.marker_pending.store(true, Ordering::SeqCst),
+        }
+        Ok(store)
+    }
+
+    /// Opens the store at `location` whatever its layout, for the migration: nothing checked,
+    /// no marker written.
+    pub(crate) async fn connect(location: StoreUrl) -> Result<Store> {
         let shown = location.to_string();
         let backend = if let Some(dir) = location.embedded_dir() {
             let (dir, shown2) = (dir.to_path_buf(), shown.clone());
@@ -94,7 +140,47 @@ impl Store {
             backend,
             url: shown,
             location,
+            marker_pending: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The store's layout marker.
+    pub(crate) async fn marker(&self) -> Result<Marker> {
+        let raw = match &self.backend {
+            Backend::Embedded(b) => b.layout().await?,
+            Backend::Resp(b) => b.layout().await?,
+        };
+        Ok(match raw {
+            None => Marker::Absent,
+            Some(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                match text.trim().parse::<u32>() {
+                    Ok(v) => Marker::Version(v),
+                    Err(_) => Marker::Unknown(text),
+                }
+            }
+        })
+    }
+
+    /// Writes the layout marker of [`LAYOUT_VERSION`].
+    pub(crate) async fn write_marker(&self) -> Result<()> {
+        let version = LAYOUT_VERSION.to_string();
+        match &self.backend {
+            Backend::Embedded(b) => b.set_layout(version).await?,
+            Backend::Resp(b) => b.set_layout(version).await?,
+        }
+        self.marker_pending.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether any dataset registers a kind (holds, or held, data).
+    async fn holds_data(&self) -> Result<bool> {
+        for ds in [Dataset::Feed, Dataset::Post] {
+            if !self.kind_names(ds).await?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The store URL, password removed.
@@ -139,6 +225,15 @@ impl Store {
         if items.is_empty() {
             return Ok(());
         }
+        if self.marker_pending.load(Ordering::SeqCst) {
+            // Before the first chunk: a store never holds data without its marker.
+            self.write_marker().await?;
+        }
+        self.put_unchecked(items).await
+    }
+
+    /// Writes encoded chunks as they are (the migration's copies), with the commit protocol.
+    pub(crate) async fn put_unchecked(&self, items: Vec<(ChunkKey, Vec<u8>)>) -> Result<()> {
         match &self.backend {
             Backend::Embedded(b) => b.put_chunks(items).await,
             Backend::Resp(b) => b.put_chunks(items).await,
@@ -152,11 +247,8 @@ impl Store {
 
     /// Reads encoded chunks as stored (`None` where a key has none), in the keys' order.
     pub async fn get_chunks(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Vec<u8>>>> {
-        let names: Vec<String> = keys.iter().map(ChunkKey::chunk_key).collect();
-        match &self.backend {
-            Backend::Embedded(b) => b.get_chunks(names).await,
-            Backend::Resp(b) => b.get_chunks(names).await,
-        }
+        self.get_named(keys.iter().map(ChunkKey::chunk_key).collect())
+            .await
     }
 
     /// Reads and decodes one day of rows of any kind.
@@ -209,10 +301,38 @@ impl Store {
             )));
         }
         let (lo, hi) = (first.yyyymmdd(), last.yyyymmdd());
+        self.index_named(ds, &kind.to_string(), symbol.as_str(), lo, hi)
+            .await
+    }
+
+    /// The index entries of a series named as stored, within `lo..=hi` (yyyymmdd), with the
+    /// chunk sizes the embedded backend keeps (0 on RESP).
+    async fn index_named(
+        &self,
+        ds: Dataset,
+        kind: &str,
+        symbol: &str,
+        lo: u32,
+        hi: u32,
+    ) -> Result<Vec<(u32, u64)>> {
         match &self.backend {
             Backend::Embedded(b) => b.days(ds, kind, symbol, lo, hi).await,
             Backend::Resp(b) => b.days(ds, kind, symbol, lo, hi).await,
         }
+    }
+
+    /// Every indexed day (yyyymmdd) of a series named as stored, ascending.
+    pub(crate) async fn day_numbers(
+        &self,
+        ds: Dataset,
+        kind: &str,
+        symbol: &str,
+    ) -> Result<Vec<u32>> {
+        let (first, last) = day_bounds();
+        let days = self
+            .index_named(ds, kind, symbol, first.yyyymmdd(), last.yyyymmdd())
+            .await?;
+        Ok(days.into_iter().map(|(d, _)| d).collect())
     }
 
     /// The days of a series present in `first..=last`, ascending. Only committed days
@@ -250,10 +370,7 @@ impl Store {
 
     /// The symbols that have at least one day of `kind`, sorted.
     pub async fn symbols(&self, ds: Dataset, kind: Kind) -> Result<Vec<Symbol>> {
-        let names = match &self.backend {
-            Backend::Embedded(b) => b.symbols(ds, kind).await?,
-            Backend::Resp(b) => b.symbols(ds, kind).await?,
-        };
+        let names = self.symbol_names(ds, &kind.to_string()).await?;
         let mut out: Vec<Symbol> = names.iter().filter_map(|s| Symbol::parse(s).ok()).collect();
         out.sort();
         Ok(out)
@@ -261,13 +378,58 @@ impl Store {
 
     /// The kinds present in a dataset.
     pub async fn kinds(&self, ds: Dataset) -> Result<Vec<Kind>> {
-        let names = match &self.backend {
-            Backend::Embedded(b) => b.kinds(ds).await?,
-            Backend::Resp(b) => b.kinds(ds).await?,
-        };
+        let names = self.kind_names(ds).await?;
         let mut out: Vec<Kind> = names.iter().filter_map(|s| Kind::parse(s).ok()).collect();
         out.sort();
         Ok(out)
+    }
+
+    /// The symbols registered under a kind named as stored.
+    pub(crate) async fn symbol_names(&self, ds: Dataset, kind: &str) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Embedded(b) => b.symbols(ds, kind).await,
+            Backend::Resp(b) => b.symbols(ds, kind).await,
+        }
+    }
+
+    /// The kinds a dataset registers, as stored (names of any layout).
+    pub(crate) async fn kind_names(&self, ds: Dataset) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Embedded(b) => b.kinds(ds).await,
+            Backend::Resp(b) => b.kinds(ds).await,
+        }
+    }
+
+    /// Reads chunks by key as stored (`None` where a key has none).
+    pub(crate) async fn get_named(&self, names: Vec<String>) -> Result<Vec<Option<Vec<u8>>>> {
+        match &self.backend {
+            Backend::Embedded(b) => b.get_chunks(names).await,
+            Backend::Resp(b) => b.get_chunks(names).await,
+        }
+    }
+
+    /// Removes a series of a kind named as stored: its index, the chunks of `days`, its
+    /// symbol registry entry, in that order.
+    pub(crate) async fn remove_series(
+        &self,
+        ds: Dataset,
+        kind: &str,
+        symbol: &str,
+        days: Vec<u32>,
+    ) -> Result<()> {
+        let (kind, symbol) = (kind.to_owned(), symbol.to_owned());
+        match &self.backend {
+            Backend::Embedded(b) => b.remove_series(ds, kind, symbol, days).await,
+            Backend::Resp(b) => b.remove_series(ds, kind, symbol, days).await,
+        }
+    }
+
+    /// Removes a kind named as stored from its dataset's registry (its series removed first).
+    pub(crate) async fn remove_kind(&self, ds: Dataset, kind: &str) -> Result<()> {
+        match &self.backend {
+            Backend::Embedded(b) => b.remove_kind(ds, kind.to_owned()).await,
+            Backend::Resp(b) => b.remove_kind(ds, kind.to_owned()).await,
+        }
     }
 
     /// Deletes one day: its index entry first, then its chunk. Returns whether it existed.

@@ -292,7 +292,7 @@ pub fn records(kind: Kind, n: usize, seed: u64) -> Records {
         Kind::Lineage => Records::Lineages(
             (0..n)
                 .map(|i| Lineage {
-                    input: format!("feed:otrade:SPY:{}", 20240102 + i),
+                    input: format!("feed:option_trade:SPY:{}", 20240102 + i),
                     fingerprint: rng.below(1 << 32) as i64,
                 })
                 .collect(),

@@ -5,6 +5,9 @@
 //! is killed when dropped. [`RedisServer::start_with`] adds arguments (e.g. a slow load), and
 //! [`RedisServer::restart_loading`] returns while the server still loads its data. The binary
 //! is `redis-server` on the `PATH`, or `XLFEED_REDIS_SERVER`.
+//!
+//! [`TestStore::write_layout1`] writes keys as an xlfeed of key layout 1 did, for the tests of
+//! the refusal of such stores and of their migration.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -230,6 +233,171 @@ impl TestStore {
             Ok(s) => s,
             Err(e) => panic!("cannot open the test store {}: {e}", self.url()),
         }
+    }
+}
+
+/// A chunk as key layout 1 stored it, by names: dataset, kind name, symbol, `yyyymmdd`, and
+/// the encoded chunk.
+pub type Layout1Chunk = (crate::Dataset, &'static str, &'static str, u32, Vec<u8>);
+
+/// The value of a raw store operation of a test, or a panic naming it.
+fn or_fail<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+impl TestStore {
+    /// The embedded store's keyspaces, opened raw: (database, chunks, index).
+    fn raw_embedded(dir: &Path) -> (fjall::Database, fjall::Keyspace, fjall::Keyspace) {
+        let db = or_fail(fjall::Database::builder(dir).open(), "open fjall");
+        let chunks = or_fail(
+            db.keyspace("chunks", || {
+                fjall::KeyspaceCreateOptions::default()
+                    .with_kv_separation(Some(fjall::KvSeparationOptions::default()))
+            }),
+            "open the chunks keyspace",
+        );
+        let index = or_fail(
+            db.keyspace("index", fjall::KeyspaceCreateOptions::default),
+            "open the index keyspace",
+        );
+        (db, chunks, index)
+    }
+
+    /// A raw connection to the redis-server.
+    async fn raw_redis(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+        let client = or_fail(redis::Client::open(server.url(0)), "redis client");
+        or_fail(
+            client.get_multiplexed_async_connection().await,
+            "connect to redis-server",
+        )
+    }
+
+    /// Writes `chunks` with the keys key layout 1 wrote (chunk, symbol and kind registries,
+    /// index entry; no layout marker). No store handle may be open.
+    ///
+    /// # Panics
+    /// When the store cannot be written.
+    pub async fn write_layout1(&self, chunks: &[Layout1Chunk]) {
+        match self {
+            TestStore::Embedded { dir } => {
+                let (db, data, index) = TestStore::raw_embedded(dir.path());
+                for (ds, kind, symbol, d, bytes) in chunks {
+                    let len = bytes.len() as u64;
+                    let entries = [
+                        (&data, format!("{ds}:{kind}:{symbol}:{d}"), bytes.clone()),
+                        (&index, format!("sym:{ds}:{kind}:{symbol}"), Vec::new()),
+                        (&index, format!("kinds:{ds}:{kind}"), Vec::new()),
+                        (
+                            &index,
+                            format!("idx:{ds}:{kind}:{symbol}:{d}"),
+                            len.to_le_bytes().to_vec(),
+                        ),
+                    ];
+                    for (ks, k, v) in entries {
+                        or_fail(ks.insert(k, v), "write a layout 1 key");
+                    }
+                }
+                or_fail(db.persist(fjall::PersistMode::SyncAll), "persist");
+            }
+            TestStore::Redis { server } => {
+                let mut c = TestStore::raw_redis(server).await;
+                let mut p = redis::pipe();
+                for (ds, kind, symbol, d, bytes) in chunks {
+                    p.cmd("SET")
+                        .arg(format!("{ds}:{kind}:{symbol}:{d}"))
+                        .arg(bytes.as_slice())
+                        .ignore();
+                    p.cmd("ZADD")
+                        .arg(format!("sym:{ds}:{kind}"))
+                        .arg(0)
+                        .arg(*symbol)
+                        .ignore();
+                    p.cmd("ZADD")
+                        .arg(format!("kinds:{ds}"))
+                        .arg(0)
+                        .arg(*kind)
+                        .ignore();
+                    p.cmd("ZADD")
+                        .arg(format!("idx:{ds}:{kind}:{symbol}"))
+                        .arg(*d)
+                        .arg(*d)
+                        .ignore();
+                }
+                or_fail(p.query_async::<()>(&mut c).await, "write layout 1 keys");
+            }
+        }
+    }
+
+    /// Removes a series written by [`TestStore::write_layout1`]: its index entries, chunks and
+    /// symbol registry entry (the kind stays registered). No store handle may be open.
+    ///
+    /// # Panics
+    /// When the store cannot be written.
+    pub async fn remove_layout1_series(
+        &self,
+        ds: crate::Dataset,
+        kind: &str,
+        symbol: &str,
+        days: &[u32],
+    ) {
+        match self {
+            TestStore::Embedded { dir } => {
+                let (db, data, index) = TestStore::raw_embedded(dir.path());
+                for d in days {
+                    let idx = format!("idx:{ds}:{kind}:{symbol}:{d}");
+                    or_fail(index.remove(idx), "remove an index entry");
+                    or_fail(data.remove(format!("{ds}:{kind}:{symbol}:{d}")), "remove");
+                }
+                let sym = format!("sym:{ds}:{kind}:{symbol}");
+                or_fail(index.remove(sym), "remove a symbol");
+                or_fail(db.persist(fjall::PersistMode::SyncAll), "persist");
+            }
+            TestStore::Redis { server } => {
+                let mut c = TestStore::raw_redis(server).await;
+                let mut p = redis::pipe();
+                for d in days {
+                    p.cmd("ZREM")
+                        .arg(format!("idx:{ds}:{kind}:{symbol}"))
+                        .arg(*d)
+                        .ignore();
+                    p.cmd("DEL")
+                        .arg(format!("{ds}:{kind}:{symbol}:{d}"))
+                        .ignore();
+                }
+                p.cmd("ZREM")
+                    .arg(format!("sym:{ds}:{kind}"))
+                    .arg(symbol)
+                    .ignore();
+                or_fail(p.query_async::<()>(&mut c).await, "remove a series");
+            }
+        }
+    }
+
+    /// The layout marker as stored (`None` when absent). No store handle may be open.
+    ///
+    /// # Panics
+    /// When the store cannot be read.
+    pub async fn layout_marker(&self) -> Option<String> {
+        let raw: Option<Vec<u8>> = match self {
+            TestStore::Embedded { dir } => {
+                let (_db, _, index) = TestStore::raw_embedded(dir.path());
+                or_fail(index.get(crate::key::LAYOUT_KEY), "read the marker").map(|v| v.to_vec())
+            }
+            TestStore::Redis { server } => {
+                let mut c = TestStore::raw_redis(server).await;
+                or_fail(
+                    redis::cmd("GET")
+                        .arg(crate::key::LAYOUT_KEY)
+                        .query_async(&mut c)
+                        .await,
+                    "read the marker",
+                )
+            }
+        };
+        raw.map(|v| String::from_utf8_lossy(&v).into_owned())
     }
 }
 

@@ -9,11 +9,12 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xlfeed_core::records::Trade;
+use xlfeed_core::records::{Lineage, Trade};
 use xlfeed_core::{ErrorKind, Symbol, TradingDay};
+use xlfeed_store::migrate::migrate;
 use xlfeed_store::synth::{self, EVERY_KIND};
-use xlfeed_store::testing::{RedisServer, TestStore as Backend};
-use xlfeed_store::{ChunkKey, Dataset, Kind, Store, StoreError};
+use xlfeed_store::testing::{Layout1Chunk, RedisServer, TestStore as Backend};
+use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError, StoreUrl};
 
 /// Overwrites the raw bytes at a chunk key, bypassing the Store API's checks. The store
 /// handle must have been dropped (the embedded store allows one process, one handle).
@@ -521,6 +522,269 @@ async fn data_on_closed_days_is_kept(b: Backend) {
     );
 }
 
+async fn a_new_store_is_marked_before_its_first_chunk(b: Backend) {
+    {
+        let store = b.open().await;
+        assert!(store.kinds(Dataset::Feed).await.unwrap().is_empty());
+    }
+    assert_eq!(
+        b.layout_marker().await,
+        None,
+        "opening to read marks nothing"
+    );
+    {
+        let store = b.open().await;
+        store
+            .put(
+                &key(Kind::OptionTrade, "SPY", "2024-01-02"),
+                &synth::records(Kind::OptionTrade, 10, 1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.kinds(Dataset::Feed).await.unwrap(),
+            vec![Kind::OptionTrade]
+        );
+    }
+    assert_eq!(b.layout_marker().await.as_deref(), Some("2"));
+    let store = b.open().await;
+    assert_eq!(
+        store
+            .all_days(Dataset::Feed, Kind::OptionTrade, &sym("SPY"))
+            .await
+            .unwrap(),
+        vec![day("2024-01-02")]
+    );
+}
+
+/// A store of layout 1: option trades and trades in FEED, every POST kind of a postprocess
+/// run in POST (lineage naming its inputs by their layout 1 keys), two underlyings.
+fn layout1_store() -> Vec<Layout1Chunk> {
+    let mut chunks = Vec::new();
+    for (i, symbol) in ["SPY", "QQQ"].into_iter().enumerate() {
+        for d in [20240102, 20240103, 20240104] {
+            let seed = u64::from(d) + i as u64;
+            let rows = |kind: Kind, n: usize| synth::records(kind, n, seed).encode();
+            chunks.push((
+                Dataset::Feed,
+                "otrade",
+                symbol,
+                d,
+                rows(Kind::OptionTrade, 50),
+            ));
+            chunks.push((Dataset::Feed, "trade", symbol, d, rows(Kind::Trade, 40)));
+            chunks.push((
+                Dataset::Post,
+                "etrade",
+                symbol,
+                d,
+                rows(Kind::EnrichedTrade, 50),
+            ));
+            chunks.push((
+                Dataset::Post,
+                "cdaily",
+                symbol,
+                d,
+                rows(Kind::ContractDaily, 5),
+            ));
+            chunks.push((
+                Dataset::Post,
+                "ivsummary",
+                symbol,
+                d,
+                rows(Kind::IvSummary, 3),
+            ));
+            let lineage = Records::Lineages(vec![
+                Lineage {
+                    input: format!("feed:otrade:{symbol}:{d}"),
+                    fingerprint: 11,
+                },
+                Lineage {
+                    input: format!("feed:trade:{symbol}:{d}"),
+                    fingerprint: 12,
+                },
+                Lineage {
+                    input: format!("feed:dividend:{symbol}:*"),
+                    fingerprint: 0,
+                },
+            ]);
+            chunks.push((Dataset::Post, "lineage", symbol, d, lineage.encode()));
+        }
+    }
+    chunks
+}
+
+/// The kind a layout 1 name is now.
+fn renamed(old: &str) -> Kind {
+    xlfeed_store::migrate::RENAMED
+        .iter()
+        .find(|(o, _)| *o == old)
+        .map_or_else(|| Kind::parse(old).unwrap(), |(_, k)| *k)
+}
+
+/// Checks that the store holds `old` under the new names: the same bytes, lineage inputs
+/// renamed, and nothing left under the old names.
+async fn assert_migrated(store: &Store, old: &[Layout1Chunk]) {
+    for (ds, name, symbol, d, bytes) in old {
+        let k = ChunkKey::new(
+            *ds,
+            renamed(name),
+            sym(symbol),
+            TradingDay::from_yyyymmdd(*d).unwrap(),
+        );
+        let got = store.get_chunks(std::slice::from_ref(&k)).await.unwrap();
+        let got = got.into_iter().next().flatten();
+        let got = got.unwrap_or_else(|| panic!("{k} is missing after the migration"));
+        if *name == "lineage" {
+            let Records::Lineages(before) = Records::decode(bytes).unwrap() else {
+                unreachable!()
+            };
+            let Records::Lineages(after) = Records::decode(&got).unwrap() else {
+                panic!("{k} holds no lineage")
+            };
+            let inputs: Vec<&str> = after.iter().map(|l| l.input.as_str()).collect();
+            assert_eq!(
+                inputs,
+                vec![
+                    format!("feed:option_trade:{symbol}:{d}"),
+                    format!("feed:trade:{symbol}:{d}"),
+                    format!("feed:dividend:{symbol}:*"),
+                ]
+            );
+            let prints = |v: &[Lineage]| v.iter().map(|l| l.fingerprint).collect::<Vec<_>>();
+            assert_eq!(prints(&after), prints(&before));
+        } else {
+            assert_eq!(&got, bytes, "{k} changed");
+        }
+        let days = store
+            .all_days(*ds, renamed(name), &sym(symbol))
+            .await
+            .unwrap();
+        assert_eq!(days.len(), 3, "{k}");
+    }
+    assert_eq!(
+        store.kinds(Dataset::Feed).await.unwrap(),
+        vec![Kind::Trade, Kind::OptionTrade]
+    );
+    assert_eq!(
+        store.kinds(Dataset::Post).await.unwrap(),
+        vec![
+            Kind::EnrichedTrade,
+            Kind::ContractDaily,
+            Kind::IvSummary,
+            Kind::Lineage
+        ]
+    );
+    assert!(store.verify(Dataset::Feed).await.unwrap().is_empty());
+    assert!(store.verify(Dataset::Post).await.unwrap().is_empty());
+}
+
+async fn an_old_layout_store_is_refused_until_migrated(b: Backend) {
+    let old = layout1_store();
+    b.write_layout1(&old).await;
+    let url = b.url();
+    let err = Store::open(&url)
+        .await
+        .err()
+        .expect("a layout 1 store must be refused");
+    assert!(
+        matches!(err, StoreError::OldLayout { found: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Internal);
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("store {url} is in key layout 1")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("run `xlpipeline migrate --store {url}`")),
+        "{msg}"
+    );
+
+    let done = migrate(StoreUrl::parse(&url).unwrap()).await.unwrap();
+    assert_eq!(done.from, 1);
+    assert!(done.skipped.is_empty(), "{:?}", done.skipped);
+    let moved: Vec<(Dataset, &str, Kind, u64, u64)> = done
+        .renamed
+        .iter()
+        .map(|r| (r.dataset, r.from, r.to, r.series, r.chunks))
+        .collect();
+    assert_eq!(
+        moved,
+        vec![
+            (Dataset::Feed, "otrade", Kind::OptionTrade, 2, 6),
+            (Dataset::Post, "etrade", Kind::EnrichedTrade, 2, 6),
+            (Dataset::Post, "cdaily", Kind::ContractDaily, 2, 6),
+            (Dataset::Post, "ivsummary", Kind::IvSummary, 2, 6),
+        ]
+    );
+    assert_eq!(done.lineages, 6);
+    assert_eq!(b.layout_marker().await.as_deref(), Some("2"));
+    {
+        let store = b.open().await;
+        assert_migrated(&store, &old).await;
+    }
+    let again = migrate(StoreUrl::parse(&url).unwrap()).await.unwrap();
+    assert!(again.was_current(), "{again:?}");
+}
+
+async fn a_migration_killed_midway_finishes_when_run_again(b: Backend) {
+    let old = layout1_store();
+    b.write_layout1(&old).await;
+    // What a run killed midway leaves: FEED's option trades of SPY moved and their old keys
+    // gone, those of QQQ copied for one day and still all under the old name; a lineage
+    // chunk already rewritten; no marker.
+    let spy_moved: Vec<Layout1Chunk> = old
+        .iter()
+        .filter(|c| c.1 == "otrade" && c.2 == "SPY")
+        .map(|c| (c.0, "option_trade", c.2, c.3, c.4.clone()))
+        .chain(
+            old.iter()
+                .filter(|c| c.1 == "otrade" && c.2 == "QQQ" && c.3 == 20240102)
+                .map(|c| (c.0, "option_trade", c.2, c.3, c.4.clone())),
+        )
+        .collect();
+    b.write_layout1(&spy_moved).await;
+    b.remove_layout1_series(
+        Dataset::Feed,
+        "otrade",
+        "SPY",
+        &[20240102, 20240103, 20240104],
+    )
+    .await;
+    let rewritten = Records::Lineages(vec![
+        Lineage {
+            input: "feed:option_trade:QQQ:20240102".into(),
+            fingerprint: 11,
+        },
+        Lineage {
+            input: "feed:trade:QQQ:20240102".into(),
+            fingerprint: 12,
+        },
+        Lineage {
+            input: "feed:dividend:QQQ:*".into(),
+            fingerprint: 0,
+        },
+    ]);
+    b.write_layout1(&[(
+        Dataset::Post,
+        "lineage",
+        "QQQ",
+        20240102,
+        rewritten.encode(),
+    )])
+    .await;
+    let err = Store::open(&b.url()).await.err().expect("still refused");
+    assert!(matches!(err, StoreError::OldLayout { .. }), "{err}");
+
+    let done = migrate(StoreUrl::parse(&b.url()).unwrap()).await.unwrap();
+    assert!(done.skipped.is_empty(), "{:?}", done.skipped);
+    assert_eq!(done.renamed[0].series, 1, "only QQQ was left to move");
+    let store = b.open().await;
+    assert_migrated(&store, &old).await;
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -551,4 +815,7 @@ conformance!(
     reopen_keeps_every_committed_day,
     killed_writer_leaves_a_decodable_store,
     data_on_closed_days_is_kept,
+    a_new_store_is_marked_before_its_first_chunk,
+    an_old_layout_store_is_refused_until_migrated,
+    a_migration_killed_midway_finishes_when_run_again,
 );

@@ -4,15 +4,17 @@
 //! large) and `index` (the index entries and the symbol and kind registries, laid out like the
 //! RESP backend's zsets but as ordered keys: `idx:feed:trade:AAPL:20240102` → chunk size).
 //! A put writes every chunk and its index entries in one atomic batch and then persists the
-//! journal with `SyncAll`: after `put` returns, the day survives a crash or a power cut.
+//! journal with `SyncAll`: after `put` returns, the day survives a crash or a power cut. The
+//! layout marker is the key `layout` of the index keyspace.
+
+use std::fmt::Display;
 
 use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
 
 use crate::error::{Result, StoreError};
-use crate::key::{ChunkKey, Dataset, Kind};
-use xlfeed_core::Symbol;
+use crate::key::{ChunkKey, Dataset, LAYOUT_KEY, chunk_name};
 
 /// An open embedded store.
 #[derive(Clone)]
@@ -23,11 +25,11 @@ pub(crate) struct Embedded {
     url: String,
 }
 
-fn idx_prefix(ds: Dataset, kind: Kind, symbol: &Symbol) -> String {
+fn idx_prefix(ds: Dataset, kind: impl Display, symbol: impl Display) -> String {
     format!("idx:{ds}:{kind}:{symbol}:")
 }
 
-fn sym_prefix(ds: Dataset, kind: Kind) -> String {
+fn sym_prefix(ds: Dataset, kind: impl Display) -> String {
     format!("sym:{ds}:{kind}:")
 }
 
@@ -120,8 +122,8 @@ impl Embedded {
     pub(crate) async fn days(
         &self,
         ds: Dataset,
-        kind: Kind,
-        symbol: &Symbol,
+        kind: &str,
+        symbol: &str,
         lo: u32,
         hi: u32,
     ) -> Result<Vec<(u32, u64)>> {
@@ -160,7 +162,7 @@ impl Embedded {
         .await
     }
 
-    pub(crate) async fn symbols(&self, ds: Dataset, kind: Kind) -> Result<Vec<String>> {
+    pub(crate) async fn symbols(&self, ds: Dataset, kind: &str) -> Result<Vec<String>> {
         self.registry(sym_prefix(ds, kind)).await
     }
 
@@ -187,6 +189,67 @@ impl Embedded {
             batch.commit().map_err(|e| me.err(e))?;
             me.db.persist(PersistMode::SyncAll).map_err(|e| me.err(e))?;
             Ok(existed)
+        })
+        .await
+    }
+
+    /// The layout marker, as stored.
+    pub(crate) async fn layout(&self) -> Result<Option<Vec<u8>>> {
+        self.blocking(|me| {
+            me.index
+                .get(LAYOUT_KEY)
+                .map(|v| v.map(|v| v.to_vec()))
+                .map_err(|e| me.err(e))
+        })
+        .await
+    }
+
+    /// Writes the layout marker, durably.
+    pub(crate) async fn set_layout(&self, version: String) -> Result<()> {
+        self.blocking(move |me| {
+            me.index
+                .insert(LAYOUT_KEY, version.as_bytes())
+                .map_err(|e| me.err(e))?;
+            me.db.persist(PersistMode::SyncAll).map_err(|e| me.err(e))
+        })
+        .await
+    }
+
+    /// Removes a series of a kind by name, in one batch: its index entries, the chunks of
+    /// `days` (which may name days no longer indexed), and its symbol registry entry.
+    pub(crate) async fn remove_series(
+        &self,
+        ds: Dataset,
+        kind: String,
+        symbol: String,
+        days: Vec<u32>,
+    ) -> Result<()> {
+        self.blocking(move |me| {
+            let prefix = idx_prefix(ds, &kind, &symbol);
+            let mut batch = me.db.batch();
+            for g in me.index.prefix(prefix.as_str()) {
+                batch.remove(&me.index, g.key().map_err(|e| me.err(e))?);
+            }
+            for d in days {
+                batch.remove(&me.chunks, chunk_name(ds, &kind, &symbol, d));
+            }
+            batch.remove(&me.index, format!("{}{symbol}", sym_prefix(ds, &kind)));
+            batch.commit().map_err(|e| me.err(e))?;
+            me.db.persist(PersistMode::SyncAll).map_err(|e| me.err(e))
+        })
+        .await
+    }
+
+    /// Removes a kind by name from a dataset's registry, with what is left of its symbols.
+    pub(crate) async fn remove_kind(&self, ds: Dataset, kind: String) -> Result<()> {
+        self.blocking(move |me| {
+            let mut batch = me.db.batch();
+            for g in me.index.prefix(sym_prefix(ds, &kind)) {
+                batch.remove(&me.index, g.key().map_err(|e| me.err(e))?);
+            }
+            batch.remove(&me.index, format!("{}{kind}", kinds_prefix(ds)));
+            batch.commit().map_err(|e| me.err(e))?;
+            me.db.persist(PersistMode::SyncAll).map_err(|e| me.err(e))
         })
         .await
     }

@@ -1,9 +1,10 @@
 //! The RESP backend: SSDB (the seed's store), Apache Kvrocks, Redis or Valkey.
 //!
-//! Only commands all four accept (shared/reference/storage.md §2.1): SET, MGET, DEL, STRLEN,
-//! ZADD with integer scores, ZRANGE, ZRANGEBYSCORE with inclusive bounds, ZREM, ZCARD, and
-//! pipelining. No MULTI, no Lua, no SCAN, no SELECT beyond the URL's database. The connection
-//! skips `CLIENT SETINFO` (SSDB rejects it) and speaks RESP2.
+//! Only commands all four accept (shared/reference/storage.md §2.1): GET and SET without
+//! options, MGET, DEL (of strings), STRLEN, ZADD with integer scores and no flags, ZRANGE,
+//! ZRANGEBYSCORE with inclusive bounds, ZREM, ZCARD, and pipelining. No MULTI, no Lua, no
+//! SCAN, no SELECT beyond the URL's database. The connection skips `CLIENT SETINFO` (SSDB
+//! rejects it) and speaks RESP2. The layout marker is the string key `layout`.
 //!
 //! A put is two round trips: first every chunk (and the symbol and kind registries), then,
 //! only if all of those succeeded, every index entry. The index entry is the commit marker.
@@ -19,8 +20,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, RedisError, ServerError};
 
 use crate::error::{Result, StoreError};
-use crate::key::{ChunkKey, Dataset, Kind, index_key, kinds_key, symbols_key};
-use xlfeed_core::{ErrorKind, Symbol};
+use crate::key::{ChunkKey, Dataset, LAYOUT_KEY, chunk_name, index_key, kinds_key, symbols_key};
+use xlfeed_core::ErrorKind;
 
 /// How long connecting may take before the store is reported unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -154,8 +155,8 @@ impl Resp {
     pub(crate) async fn days(
         &self,
         ds: Dataset,
-        kind: Kind,
-        symbol: &Symbol,
+        kind: &str,
+        symbol: &str,
         lo: u32,
         hi: u32,
     ) -> Result<Vec<(u32, u64)>> {
@@ -208,7 +209,7 @@ impl Resp {
         Ok(members)
     }
 
-    pub(crate) async fn symbols(&self, ds: Dataset, kind: Kind) -> Result<Vec<String>> {
+    pub(crate) async fn symbols(&self, ds: Dataset, kind: &str) -> Result<Vec<String>> {
         self.registry(symbols_key(ds, kind)).await
     }
 
@@ -243,6 +244,76 @@ impl Resp {
                 .map_err(|e| self.err(e))?;
         }
         Ok(removed > 0)
+    }
+
+    /// The layout marker, as stored.
+    pub(crate) async fn layout(&self) -> Result<Option<Vec<u8>>> {
+        let mut conn = self.conn.clone();
+        redis::cmd("GET")
+            .arg(LAYOUT_KEY)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Writes the layout marker.
+    pub(crate) async fn set_layout(&self, version: String) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(LAYOUT_KEY)
+            .arg(version)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes a series of a kind by name: its index first (readers stop seeing it), then
+    /// the chunks of `days` (which may name days no longer indexed), then its symbol registry
+    /// entry.
+    pub(crate) async fn remove_series(
+        &self,
+        ds: Dataset,
+        kind: String,
+        symbol: String,
+        days: Vec<u32>,
+    ) -> Result<()> {
+        // ZREM member by member, not DEL of the zset: SSDB's DEL removes only strings.
+        let mut conn = self.conn.clone();
+        let index = index_key(ds, &kind, &symbol);
+        for group in days.chunks(READ_BATCH) {
+            let mut zrem = redis::cmd("ZREM");
+            zrem.arg(&index);
+            for d in group {
+                zrem.arg(*d);
+            }
+            let _: i64 = zrem.query_async(&mut conn).await.map_err(|e| self.err(e))?;
+        }
+        for group in days.chunks(READ_BATCH) {
+            let mut del = redis::cmd("DEL");
+            for d in group {
+                del.arg(chunk_name(ds, &kind, &symbol, *d));
+            }
+            let _: i64 = del.query_async(&mut conn).await.map_err(|e| self.err(e))?;
+        }
+        let _: i64 = redis::cmd("ZREM")
+            .arg(symbols_key(ds, &kind))
+            .arg(&symbol)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Removes a kind by name from a dataset's registry (its series removed before).
+    pub(crate) async fn remove_kind(&self, ds: Dataset, kind: String) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("ZREM")
+            .arg(kinds_key(ds))
+            .arg(&kind)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }
 
@@ -495,7 +566,7 @@ mod tests {
         let mut tries = 0;
         let reason = loop {
             tries += 1;
-            match store.symbols(Dataset::Feed, Kind::Trade).await {
+            match store.symbols(Dataset::Feed, "trade").await {
                 Err(StoreError::Unavailable { reason, .. }) if reason.starts_with("LOADING") => {
                     break reason;
                 }
@@ -509,7 +580,7 @@ mod tests {
         let chunk = |day: &str| {
             let key = ChunkKey::new(
                 Dataset::Feed,
-                Kind::Trade,
+                crate::Kind::Trade,
                 "AAPL".parse().unwrap(),
                 xlfeed_core::TradingDay::parse(day).unwrap(),
             );
