@@ -187,7 +187,7 @@ mod tests {
 
         let root = reqwest::Certificate::from_pem(&std::fs::read(&cfg.cert).unwrap()).unwrap();
         let client = reqwest::Client::builder()
-            .add_root_certificate(root)
+            .tls_certs_only([root])
             .build()
             .unwrap();
         for host in ["localhost", "127.0.0.1"] {
