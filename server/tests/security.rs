@@ -246,6 +246,7 @@ async fn without_keys_only_loopback_is_bound() {
     running.shutdown().await;
 }
 
+#[cfg(feature = "demo-tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_development_certificate() {
     let dir = tempfile::tempdir().unwrap();
