@@ -57,8 +57,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment2::Figment;
+use figment2::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::SecurityConfig;

@@ -7,7 +7,7 @@
 //! Fetch and postprocess are incremental: a second run finds everything in place and starts
 //! serving within seconds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use xlfeed_core::{Nyse, Symbol, TradingDay};
@@ -16,6 +16,7 @@ use xlfeed_pipeline::runs::{RunControl, Stage, run_stage};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store};
 
 use crate::config::Config;
+use crate::tls::TlsConfig;
 
 /// The default universe: ten underlyings with options.
 pub const DEMO_SYMBOLS: &str = "AAPL,MSFT,AMZN,NVDA,TSLA,JPM,XOM,KO,SPY,QQQ";
@@ -215,19 +216,29 @@ pub fn config(args: &DemoArgs, base: Config) -> Result<Config> {
     c.stores.post = format!("embedded://{dir}/post");
     c.runs.dir = args.data.join("runs");
     if args.https && c.tls.is_none() {
-        let certs = args.data.join("dev-cert");
-        c.tls = Some(
-            if certs.join("cert.pem").is_file() && certs.join("key.pem").is_file() {
-                crate::tls::TlsConfig {
-                    cert: certs.join("cert.pem"),
-                    key: certs.join("key.pem"),
-                }
-            } else {
-                crate::tls::write_dev_cert(&certs)?
-            },
-        );
+        c.tls = Some(dev_cert(&args.data.join("dev-cert"))?);
     }
     Ok(c)
+}
+
+/// The development certificate in `certs`, made there the first time.
+fn dev_cert(certs: &Path) -> Result<TlsConfig> {
+    let existing = TlsConfig {
+        cert: certs.join("cert.pem"),
+        key: certs.join("key.pem"),
+    };
+    if existing.cert.is_file() && existing.key.is_file() {
+        return Ok(existing);
+    }
+    #[cfg(feature = "demo-tls")]
+    return crate::tls::write_dev_cert(certs);
+    #[cfg(not(feature = "demo-tls"))]
+    bail!(
+        "--https needs a development certificate in {} and this xlserver was built without \
+         the demo-tls feature that makes one: build with default features, or put cert.pem \
+         and key.pem there",
+        certs.display()
+    )
 }
 
 #[cfg(test)]
@@ -242,6 +253,7 @@ mod tests {
         demo: DemoArgs,
     }
 
+    #[cfg(feature = "demo-tls")]
     #[test]
     fn https_makes_a_dev_certificate_once_and_reuses_it() {
         let dir = tempfile::tempdir().unwrap();

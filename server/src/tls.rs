@@ -5,6 +5,9 @@
 //! Both listeners use rustls with the ring provider. The files are read and checked here,
 //! once, so a bad path or a file that is not PEM stops start-up with a message naming the
 //! file instead of failing on the first connection.
+//!
+//! [`write_dev_cert`] (the `demo-tls` feature, on by default) makes the self-signed certificate
+//! `xlserver demo --https` serves; a production build can leave it out.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +45,7 @@ pub async fn listener_config(cfg: &TlsConfig) -> anyhow::Result<Arc<rustls::Serv
 /// `dir/cert.pem` and `dir/key.pem` (the key readable by its owner only on unix). Browsers
 /// and Excel trust it only after it is added to the system's trusted roots; for production
 /// use a certificate from a real CA.
+#[cfg(feature = "demo-tls")]
 pub fn write_dev_cert(dir: &Path) -> anyhow::Result<TlsConfig> {
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let names = vec![
@@ -74,6 +78,7 @@ pub fn write_dev_cert(dir: &Path) -> anyhow::Result<TlsConfig> {
 }
 
 /// Writes `bytes` to `path`, readable by the owner only on unix.
+#[cfg(feature = "demo-tls")]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -150,9 +155,10 @@ fn pem_error(path: &Path, what: &str, e: &pem::Error) -> anyhow::Error {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use axum::Router;
-    use axum::routing::get;
+    #[cfg(feature = "demo-tls")]
+    use axum::{Router, routing::get};
 
+    #[cfg(feature = "demo-tls")]
     #[tokio::test]
     async fn serves_https_with_the_dev_cert() {
         install_crypto_provider();
@@ -187,7 +193,7 @@ mod tests {
 
         let root = reqwest::Certificate::from_pem(&std::fs::read(&cfg.cert).unwrap()).unwrap();
         let client = reqwest::Client::builder()
-            .add_root_certificate(root)
+            .tls_certs_only([root])
             .build()
             .unwrap();
         for host in ["localhost", "127.0.0.1"] {
@@ -207,6 +213,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "demo-tls")]
     #[tokio::test]
     async fn errors_name_the_file_and_the_problem() {
         let dir = tempfile::tempdir().unwrap();

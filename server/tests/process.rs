@@ -493,3 +493,70 @@ async fn a_store_of_an_older_key_layout_is_refused_at_start_naming_the_migration
         "{err}"
     );
 }
+
+/// `xlserver config check` (issue 14, figment2 in place of figment): the file, then
+/// `XLFEED_<SECTION>__<KEY>` over it; a bad key or value is named with where it came from;
+/// passwords never printed.
+#[test]
+fn config_check_layers_the_environment_over_the_file_and_names_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("xlserver.toml");
+    std::fs::write(
+        &file,
+        "[server]\nhttp = \"127.0.0.1:9999\"\n[stores]\nfeed = \"redis://:s3cret@h:6379/0\"\n",
+    )
+    .unwrap();
+    let check = |env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xlserver"))
+            .args(["--config", file.to_str().unwrap(), "config", "check"])
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = stdout.clone() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), stdout, text)
+    };
+
+    let (ok, stdout, text) = check(&[
+        ("XLFEED_CACHE__MAX_MB", "2048"),
+        (
+            "XLFEED_SECURITY__CORS_ORIGINS",
+            "[\"https://a.com\",\"https://b.com\"]",
+        ),
+        ("XLFEED_STORES__POST", "redis://u:pw@h/1"),
+        ("XLFEED_UNRELATED", "x"),
+    ]);
+    assert!(ok, "{text}");
+    let c: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(c["server"]["http"], "127.0.0.1:9999");
+    assert_eq!(c["cache"]["max_mb"], 2048);
+    assert_eq!(
+        c["security"]["cors_origins"],
+        json!(["https://a.com", "https://b.com"])
+    );
+    assert_eq!(c["stores"]["feed"], "redis://:***@h:6379/0");
+    assert_eq!(c["stores"]["post"], "redis://u:***@h/1");
+    assert!(!text.contains("s3cret") && !text.contains(":pw@"), "{text}");
+
+    let (ok, _, text) = check(&[("XLFEED_CACHE__MAX_MBB", "3")]);
+    assert!(!ok);
+    assert!(
+        text.contains("max_mbb") && text.contains("XLFEED_"),
+        "{text}"
+    );
+    let (ok, _, text) = check(&[("XLFEED_CACHE__MAX_MB", "lots")]);
+    assert!(!ok);
+    assert!(
+        text.contains("\"lots\"") && text.contains("MAX_MB"),
+        "{text}"
+    );
+
+    std::fs::write(&file, "[cache]\nmax_mbb = 3\n").unwrap();
+    let (ok, _, text) = check(&[]);
+    assert!(!ok);
+    assert!(
+        text.contains("max_mbb") && text.contains("xlserver.toml"),
+        "{text}"
+    );
+}

@@ -246,6 +246,7 @@ async fn without_keys_only_loopback_is_bound() {
     running.shutdown().await;
 }
 
+#[cfg(feature = "demo-tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_development_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,7 +255,7 @@ async fn https_with_a_development_certificate() {
     let running = start(dir.path(), |c| c.tls = Some(tls)).await;
     let url = format!("https://localhost:{}/healthz", running.http_addr.port());
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
         .build()
         .unwrap();
     let r = client.get(&url).send().await.unwrap();

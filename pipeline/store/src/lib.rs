@@ -11,7 +11,7 @@
 //! - `backend/embedded`: fjall, in process (`embedded:///dir`).
 //! - `backend/resp`: any Redis-protocol server: SSDB, Kvrocks, Redis, Valkey (`redis://`).
 //! - [`error`]: [`StoreError`], with `kind()`.
-//! - [`synth`]: synthetic rows of every kind for tests and benchmarks.
+//! - `synth` (feature `testing`): synthetic rows of every kind for tests and benchmarks.
 //! - `testing` (feature `testing`): a real `redis-server` for tests, on a free port.
 //!
 //! The commit protocol is the same on both backends: a chunk is written before its index
@@ -24,6 +24,7 @@ pub mod key;
 pub mod migrate;
 pub mod records;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod synth;
 #[cfg(feature = "testing")]
 pub mod testing;
