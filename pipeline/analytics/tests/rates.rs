@@ -260,7 +260,7 @@ fn policies_parse_ordered_preferences_ranges_and_fallbacks() {
 fn policy_errors_name_the_bad_part() {
     let cases = [
         ("", "names no curve"),
-        ("2023-02-30..=SOFR", "2023-02-30 is not a calendar date"),
+        ("2023-02-30..=SOFR", "\"2023-02-30\" is not a calendar date"),
         ("2023-07-01..2023-06-30=SOFR", "range starts after it ends"),
         ("2023-07-01..", "is not RANGE=CURVE"),
         ("=SOFR", "has no date range"),
