@@ -608,6 +608,15 @@ fn bad_arguments_name_the_bad_value() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("127.0.0.1:9"), "{}", run.stderr);
     assert!(started.elapsed() < Duration::from_secs(60));
+    // A FEED store that cannot be opened is named, without its password.
+    let run = fetch(
+        dir.path(),
+        "redis://reader:s3cret-pw@127.0.0.1:9",
+        &["--symbols", "AAPL", "--from", TO],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("127.0.0.1:9"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret-pw"), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -204,10 +204,12 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
         bail!("--jobs 0: at least one unit must run at a time");
     }
 
-    let store = control
-        .open(&args.feed)
-        .await
-        .with_context(|| format!("cannot open the FEED store {}", args.feed))?;
+    let store = control.open(&args.feed).await.with_context(|| {
+        format!(
+            "cannot open the FEED store {}",
+            xlfeed_store::url::redact(&args.feed)
+        )
+    })?;
     let mut sim = None;
     let (source, source_name) = if let Some(dir) = &args.replay {
         if !dir.is_dir() {

@@ -185,9 +185,12 @@ where
     let Some(url) = &opts.store else {
         bail!("no --store to write to");
     };
-    let store = Store::open(url)
-        .await
-        .with_context(|| format!("failed to open the store {url}"))?;
+    let store = Store::open(url).await.with_context(|| {
+        format!(
+            "failed to open the store {}",
+            xlfeed_store::url::redact(url)
+        )
+    })?;
     let handle = tokio::runtime::Handle::current();
     let written =
         tokio::task::spawn_blocking(move || write(&source, format, check, &store, &handle))

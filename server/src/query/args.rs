@@ -523,6 +523,17 @@ mod tests {
     }
 
     #[test]
+    fn intervals_parse_and_bad_ones_are_named() {
+        assert_eq!(Interval::parse("5m").unwrap(), Interval::Intraday(300));
+        assert_eq!(Interval::parse("1H").unwrap(), Interval::Intraday(3600));
+        assert_eq!(Interval::parse("").unwrap(), Interval::Daily);
+        assert_eq!(Interval::parse("weekly").unwrap(), Interval::Weekly);
+        let e = Interval::parse("7m").unwrap_err();
+        assert!(e.message.contains("\"7m\""), "{}", e.message);
+        assert!(Interval::parse("fortnightly").is_err());
+    }
+
+    #[test]
     fn dates_in_every_form_and_bad_ones_named() {
         let a = args(
             json!({"a": "2024-06-12", "b": 20240612, "c": 45455, "d": "45455",

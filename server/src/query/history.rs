@@ -457,17 +457,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn intervals_parse_and_bad_ones_are_named() {
-        assert_eq!(Interval::parse("5m").unwrap(), Interval::Intraday(300));
-        assert_eq!(Interval::parse("1H").unwrap(), Interval::Intraday(3600));
-        assert_eq!(Interval::parse("").unwrap(), Interval::Daily);
-        assert_eq!(Interval::parse("weekly").unwrap(), Interval::Weekly);
-        let e = Interval::parse("7m").unwrap_err();
-        assert!(e.message.contains("\"7m\""), "{}", e.message);
-        assert!(Interval::parse("fortnightly").is_err());
-    }
-
-    #[test]
     fn buckets_align_to_the_new_york_clock() {
         // 2024-06-12 09:30:00 New York.
         let open = 1_718_199_000_000_000_000;
