@@ -68,7 +68,7 @@ use crate::tls::TlsConfig;
 
 /// The sections of the file (and of the environment overrides).
 const SECTIONS: &[&str] = &[
-    "server", "stores", "cache", "limits", "security", "runs", "tls",
+    "server", "stores", "cache", "limits", "security", "runs", "tls", "reports",
 ];
 
 /// Listeners.
@@ -195,6 +195,8 @@ pub struct Config {
     pub runs: RunsSection,
     /// TLS (none: plain HTTP and gRPC).
     pub tls: Option<TlsConfig>,
+    /// Workbooks: reports and reconciliation.
+    pub reports: crate::report::ReportLimits,
 }
 
 impl Config {
@@ -290,6 +292,7 @@ impl Config {
                 )
             })?;
         }
+        self.reports.validate().map_err(anyhow::Error::msg)?;
         let token = &self.security.admin_token;
         if !token.is_empty() && token.len() < 16 {
             bail!("security.admin_token is shorter than 16 characters: anyone could guess it");

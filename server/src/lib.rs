@@ -29,6 +29,7 @@ pub mod listen;
 pub mod meter;
 pub mod metrics;
 pub mod query;
+pub mod report;
 pub mod runs;
 pub mod serve;
 pub mod table;

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use xlfeed_store::Store;
 
@@ -118,7 +119,10 @@ pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result
     let limits = state.limits;
     Ok(router
         .with_state(state)
-        .layer(CompressionLayer::new())
+        // Workbooks are zip files already.
+        .layer(CompressionLayer::new().compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new(crate::report::XLSX)),
+        ))
         // One body limit, the configured one (axum's extractors have a 2 MB one of their own).
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
@@ -126,6 +130,7 @@ pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result
             http::Edge {
                 guard: Arc::new(guard),
                 timeout_secs: limits.request_timeout_secs,
+                report_timeout_secs: config.reports.timeout_secs,
                 max_body: limits.max_body_bytes,
             },
             http::edge,
@@ -211,6 +216,7 @@ pub async fn start(config: &Config, stores: (Store, Store)) -> Result<Running> {
         runs: Arc::new(runs),
         config_view: Arc::new(config.redacted()),
         auth: auth.clone(),
+        reports: crate::report::Reports::new(query.clone(), config.reports.clone()),
     };
     let guard = Guard::new(
         http_addr.ip(),

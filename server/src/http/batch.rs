@@ -63,6 +63,32 @@ pub(super) async fn batch(
     }
 }
 
+/// `POST /api/v1/batch.xlsx`: the same body, answered as one workbook (a sheet per call,
+/// the errors on its About sheet; see [`crate::report`]).
+pub(super) async fn batch_xlsx(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let st = state.clone();
+    let calls = match state.query.on_pool(async move { parse(&st, &body) }).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(Extension(p)) = &principal
+        && let Err(e) = state.auth.charge(p, calls.count.saturating_sub(1))
+    {
+        return ApiError::from(e).into_response();
+    }
+    state.metrics.batch_calls.inc_by(calls.count as u64);
+    let Calls { unique, slots, .. } = calls;
+    let calls = slots
+        .into_iter()
+        .map(|s| s.map(|u| unique[u].clone()))
+        .collect();
+    super::report::respond(state.reports.batch(calls).await)
+}
+
 /// A batch as parsed: the distinct calls to run, and for each call of the request which of
 /// them answers it (or why it cannot run).
 struct Calls {

@@ -15,10 +15,12 @@ pub mod limits;
 mod openapi;
 pub mod origin;
 mod params;
+mod report;
 pub mod respond;
 mod state;
 
 pub use limits::Limits;
+pub use report::is_report_path;
 pub use respond::{error_response, panic_response};
 pub use state::AppState;
 
@@ -52,6 +54,8 @@ pub fn api_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1", get(index))
         .route("/api/v1/batch", post(batch::batch))
+        .route("/api/v1/batch.xlsx", post(batch::batch_xlsx))
+        .route("/api/v1/report/{name}", get(report::named))
         .route("/api/v1/{function}", get(call))
 }
 
@@ -95,6 +99,8 @@ pub struct Edge {
     pub guard: Arc<guard::Guard>,
     /// Seconds a request may take.
     pub timeout_secs: u64,
+    /// Seconds a workbook request may take ([`is_report_path`]).
+    pub report_timeout_secs: u64,
     /// The body limit, to name in a 413.
     pub max_body: usize,
 }
@@ -106,7 +112,11 @@ pub async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Respons
     }
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let secs = edge.timeout_secs;
+    let secs = if is_report_path(uri.path()) {
+        edge.report_timeout_secs
+    } else {
+        edge.timeout_secs
+    };
     let r = match tokio::time::timeout(Duration::from_secs(secs), next.run(req)).await {
         Ok(r) => r,
         Err(_) => {
@@ -204,6 +214,9 @@ async fn call(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(f) = function.strip_suffix(".xlsx") {
+        return report::function(state, f, query).await;
+    }
     let args = match query_args(query.as_deref().unwrap_or_default()) {
         Ok(a) => a,
         Err(e) => return e.into_response(),

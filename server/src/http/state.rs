@@ -23,6 +23,8 @@ pub struct AppState {
     pub config_view: Arc<Value>,
     /// Keys and rate limits (a batch counts each of its calls).
     pub auth: crate::auth::Auth,
+    /// Workbooks: reports and reconciliation.
+    pub reports: crate::report::Reports,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Metrics> {

@@ -235,6 +235,19 @@ impl Data {
         symbol: &Symbol,
         days: &[TradingDay],
     ) -> ApiResult<Vec<Option<Arc<Records>>>> {
+        self.chunks_with(ds, kind, symbol, days, true).await
+    }
+
+    /// [`Data::chunks`]; with `fill` false, the chunks read from the store are not kept in
+    /// the cache (those already there are used).
+    pub async fn chunks_with(
+        &self,
+        ds: Dataset,
+        kind: Kind,
+        symbol: &Symbol,
+        days: &[TradingDay],
+        fill: bool,
+    ) -> ApiResult<Vec<Option<Arc<Records>>>> {
         crate::meter::checkpoint()?;
         let today = today();
         let mut out: Vec<Option<Arc<Records>>> = vec![None; days.len()];
@@ -276,7 +289,7 @@ impl Data {
                 })
             })?;
             let records = Arc::new(records);
-            if Some(key.day) != today && self.cache_chunks {
+            if fill && Some(key.day) != today && self.cache_chunks {
                 self.chunks.insert(name, records.clone());
             }
             out[i] = Some(records);

@@ -33,7 +33,7 @@ mod option;
 mod quote;
 mod rate;
 mod search;
-mod ticks;
+pub(crate) mod ticks;
 
 /// Every query function, in the order `GET /api/v1` lists them. A new function is a file
 /// above and a line here.

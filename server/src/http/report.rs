@@ -1,0 +1,70 @@
+//! Workbooks over HTTP (see [`crate::report`]).
+//!
+//! The convention: a path ending in `.xlsx` answers a workbook, every other path JSON.
+//!
+//! | route | answers |
+//! |---|---|
+//! | `GET /api/v1/{function}.xlsx?...` | the function's answer as a workbook (same parameters as JSON; `ticks` is not paged) |
+//! | `POST /api/v1/batch.xlsx` | the batch body of `/api/v1/batch`, a sheet per call |
+//! | `GET /api/v1/report/{name}.xlsx?...` | a named report with charts |
+//!
+//! A workbook is built in full (to a temporary file) before its first byte is sent, so an
+//! error is still an ordinary JSON error with its status; then the file streams out.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::params::query_args;
+use super::state::AppState;
+use crate::error::ApiResult;
+use crate::report::{Built, XLSX};
+
+/// Whether `path` is one of the routes above (or reconciliation): they get
+/// `reports.timeout_secs` rather than the request timeout.
+pub fn is_report_path(path: &str) -> bool {
+    path.ends_with(".xlsx") || path.starts_with("/api/v1/report/") || path == "/api/v1/reconcile"
+}
+
+/// `GET /api/v1/{function}.xlsx` (the router hands `call` the name with its suffix).
+pub(super) async fn function(state: AppState, function: &str, query: Option<String>) -> Response {
+    let args = match query_args(query.as_deref().unwrap_or_default()) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    respond(state.reports.function(function, &args).await)
+}
+
+/// `GET /api/v1/report/{name}.xlsx`.
+pub(super) async fn named(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let args = match query_args(query.as_deref().unwrap_or_default()) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let name = name.strip_suffix(".xlsx").unwrap_or(&name);
+    respond(state.reports.named(name, &args).await)
+}
+
+/// A built workbook as the response (streamed from its file), or the error.
+pub(super) fn respond(built: ApiResult<Built>) -> Response {
+    let built = match built {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let file = tokio::fs::File::from_std(built.file);
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 64 << 10));
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(XLSX));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(built.len));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", built.file_name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
