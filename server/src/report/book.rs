@@ -383,6 +383,7 @@ pub(crate) fn write_cell(
         Cell::Int(v) => {
             ws.write_string(row, col, v.to_string()).map_err(xl)?;
         }
+        Cell::Text(s) if s.is_empty() => {}
         Cell::Text(s) => {
             ws.write_string(row, col, clip(s)).map_err(xl)?;
         }

@@ -1,0 +1,392 @@
+//! Workbooks over HTTP, end to end: the shared demo app (stores filled by the real pipeline),
+//! every function asked as `.xlsx` and as JSON, the workbook opened with calamine and every
+//! value compared with the JSON answer; batches, named reports and the limits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Cursor, Read};
+
+use calamine::{Data, Reader, Xlsx};
+use common::{App, Data as Filled, On};
+use serde_json::{Value, json};
+
+mod common;
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(base: &str, token: Option<&str>) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = token {
+            headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        Client {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn shared() -> Client {
+        let s = common::shared();
+        Client::new(&s.http, s.admin_token.as_deref())
+    }
+
+    async fn json(&self, path: &str) -> Value {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    /// GET `path`: status, content type and body.
+    async fn get(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, ct, r.bytes().await.unwrap().to_vec())
+    }
+
+    /// A workbook: 200, the xlsx media type, a file name, and the bytes.
+    async fn xlsx(&self, path: &str) -> Vec<u8> {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let status = r.status().as_u16();
+        let h = r.headers().clone();
+        let body = r.bytes().await.unwrap().to_vec();
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(h["content-type"], XLSX, "{path}");
+        let cd = h["content-disposition"].to_str().unwrap();
+        assert!(cd.starts_with("attachment; filename=\"") && cd.ends_with(".xlsx\""), "{cd}");
+        assert_eq!(h["content-length"].to_str().unwrap(), body.len().to_string());
+        body
+    }
+}
+
+fn open(bytes: &[u8]) -> Xlsx<Cursor<Vec<u8>>> {
+    let mut x = Xlsx::new(Cursor::new(bytes.to_vec())).unwrap();
+    x.load_tables().unwrap();
+    x
+}
+
+/// Excel's sheet-name rules.
+fn valid_sheet_name(n: &str) -> bool {
+    (1..=31).contains(&n.chars().count())
+        && !n.contains(['[', ']', ':', '*', '?', '/', '\\'])
+        && !n.starts_with('\'')
+        && !n.ends_with('\'')
+}
+
+/// The About sheet as label → values.
+fn about(x: &mut Xlsx<Cursor<Vec<u8>>>) -> Vec<(String, Data)> {
+    let r = x.worksheet_range("About").unwrap();
+    r.rows()
+        .map(|row| {
+            (
+                row.first().map(|c| c.to_string()).unwrap_or_default(),
+                row.get(1).cloned().unwrap_or(Data::Empty),
+            )
+        })
+        .collect()
+}
+
+/// Checks that sheet `sheet` of `x` holds the JSON `answer` (columns, then every cell; date
+/// and time columns as date cells) in an Excel Table covering its rows.
+fn same_as_json(x: &mut Xlsx<Cursor<Vec<u8>>>, sheet: &str, answer: &Value, what: &str) {
+    let columns: Vec<String> = answer["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let types = answer["types"].as_array().unwrap();
+    let rows = answer["rows"].as_array().unwrap();
+    let r = x.worksheet_range(sheet).unwrap();
+    let header: Vec<String> = (0..columns.len())
+        .map(|c| r.get((0, c)).map(|d| d.to_string()).unwrap_or_default())
+        .collect();
+    assert_eq!(header, columns, "{what}: header");
+    for (i, row) in rows.iter().enumerate() {
+        for (c, want) in row.as_array().unwrap().iter().enumerate() {
+            let got = r.get((i + 1, c)).cloned().unwrap_or(Data::Empty);
+            let at = format!("{what}: row {} column {}", i + 1, columns[c]);
+            match (want, &got) {
+                (Value::Null, Data::Empty) => {}
+                // Empty text is an empty cell.
+                (Value::String(s), Data::Empty) if s.is_empty() => {}
+                (Value::String(s), Data::String(g)) => assert_eq!(s, g, "{at}"),
+                (Value::Number(n), _) => {
+                    let n = n.as_f64().unwrap();
+                    let g = match &got {
+                        Data::Float(f) => *f,
+                        Data::Int(i) => *i as f64,
+                        Data::DateTime(d) => d.as_f64(),
+                        other => panic!("{at}: {n} but {other:?}"),
+                    };
+                    assert!((n - g).abs() <= 1e-9 * n.abs().max(1.0), "{at}: {n} vs {g}");
+                    if types[c] == "date" || types[c] == "time" {
+                        assert!(matches!(got, Data::DateTime(_)), "{at}: not a date cell");
+                    }
+                }
+                _ => panic!("{at}: {want} but {got:?}"),
+            }
+        }
+    }
+    let tables = x.table_names_in_sheet(sheet);
+    assert_eq!(tables.len(), 1, "{what}: one Table");
+    let name = tables[0].clone();
+    let t = x.table_by_name(&name).unwrap();
+    assert_eq!(t.columns(), columns.as_slice(), "{what}: the Table's columns");
+    assert_eq!(t.data().get_size().0, rows.len().max(1), "{what}: the Table's rows");
+}
+
+/// Every function, as a workbook, holds exactly its JSON answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_answers_the_same_as_a_workbook() {
+    let c = Client::shared();
+    let chain = c.json("/api/v1/chain?underlying=SPY&date=2024-06-28").await;
+    let contract = chain["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[10].is_number())
+        .map(|r| r[0].as_str().unwrap().to_owned())
+        .unwrap();
+    let calls = [
+        "history?symbol=AAPL&start=2023-07-01&end=2024-06-28".to_owned(),
+        "history?symbol=SPY&start=2024-06-27&end=2024-06-28&interval=5m".to_owned(),
+        "ticks?symbol=SPY&start=2024-06-28&limit=100000".to_owned(),
+        "quote?symbol=SPY".to_owned(),
+        "chain?underlying=SPY&date=2024-06-28".to_owned(),
+        format!("option?symbol={contract}&per=trade&start=2024-06-28"),
+        "dividends?symbol=AAPL&start=2023-01-01&end=2024-06-28".to_owned(),
+        "rate?tenor=3M&date=2024-06-28".to_owned(),
+        "fundamentals?symbol=AAPL".to_owned(),
+        "search?text=aa".to_owned(),
+        "compare?symbols=SPY,AAPL&start=2023-07-01&end=2024-06-28".to_owned(),
+        "compare?symbols=SPY,AAPL&start=2023-07-01&end=2024-06-28&metric=correlation".to_owned(),
+    ];
+    for call in calls {
+        let (f, q) = call.split_once('?').unwrap();
+        let answer = c.json(&format!("/api/v1/{call}")).await;
+        let bytes = c.xlsx(&format!("/api/v1/{f}.xlsx?{q}")).await;
+        let mut x = open(&bytes);
+        let names = x.sheet_names();
+        assert_eq!(names.len(), 2, "{call}: {names:?}");
+        assert_eq!(names[1], "About");
+        for n in &names {
+            assert!(valid_sheet_name(n), "{n:?}");
+        }
+        assert!(names[0].starts_with(f), "{names:?}");
+        same_as_json(&mut x, &names[0], &answer, &call);
+        let a = about(&mut x);
+        let get = |k: &str| {
+            a.iter()
+                .find(|(l, _)| l == k)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_else(|| panic!("{call}: no {k} on About: {a:?}"))
+        };
+        assert_eq!(get("function"), f);
+        assert!(get("as of").ends_with(" UTC"), "{}", get("as of"));
+        assert!(get("FEED store").starts_with("embedded://"));
+        assert_eq!(
+            get("rows"),
+            answer["rows"].as_array().unwrap().len().to_string(),
+            "{call}"
+        );
+        assert_eq!(get("xlfeed version"), env!("CARGO_PKG_VERSION"));
+    }
+}
+
+/// `ticks` as a workbook is every trade of the range, not a page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticks_workbook_is_not_paged() {
+    let c = Client::shared();
+    let mut all = 0;
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .json(&format!(
+                "/api/v1/ticks?symbol=SPY&start=2024-06-27&end=2024-06-28&limit=1000{cursor}"
+            ))
+            .await;
+        all += page["rows"].as_array().unwrap().len();
+        match page["next"].as_str() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => break,
+        }
+    }
+    assert!(all > 1000, "{all}");
+    let bytes = c
+        .xlsx("/api/v1/ticks.xlsx?symbol=SPY&start=2024-06-27&end=2024-06-28")
+        .await;
+    let mut x = open(&bytes);
+    let r = x.worksheet_range("ticks SPY").unwrap();
+    assert_eq!(r.get_size().0, all + 1);
+    let limited = c
+        .xlsx("/api/v1/ticks.xlsx?symbol=SPY&start=2024-06-27&end=2024-06-28&limit=10")
+        .await;
+    let mut x = open(&limited);
+    assert_eq!(x.worksheet_range("ticks SPY").unwrap().get_size().0, 11);
+}
+
+/// A batch is a workbook: a sheet per call that answered, errors on About with their Excel
+/// codes; identical calls answer alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_a_workbook() {
+    let c = Client::shared();
+    let body = json!({"calls": [
+        {"fn": "quote", "args": {"symbol": "SPY"}},
+        {"fn": "history", "args": {"symbol": "AAPL", "start": "2024-06-03", "end": "2024-06-28"}},
+        {"fn": "quote", "args": {"symbol": "NOPE"}},
+        {"fn": "quote", "args": {"symbol": "SPY"}},
+        {"fn": "nosuch", "args": {}},
+    ]});
+    let r = c
+        .http
+        .post(format!("{}/api/v1/batch.xlsx", c.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], XLSX);
+    let bytes = r.bytes().await.unwrap();
+    let mut x = open(&bytes);
+    let names = x.sheet_names();
+    assert_eq!(
+        names,
+        ["quote SPY", "history AAPL", "quote SPY (2)", "About"],
+        "{names:?}"
+    );
+    let quote = c.json("/api/v1/quote?symbol=SPY").await;
+    same_as_json(&mut x, "quote SPY", &quote, "batch quote");
+    same_as_json(&mut x, "quote SPY (2)", &quote, "batch quote again");
+    let r = x.worksheet_range("About").unwrap();
+    let text: Vec<Vec<String>> = r
+        .rows()
+        .map(|row| row.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let header = text
+        .iter()
+        .position(|row| row.first().map(String::as_str) == Some("call"))
+        .expect("an errors table on About");
+    let errors = &text[header + 1..];
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0][0], "3");
+    assert_eq!(errors[0][1], "quote");
+    assert_eq!(errors[0][4], "#N/A");
+    assert!(errors[0][5].contains("NOPE"), "{:?}", errors[0]);
+    assert_eq!(errors[1][0], "5");
+    assert!(errors[1][5].contains("nosuch"), "{:?}", errors[1]);
+    // A body that is not a batch is the JSON error, as for /api/v1/batch.
+    let r = c
+        .http
+        .post(format!("{}/api/v1/batch.xlsx", c.base))
+        .header("content-type", "application/json")
+        .body("[1,2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("JSON"), "{v}");
+}
+
+/// Files of the workbook whose names start with `prefix`, with their text.
+fn parts(bytes: &[u8], prefix: &str) -> Vec<(String, String)> {
+    let mut z = zip::ZipArchive::new(Cursor::new(bytes.to_vec())).unwrap();
+    let mut out = Vec::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let name = f.name().unwrap().into_owned();
+        if name.starts_with(prefix) {
+            let mut s = String::new();
+            f.read_to_string(&mut s).unwrap();
+            out.push((name, s));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The history report: the OHLCV table, a line chart of the closes and a column chart of
+/// the volumes, over the table's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_report_has_its_charts() {
+    let c = Client::shared();
+    let q = "symbol=AAPL&start=2024-01-02&end=2024-06-28";
+    let bytes = c.xlsx(&format!("/api/v1/report/history.xlsx?{q}")).await;
+    let answer = c
+        .json(&format!("/api/v1/history?{q}&fields=open,high,low,close,volume"))
+        .await;
+    let n = answer["rows"].as_array().unwrap().len();
+    let mut x = open(&bytes);
+    same_as_json(&mut x, "history AAPL", &answer, "history report");
+    let charts = parts(&bytes, "xl/charts/chart");
+    assert_eq!(charts.len(), 2, "{:?}", charts.iter().map(|c| &c.0).collect::<Vec<_>>());
+    assert!(charts[0].1.contains("<c:lineChart>"), "the first is a line chart");
+    assert!(charts[1].1.contains("<c:barChart>"), "the second is a column chart");
+    let last = n + 1;
+    assert!(
+        charts[0].1.contains(&format!("'history AAPL'!$E$2:$E${last}")),
+        "the line chart plots the closes"
+    );
+    // Unknown reports are a 404 naming them.
+    let (status, _, body) = c.get("/api/v1/report/smile.xlsx?symbol=AAPL").await;
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&body).contains("smile"));
+}
+
+/// Bad input on the workbook routes is the JSON error, as on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_workbook_requests_are_4xx_naming_the_value() {
+    let c = Client::shared();
+    for (path, status, names) in [
+        ("/api/v1/nosuch.xlsx?symbol=SPY", 404, "nosuch"),
+        ("/api/v1/history.xlsx?symbol=AAPL&start=2024-02-30", 400, "2024-02-30"),
+        ("/api/v1/history.xlsx?symbol=AAPL", 400, "start"),
+        ("/api/v1/ticks.xlsx?symbol=SPY&start=2024-06-28&cursor=zz", 400, "zz"),
+        ("/api/v1/quote.xlsx?symbol=NOPE", 404, "NOPE"),
+    ] {
+        let (s, ct, body) = c.get(path).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(s, status, "{path}: {text}");
+        assert!(ct.starts_with("application/json"), "{path}: {ct}");
+        assert!(text.contains(names), "{path}: {text}");
+    }
+}
+
+/// Over the row cap, a 400 naming it; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_row_cap_is_a_400_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(dir.path(), On::Embedded, Filled::Demo, |c| {
+        c.reports.max_rows = 100;
+    })
+    .await;
+    let c = Client::new(&app.running.http_url(), app.running.admin_token.as_deref());
+    for path in [
+        "/api/v1/ticks.xlsx?symbol=SPY&start=2024-06-28",
+        "/api/v1/history.xlsx?symbol=AAPL&start=2023-07-01&end=2024-06-28",
+        "/api/v1/report/history.xlsx?symbol=AAPL&start=2023-07-01&end=2024-06-28",
+    ] {
+        let (s, _, body) = c.get(path).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(s, 400, "{path}: {text}");
+        assert!(text.contains("reports.max_rows 100"), "{path}: {text}");
+    }
+    // Under it, fine.
+    c.xlsx("/api/v1/history.xlsx?symbol=AAPL&start=2024-06-03&end=2024-06-28")
+        .await;
+    app.shutdown().await;
+}
