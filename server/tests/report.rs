@@ -40,14 +40,24 @@ impl Client {
     }
 
     async fn json(&self, path: &str) -> Value {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{path}");
         r.json().await.unwrap()
     }
 
     /// GET `path`: status, content type and body.
     async fn get(&self, path: &str) -> (u16, String, Vec<u8>) {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let ct = r
             .headers()
@@ -59,15 +69,26 @@ impl Client {
 
     /// A workbook: 200, the xlsx media type, a file name, and the bytes.
     async fn xlsx(&self, path: &str) -> Vec<u8> {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let h = r.headers().clone();
         let body = r.bytes().await.unwrap().to_vec();
         assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
         assert_eq!(h["content-type"], XLSX, "{path}");
         let cd = h["content-disposition"].to_str().unwrap();
-        assert!(cd.starts_with("attachment; filename=\"") && cd.ends_with(".xlsx\""), "{cd}");
-        assert_eq!(h["content-length"].to_str().unwrap(), body.len().to_string());
+        assert!(
+            cd.starts_with("attachment; filename=\"") && cd.ends_with(".xlsx\""),
+            "{cd}"
+        );
+        assert_eq!(
+            h["content-length"].to_str().unwrap(),
+            body.len().to_string()
+        );
         body
     }
 }
@@ -145,8 +166,16 @@ fn same_as_json(x: &mut Xlsx<Cursor<Vec<u8>>>, sheet: &str, answer: &Value, what
     assert_eq!(tables.len(), 1, "{what}: one Table");
     let name = tables[0].clone();
     let t = x.table_by_name(&name).unwrap();
-    assert_eq!(t.columns(), columns.as_slice(), "{what}: the Table's columns");
-    assert_eq!(t.data().get_size().0, rows.len().max(1), "{what}: the Table's rows");
+    assert_eq!(
+        t.columns(),
+        columns.as_slice(),
+        "{what}: the Table's columns"
+    );
+    assert_eq!(
+        t.data().get_size().0,
+        rows.len().max(1),
+        "{what}: the Table's rows"
+    );
 }
 
 /// Every function, as a workbook, holds exactly its JSON answer.
@@ -299,7 +328,10 @@ async fn a_batch_is_a_workbook() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("JSON"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("JSON"),
+        "{v}"
+    );
 }
 
 /// Files of the workbook whose names start with `prefix`, with their text.
@@ -327,18 +359,33 @@ async fn the_history_report_has_its_charts() {
     let q = "symbol=AAPL&start=2024-01-02&end=2024-06-28";
     let bytes = c.xlsx(&format!("/api/v1/report/history.xlsx?{q}")).await;
     let answer = c
-        .json(&format!("/api/v1/history?{q}&fields=open,high,low,close,volume"))
+        .json(&format!(
+            "/api/v1/history?{q}&fields=open,high,low,close,volume"
+        ))
         .await;
     let n = answer["rows"].as_array().unwrap().len();
     let mut x = open(&bytes);
     same_as_json(&mut x, "history AAPL", &answer, "history report");
     let charts = parts(&bytes, "xl/charts/chart");
-    assert_eq!(charts.len(), 2, "{:?}", charts.iter().map(|c| &c.0).collect::<Vec<_>>());
-    assert!(charts[0].1.contains("<c:lineChart>"), "the first is a line chart");
-    assert!(charts[1].1.contains("<c:barChart>"), "the second is a column chart");
+    assert_eq!(
+        charts.len(),
+        2,
+        "{:?}",
+        charts.iter().map(|c| &c.0).collect::<Vec<_>>()
+    );
+    assert!(
+        charts[0].1.contains("<c:lineChart>"),
+        "the first is a line chart"
+    );
+    assert!(
+        charts[1].1.contains("<c:barChart>"),
+        "the second is a column chart"
+    );
     let last = n + 1;
     assert!(
-        charts[0].1.contains(&format!("'history AAPL'!$E$2:$E${last}")),
+        charts[0]
+            .1
+            .contains(&format!("'history AAPL'!$E$2:$E${last}")),
         "the line chart plots the closes"
     );
     // Unknown reports are a 404 naming them.
@@ -353,9 +400,17 @@ async fn bad_workbook_requests_are_4xx_naming_the_value() {
     let c = Client::shared();
     for (path, status, names) in [
         ("/api/v1/nosuch.xlsx?symbol=SPY", 404, "nosuch"),
-        ("/api/v1/history.xlsx?symbol=AAPL&start=2024-02-30", 400, "2024-02-30"),
+        (
+            "/api/v1/history.xlsx?symbol=AAPL&start=2024-02-30",
+            400,
+            "2024-02-30",
+        ),
         ("/api/v1/history.xlsx?symbol=AAPL", 400, "start"),
-        ("/api/v1/ticks.xlsx?symbol=SPY&start=2024-06-28&cursor=zz", 400, "zz"),
+        (
+            "/api/v1/ticks.xlsx?symbol=SPY&start=2024-06-28&cursor=zz",
+            400,
+            "zz",
+        ),
         ("/api/v1/quote.xlsx?symbol=NOPE", 404, "NOPE"),
     ] {
         let (s, ct, body) = c.get(path).await;

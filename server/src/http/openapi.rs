@@ -168,6 +168,82 @@ pub(super) fn build() -> Value {
         "/api/v1/batch".into(),
         json!({"post": Value::Object(batch)}),
     );
+    // Workbooks: the same functions, the batch and the named reports as xlsx.
+    let xlsx_ok = |what: &str| {
+        let mut m = ok(
+            "200",
+            what,
+            json!({crate::report::XLSX: {"schema": {"type": "string", "format": "binary"}}}),
+        );
+        m["200"]["headers"] = json!({
+            "Content-Disposition": {"schema": {"type": "string"}},
+            "Content-Length": {"schema": {"type": "integer"}}
+        });
+        m
+    };
+    for f in FUNCTIONS {
+        let mut op = operation(
+            &format!("{}_xlsx", f.name),
+            &format!(
+                "{} As an xlsx workbook: one sheet holding an Excel Table, and an About sheet{}.",
+                f.doc,
+                if f.name == "ticks" {
+                    "; not paged: every trade of the range (limit caps them)"
+                } else {
+                    ""
+                }
+            ),
+            xlsx_ok("The answer as a workbook."),
+            API_ERRORS,
+            false,
+        );
+        op.insert("tags".into(), json!(["reports"]));
+        op.insert(
+            "parameters".into(),
+            Value::Array(f.all_params().map(parameter).collect()),
+        );
+        paths.insert(
+            format!("/api/v1/{}.xlsx", f.name),
+            json!({"get": Value::Object(op)}),
+        );
+    }
+    let mut batch_xlsx = operation(
+        "batch_xlsx",
+        "A batch as one workbook: a sheet per call that answered, the errors on the About sheet",
+        xlsx_ok("The answers as a workbook."),
+        &[400, 401, 403, 405, 413, 415, 429, 500, 503],
+        false,
+    );
+    batch_xlsx.insert(
+        "requestBody".into(),
+        json!({"required": true, "content": json_content(r("schemas", "BatchRequest"))}),
+    );
+    batch_xlsx.insert("tags".into(), json!(["reports"]));
+    paths.insert(
+        "/api/v1/batch.xlsx".into(),
+        json!({"post": Value::Object(batch_xlsx)}),
+    );
+    for rep in crate::report::named::REPORTS {
+        let Some(f) = crate::query::function(rep.takes) else {
+            continue;
+        };
+        let mut op = operation(
+            &format!("report_{}", rep.name),
+            rep.doc,
+            xlsx_ok("The report as a workbook."),
+            API_ERRORS,
+            false,
+        );
+        op.insert("tags".into(), json!(["reports"]));
+        op.insert(
+            "parameters".into(),
+            Value::Array(f.all_params().map(parameter).collect()),
+        );
+        paths.insert(
+            format!("/api/v1/report/{}.xlsx", rep.name),
+            json!({"get": Value::Object(op)}),
+        );
+    }
     let index = operation(
         "index",
         "The server's version and its functions with their parameters",
@@ -304,6 +380,7 @@ pub(super) fn build() -> Value {
         "security": [{"bearer": []}, {"apiKey": []}],
         "tags": [
             {"name": "query", "description": "The functions Excel calls"},
+            {"name": "reports", "description": "Answers, batches and named reports as xlsx workbooks: a path ending in .xlsx answers a workbook"},
             {"name": "admin", "description": "Administration (an admin key, or the admin token without keys)"},
             {"name": "operations", "description": "Health, readiness, metrics, this document"}
         ],
