@@ -6,7 +6,7 @@
 
 use std::io::{Cursor, Read};
 
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Data, DataType, Reader, Xlsx};
 use common::{App, Data as Filled, On};
 use serde_json::{Value, json};
 
@@ -444,4 +444,174 @@ async fn the_row_cap_is_a_400_naming_it() {
     c.xlsx("/api/v1/history.xlsx?symbol=AAPL&start=2024-06-03&end=2024-06-28")
         .await;
     app.shutdown().await;
+}
+
+/// The sheet XML of each sheet, by sheet name (from the workbook's relationships).
+fn sheet_xml(bytes: &[u8], x: &mut Xlsx<Cursor<Vec<u8>>>) -> Vec<(String, String)> {
+    // rust_xlsxwriter names sheet files in sheet order: sheet1.xml, sheet2.xml, ...
+    let files = parts(bytes, "xl/worksheets/sheet");
+    let mut files: Vec<(usize, String)> = files
+        .into_iter()
+        .map(|(n, s)| {
+            let i: usize = n
+                .trim_start_matches("xl/worksheets/sheet")
+                .trim_end_matches(".xml")
+                .parse()
+                .unwrap();
+            (i, s)
+        })
+        .collect();
+    files.sort_by_key(|f| f.0);
+    x.sheet_names()
+        .into_iter()
+        .zip(files)
+        .map(|(n, (_, s))| (n, s))
+        .collect()
+}
+
+/// The chain report: a sheet per expiry with calls and puts side by side by strike, the
+/// chain's own values, in-the-money rows shaded, an IV smile chart each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_report_sets_calls_beside_puts() {
+    let c = Client::shared();
+    let q = "underlying=SPY&date=2024-06-28";
+    let chain = c
+        .json(&format!(
+            "/api/v1/chain?{q}&fields=contract,expiry,strike,right,iv,delta,bid,underlying_price"
+        ))
+        .await;
+    let rows = chain["rows"].as_array().unwrap();
+    let mut expiries: Vec<i64> = rows.iter().map(|r| r[1].as_i64().unwrap()).collect();
+    expiries.sort_unstable();
+    expiries.dedup();
+    assert!(!expiries.is_empty());
+    let bytes = c.xlsx(&format!("/api/v1/report/chain.xlsx?{q}")).await;
+    let mut x = open(&bytes);
+    let names = x.sheet_names();
+    assert_eq!(names.len(), expiries.len() + 1, "{names:?}");
+    for n in &names {
+        assert!(valid_sheet_name(n), "{n:?}");
+    }
+    let xml = sheet_xml(&bytes, &mut x);
+    for (i, e) in expiries.iter().enumerate() {
+        let sheet = &names[i];
+        let r = x.worksheet_range(sheet).unwrap();
+        let header: Vec<String> = (0..19)
+            .map(|c| r.get((0, c)).unwrap().to_string())
+            .collect();
+        assert_eq!(header[0], "call_bid");
+        assert_eq!(header[9], "strike");
+        assert_eq!(header[14], "put_iv");
+        let mine: Vec<&Value> = rows.iter().filter(|r| r[1].as_i64() == Some(*e)).collect();
+        let mut strikes: Vec<f64> = mine.iter().map(|r| r[2].as_f64().unwrap()).collect();
+        strikes.sort_by(f64::total_cmp);
+        strikes.dedup();
+        assert_eq!(r.get_size().0, strikes.len() + 1, "{sheet}");
+        for row in &mine {
+            let k = row[2].as_f64().unwrap();
+            let line = 1 + strikes.iter().position(|s| *s == k).unwrap();
+            let iv_col = if row[3] == "C" { 4 } else { 14 };
+            let bid_col = if row[3] == "C" { 0 } else { 10 };
+            assert_eq!(r.get((line, 9)).unwrap().as_f64(), Some(k));
+            for (col, want) in [(iv_col, &row[4]), (bid_col, &row[6])] {
+                let got = r.get((line, col)).unwrap();
+                match want.as_f64() {
+                    Some(v) => assert!((got.as_f64().unwrap() - v).abs() < 1e-12, "{sheet} {k}"),
+                    None => assert_eq!(got, &Data::Empty, "{sheet} {k}"),
+                }
+            }
+        }
+        let spot = rows.iter().find_map(|r| r[7].as_f64()).unwrap();
+        let sx = &xml[i].1;
+        assert!(
+            sx.contains("<conditionalFormatting sqref=\"A2:I"),
+            "{sheet}: calls shaded"
+        );
+        assert!(
+            sx.contains(&format!("$J2&lt;{spot}")),
+            "{sheet}: against the spot"
+        );
+        assert!(
+            sx.contains(&format!("$J2&gt;{spot}")),
+            "{sheet}: puts shaded"
+        );
+    }
+    let charts = parts(&bytes, "xl/charts/chart");
+    assert_eq!(charts.len(), expiries.len());
+    assert!(charts.iter().all(|c| c.1.contains("<c:scatterChart>")));
+}
+
+/// The compare report: the statistics as the JSON API gives them, performance from 100, the
+/// correlation matrix under a colour scale, a line per symbol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compare_report_normalises_and_colours() {
+    let c = Client::shared();
+    let q = "symbols=SPY,AAPL&start=2023-07-01&end=2024-06-28";
+    let bytes = c.xlsx(&format!("/api/v1/report/compare.xlsx?{q}")).await;
+    let mut x = open(&bytes);
+    let names = x.sheet_names();
+    assert_eq!(
+        names,
+        ["compare statistics", "performance", "correlation", "About"]
+    );
+    let stats = c.json(&format!("/api/v1/compare?{q}")).await;
+    same_as_json(
+        &mut x,
+        "compare statistics",
+        &stats,
+        "compare report statistics",
+    );
+    let corr = c
+        .json(&format!("/api/v1/compare?{q}&metric=correlation"))
+        .await;
+    same_as_json(&mut x, "correlation", &corr, "compare report correlation");
+    let perf = x.worksheet_range("performance").unwrap();
+    assert_eq!(perf.get((1, 1)), Some(&Data::Float(100.0)));
+    assert_eq!(perf.get((1, 2)), Some(&Data::Float(100.0)));
+    assert!(perf.get_size().0 > 200, "a year of common days");
+    let xml = sheet_xml(&bytes, &mut x);
+    assert!(
+        xml[2].1.contains("<colorScale>"),
+        "the matrix has a colour scale"
+    );
+    let charts = parts(&bytes, "xl/charts/chart");
+    assert_eq!(charts.len(), 1);
+    assert_eq!(
+        charts[0].1.matches("<c:ser>").count(),
+        2,
+        "a line per symbol"
+    );
+}
+
+/// The IV surface report: a row per expiry with sane volatilities, two charts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ivsurface_report_has_a_row_per_expiry() {
+    let c = Client::shared();
+    let q = "underlying=SPY&date=2024-06-28";
+    let chain = c.json(&format!("/api/v1/chain?{q}&fields=expiry")).await;
+    let mut expiries: Vec<i64> = chain["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_i64().unwrap())
+        .collect();
+    expiries.sort_unstable();
+    expiries.dedup();
+    let bytes = c.xlsx(&format!("/api/v1/report/ivsurface.xlsx?{q}")).await;
+    let mut x = open(&bytes);
+    let r = x.worksheet_range("ivsurface SPY").unwrap();
+    assert_eq!(r.get_size().0, expiries.len() + 1);
+    let mut atm_seen = 0;
+    for (i, e) in expiries.iter().enumerate() {
+        let Some(Data::DateTime(d)) = r.get((i + 1, 0)) else {
+            panic!("expiry not a date cell");
+        };
+        assert_eq!(d.as_f64() as i64, *e);
+        if let Some(Data::Float(atm)) = r.get((i + 1, 2)) {
+            assert!(*atm > 0.01 && *atm < 3.0, "atm iv {atm}");
+            atm_seen += 1;
+        }
+    }
+    assert!(atm_seen > 0, "some expiry has an ATM IV");
+    assert_eq!(parts(&bytes, "xl/charts/chart").len(), 2);
 }

@@ -24,7 +24,7 @@ use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 use xlfeed_analytics::compare::{
-    Series, align, pair_stats, rolling_realized_vol, series_stats, simple_returns,
+    Aligned, Series, align, pair_stats, rolling_realized_vol, series_stats, simple_returns,
 };
 use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::{Dataset, Kind, Records};
@@ -91,6 +91,90 @@ pub(super) const FUNCTION: Function = Function {
     run: |data, args| Box::pin(run(data, args)),
 };
 
+/// The symbols and days a comparison covers, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    /// The symbols, the first being the benchmark.
+    pub(crate) symbols: Vec<Symbol>,
+    /// The first day.
+    pub(crate) start: TradingDay,
+    /// The last day.
+    pub(crate) end: TradingDay,
+}
+
+impl Window {
+    /// The window of `args` for `metric`, which needs `need` symbols at least.
+    pub(crate) fn parse(args: &Args, metric: &str, need: usize) -> ApiResult<Window> {
+        let names = args.list("symbols")?;
+        let symbols: Vec<Symbol> = names
+            .iter()
+            .map(|s| {
+                Symbol::parse(&s.to_ascii_uppercase())
+                    .map_err(|e| ApiError::bad(format!("symbols: {e}")))
+            })
+            .collect::<ApiResult<_>>()?;
+        if symbols.len() < need {
+            return Err(ApiError::bad(format!(
+                "compare {metric} needs {} symbol{} in symbols, got {}",
+                if need == 1 {
+                    "at least one"
+                } else {
+                    "at least two"
+                },
+                if need == 1 { "" } else { "s" },
+                symbols.len()
+            )));
+        }
+        if symbols.len() > MAX_SYMBOLS {
+            return Err(ApiError::bad(format!(
+                "{} symbols is more than {MAX_SYMBOLS} in one comparison",
+                symbols.len()
+            )));
+        }
+        let start = args
+            .day("start")?
+            .ok_or_else(|| ApiError::bad("start is required"))?;
+        let end = match args.day("end")? {
+            Some(e) => e,
+            None => super::data::today().unwrap_or(start),
+        };
+        if start > end {
+            return Err(ApiError::bad(format!("start {start} is after end {end}")));
+        }
+        Ok(Window {
+            symbols,
+            start,
+            end,
+        })
+    }
+
+    /// The symbols' daily closes on the days they all have one (at least two days).
+    pub(crate) async fn aligned(&self, data: &Data) -> ApiResult<Aligned> {
+        let mut closes = Vec::with_capacity(self.symbols.len());
+        for s in &self.symbols {
+            closes.push(super::history::daily_closes(data, s, self.start, self.end).await?);
+        }
+        let series: Vec<Series<'_>> = closes
+            .iter()
+            .map(|(d, c)| Series {
+                dates: d,
+                closes: c,
+            })
+            .collect();
+        let aligned = align(&series);
+        if aligned.dates.len() < 2 {
+            let names: Vec<String> = self.symbols.iter().map(|s| s.to_string()).collect();
+            return Err(ApiError::no_number(format!(
+                "{} have fewer than two common days with prices between {} and {}",
+                names.join(", "),
+                self.start,
+                self.end
+            )));
+        }
+        Ok(aligned)
+    }
+}
+
 /// Runs `compare` on arguments that passed the declaration.
 async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
     let metric = args
@@ -104,67 +188,15 @@ async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
             METRICS.join(", ")
         )));
     }
-    let names = args.list("symbols")?;
-    let symbols: Vec<Symbol> = names
-        .iter()
-        .map(|s| {
-            Symbol::parse(&s.to_ascii_uppercase())
-                .map_err(|e| ApiError::bad(format!("symbols: {e}")))
-        })
-        .collect::<ApiResult<_>>()?;
     let one = matches!(metric.as_str(), "ivrv" | "consistency" | "drawdown");
-    let need = if one { 1 } else { 2 };
-    if symbols.len() < need {
-        return Err(ApiError::bad(format!(
-            "compare {metric} needs {} symbol{} in symbols, got {}",
-            if need == 1 {
-                "at least one"
-            } else {
-                "at least two"
-            },
-            if need == 1 { "" } else { "s" },
-            symbols.len()
-        )));
-    }
-    if symbols.len() > MAX_SYMBOLS {
-        return Err(ApiError::bad(format!(
-            "{} symbols is more than {MAX_SYMBOLS} in one comparison",
-            symbols.len()
-        )));
-    }
-    let start = args
-        .day("start")?
-        .ok_or_else(|| ApiError::bad("start is required"))?;
-    let end = match args.day("end")? {
-        Some(e) => e,
-        None => super::data::today().unwrap_or(start),
-    };
-    if start > end {
-        return Err(ApiError::bad(format!("start {start} is after end {end}")));
-    }
+    let w = Window::parse(args, &metric, if one { 1 } else { 2 })?;
+    let (symbols, start, end) = (&w.symbols, w.start, w.end);
     match metric.as_str() {
         "ivrv" => return ivrv(data, &symbols[0], start, end, args).await,
         "consistency" => return consistency(data, &symbols[0], start, end).await,
         _ => {}
     }
-    let mut closes = Vec::with_capacity(symbols.len());
-    for s in &symbols {
-        closes.push(super::history::daily_closes(data, s, start, end).await?);
-    }
-    let series: Vec<Series<'_>> = closes
-        .iter()
-        .map(|(d, c)| Series {
-            dates: d,
-            closes: c,
-        })
-        .collect();
-    let aligned = align(&series);
-    if aligned.dates.len() < 2 {
-        return Err(ApiError::no_number(format!(
-            "{} have fewer than two common days with prices between {start} and {end}",
-            names.join(", ")
-        )));
-    }
+    let aligned = w.aligned(data).await?;
     let cols = |first: &str| {
         std::iter::once(first.to_owned())
             .chain(symbols.iter().map(|s| s.to_string()))

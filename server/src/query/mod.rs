@@ -25,7 +25,7 @@ pub mod functions;
 
 // The functions, a file each: its parameters declared once, and its run.
 mod chain;
-mod compare;
+pub(crate) mod compare;
 mod dividends;
 mod fundamentals;
 mod history;

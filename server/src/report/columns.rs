@@ -56,12 +56,6 @@ const PRICES: &[&str] = &[
     "dividend_amount",
     "dividend_rate",
     "eps",
-    "call_bid",
-    "call_ask",
-    "call_last",
-    "put_bid",
-    "put_ask",
-    "put_last",
     "forward",
 ];
 
@@ -77,8 +71,6 @@ const COUNTS: &[&str] = &[
     "unpaired",
     "without_iv",
     "days",
-    "call_volume",
-    "put_volume",
     "rows",
 ];
 
@@ -86,8 +78,6 @@ const COUNTS: &[&str] = &[
 const PERCENTS: &[&str] = &[
     "iv",
     "atm_iv",
-    "call_iv",
-    "put_iv",
     "realized_vol",
     "annualized_vol",
     "iv_minus_rv",
@@ -100,6 +90,7 @@ const PERCENTS: &[&str] = &[
     "return",
     "risk_reversal_25d",
     "butterfly_25d",
+    "iv_25d",
     "performance",
 ];
 
@@ -110,8 +101,6 @@ const FINE: &[&str] = &[
     "vega",
     "theta",
     "rho",
-    "call_delta",
-    "put_delta",
     "correlation",
     "beta",
     "zscore",
@@ -132,7 +121,11 @@ impl Look {
             _ => {}
         }
         let n = name.to_ascii_lowercase();
-        let n = n.as_str();
+        // A chain's sides: `call_iv` looks like `iv`.
+        let n = n
+            .strip_prefix("call_")
+            .or_else(|| n.strip_prefix("put_"))
+            .unwrap_or(&n);
         if PRICES.contains(&n) {
             Look::Price
         } else if COUNTS.contains(&n) {
@@ -203,6 +196,8 @@ mod tests {
         assert_eq!(Look::of("time", Some(&Cell::Time(0))), Look::Time);
         assert_eq!(Look::of("close", Some(&Cell::Text("x".into()))), Look::Text);
         assert_eq!(Look::of("AAPL", Some(&Cell::Num(1.0))), Look::Number);
+        assert_eq!(Look::of("call_gamma", None), Look::Fine);
+        assert_eq!(Look::of("put_volume", None), Look::Count);
         assert_eq!(Look::Number.num_format(), None);
         assert!(column_width(Look::Text, "conditions", 500) <= 60.0);
         assert!(column_width(Look::Price, "underlying_price", 0) >= 19.0);
