@@ -32,6 +32,9 @@ enum Command {
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write xlsx reports to files: a named report (history, chain, compare, ivsurface), one
+    /// function's answer, or every report of a spec file.
+    Report(xlfeed_server::report::cli::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +127,19 @@ async fn main() -> Result<()> {
             let c = Config::load(cli.config.as_deref())?;
             let stores = serve::open_stores(&c).await?;
             run_server(&c, stores).await
+        }
+        Command::Report(args) => {
+            let mut c = Config::load(cli.config.as_deref())?;
+            if let Some(dir) = &args.data {
+                c.stores.feed = format!("embedded://{}/feed", dir.display());
+                c.stores.post = format!("embedded://{}/post", dir.display());
+            }
+            let stores = serve::open_stores(&c).await?;
+            let query = serve::query_service(&c, stores, Default::default())?;
+            if !xlfeed_server::report::cli::run(&args, query, c.reports.clone()).await? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Demo(args) => {
             let base = Config::load(cli.config.as_deref())?;

@@ -172,20 +172,24 @@ async fn grpc_time_limit(State(secs): State<u64>, req: Request, next: Next) -> R
     }
 }
 
+/// The query service of `config` over `stores`: caches, query pool, answer budget.
+pub fn query_service(
+    config: &Config,
+    stores: (Store, Store),
+    metrics: Arc<Metrics>,
+) -> Result<Arc<QueryService>> {
+    let data = Data::new(stores.0, stores.1, config.cache.cache_config(), metrics);
+    let pool = Pool::new(config.limits.query_threads).context("cannot start the query pool")?;
+    let budget = ServerBudget::new(config.limits.max_answers_in_flight_bytes);
+    Ok(Arc::new(QueryService::new(data).with_pool(pool, budget)))
+}
+
 /// Starts HTTP and gRPC on `config`'s addresses over `stores`.
 pub async fn start(config: &Config, stores: (Store, Store)) -> Result<Running> {
     crate::tls::install_crypto_provider();
     let open_files = crate::listen::raise_open_files();
     let metrics = Arc::new(Metrics::new());
-    let data = Data::new(
-        stores.0,
-        stores.1,
-        config.cache.cache_config(),
-        metrics.clone(),
-    );
-    let pool = Pool::new(config.limits.query_threads).context("cannot start the query pool")?;
-    let budget = ServerBudget::new(config.limits.max_answers_in_flight_bytes);
-    let query = Arc::new(QueryService::new(data).with_pool(pool, budget));
+    let query = query_service(config, stores, metrics.clone())?;
     let auth = Auth::new(&config.security)?;
     let mut http_addr: SocketAddr = config.server.http.parse()?;
     let mut grpc_addr: SocketAddr = config.server.grpc.parse()?;

@@ -615,3 +615,97 @@ async fn the_ivsurface_report_has_a_row_per_expiry() {
     assert!(atm_seen > 0, "some expiry has an ATM IV");
     assert_eq!(parts(&bytes, "xl/charts/chart").len(), 2);
 }
+
+/// `xlserver report`: one report from the command line, then a spec's reports to a folder;
+/// a report that fails is named and makes the exit status 1, the others are still written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xlserver_report_writes_files_for_a_nightly_job() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let feed = xlfeed_store::Store::open(&format!("embedded://{}/feed", dir.path().display()))
+            .await
+            .unwrap();
+        let post = xlfeed_store::Store::open(&format!("embedded://{}/post", dir.path().display()))
+            .await
+            .unwrap();
+        xlfeed_server::demo::prepare(&common::demo_args(dir.path()), &feed, &post)
+            .await
+            .unwrap();
+    }
+    let out = dir.path().join("out");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_xlserver"))
+            .arg("report")
+            .arg("--data")
+            .arg(dir.path())
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .env_remove("XLFEED_CONFIG")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[
+        "history",
+        "symbol=AAPL",
+        "start=2024-06-03",
+        "end=2024-06-28",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let file = out.join("report-history-AAPL.xlsx");
+    assert!(stdout.contains(&file.display().to_string()), "{stdout}");
+    let mut x = open(&std::fs::read(&file).unwrap());
+    assert_eq!(
+        x.worksheet_range("history AAPL").unwrap().get_size().0,
+        19 + 1,
+        "19 trading days (Juneteenth is a holiday)"
+    );
+    let spec = dir.path().join("reports.toml");
+    std::fs::write(
+        &spec,
+        r#"
+[[report]]
+function = "ticks"
+args = { symbol = "SPY", start = "2024-06-28", limit = 50 }
+file = "spy-ticks.xlsx"
+
+[[report]]
+report = "history"
+args = { symbol = "NOPE", start = "2024-06-03" }
+
+[[report]]
+report = "compare"
+args = { symbols = "SPY,AAPL", start = "2024-01-02", end = "2024-06-28" }
+"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(&["--spec", spec.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("NOPE"), "{stderr}");
+    let mut x = open(&std::fs::read(out.join("spy-ticks.xlsx")).unwrap());
+    assert_eq!(x.worksheet_range("ticks SPY").unwrap().get_size().0, 51);
+    assert!(
+        out.join("report-compare-SPY_AAPL.xlsx").is_file(),
+        "{stdout}"
+    );
+    // Nothing half-written is left behind.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let n = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(n.ends_with(".xlsx") && !n.starts_with('.'), "{n}");
+    }
+    // A spec that names a file outside the folder is refused before anything is written.
+    std::fs::write(
+        &spec,
+        "[[report]]\nreport = \"history\"\nargs = { symbol = \"AAPL\", start = \"2024-06-03\" }\nfile = \"../escape.xlsx\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run(&["--spec", spec.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("../escape.xlsx"), "{stderr}");
+    assert!(!dir.path().join("escape.xlsx").exists());
+}

@@ -18,6 +18,7 @@
 
 mod about;
 pub(crate) mod book;
+pub mod cli;
 pub(crate) mod columns;
 pub mod named;
 pub(crate) mod names;

@@ -230,10 +230,13 @@ const SIDE: &[&str] = &[
     "bid", "ask", "last", "volume", "iv", "delta", "gamma", "vega", "theta",
 ];
 
+/// The call and put rows at one strike (thousandths) of one expiry.
+type Strikes = BTreeMap<i64, [Option<Vec<Cell>>; 2]>;
+
 /// The chain as read: `(expiry, strike) → (call row, put row)`, and the underlying's price.
 struct Chain {
     underlying: String,
-    by_expiry: BTreeMap<u32, BTreeMap<i64, [Option<Vec<Cell>>; 2]>>,
+    by_expiry: BTreeMap<u32, Strikes>,
     columns: Vec<String>,
     spot: Option<f64>,
 }
@@ -255,7 +258,7 @@ async fn read_chain(q: &QueryService, args: &Args, r: &NamedReport) -> ApiResult
         col("right")?,
         col("underlying_price")?,
     );
-    let mut by_expiry: BTreeMap<u32, BTreeMap<i64, [Option<Vec<Cell>>; 2]>> = BTreeMap::new();
+    let mut by_expiry: BTreeMap<u32, Strikes> = BTreeMap::new();
     let mut s = None;
     for row in &t.rows {
         let (Cell::Date(e), Some(k)) = (&row[expiry], row[strike].as_f64()) else {

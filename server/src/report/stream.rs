@@ -109,11 +109,11 @@ pub(super) async fn ticks(
     let data = query.data().clone();
     let reader = query.on_pool(async move {
         for d in scan.days() {
-            if let Some(day) = scan.day(&data, *d, false).await? {
-                if tx.send(Msg::Day(day)).await.is_err() {
-                    // The writer stopped: its error is the answer.
-                    return Ok(());
-                }
+            if let Some(day) = scan.day(&data, *d, false).await?
+                && tx.send(Msg::Day(day)).await.is_err()
+            {
+                // The writer stopped: its error is the answer.
+                return Ok(());
             }
         }
         let _ = tx.send(Msg::Done).await;
