@@ -269,6 +269,61 @@ impl Reports {
     }
 }
 
+/// A workbook written row by row in constant memory: the writer of the server's exports,
+/// for programs with rows of their own (and the benchmark). Rows past a sheet's 1,048,575
+/// continue on the next; each sheet holds an Excel Table.
+#[derive(Debug)]
+pub struct RowWriter {
+    book: Book,
+    sheet: book::SheetWriter,
+}
+
+impl RowWriter {
+    /// A workbook whose sheet `title` will hold `rows` rows of `columns`, each column
+    /// formatted for its name and for `sample`'s cell in it (see [`columns`]); sheets spill
+    /// to `tempdir` (the system's when `None`).
+    pub fn new(
+        title: &str,
+        columns: &[&str],
+        sample: &[crate::table::Cell],
+        rows: u64,
+        tempdir: Option<&std::path::Path>,
+    ) -> ApiResult<RowWriter> {
+        let mut book = Book::new(tempdir)?;
+        let names: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+        let looks: Vec<columns::Look> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| columns::Look::of(c, sample.get(i)))
+            .collect();
+        let longest: Vec<usize> = sample
+            .iter()
+            .map(|c| match c {
+                crate::table::Cell::Text(s) => s.chars().count(),
+                _ => 0,
+            })
+            .collect();
+        let sheet = book.sheet(title, &names, &looks, &longest, rows)?;
+        Ok(RowWriter { book, sheet })
+    }
+
+    /// Writes the next row.
+    pub fn row(&mut self, cells: &[crate::table::Cell]) -> ApiResult<()> {
+        self.sheet.row(&mut self.book, cells)
+    }
+
+    /// Writes the workbook to `out`.
+    pub fn save<W: std::io::Write + Seek + Send>(self, out: W) -> ApiResult<()> {
+        self.book.save(out)
+    }
+}
+
+/// The Excel serial (1900 date system) of a UTC instant in New York time, as the writer
+/// stores times.
+pub fn book_time_serial(ns: i64) -> Option<f64> {
+    book::time_serial(ns)
+}
+
 /// Runs `f` on tokio's blocking threads (writing a workbook is CPU and file work).
 pub(crate) async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
