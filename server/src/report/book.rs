@@ -31,6 +31,10 @@ const MAX_CELL_TEXT: usize = 32_767;
 /// 2 writes it about 1.9× as fast as the default 6 for files 28% larger (level 1 is no
 /// faster and 80% larger; docs/BENCHMARKS.md).
 const ZIP_LEVEL: u8 = 2;
+/// Data rows of the largest sheet written as an Excel Table. rust_xlsxwriter keeps an entry
+/// for every cell of a Table (to refuse overlapping ones), about 25 bytes a cell whatever the
+/// mode, so a bigger sheet gets its header and an autofilter instead, in constant memory.
+pub(crate) const TABLE_ROWS: u64 = 100_000;
 /// Largest integer a cell holds exactly.
 const MAX_EXACT: i64 = 1 << 53;
 
@@ -44,6 +48,10 @@ pub(crate) struct Book {
     pub(crate) sheets: Vec<(String, u64)>,
     /// Data rows of one sheet ([`SHEET_DATA_ROWS`]; fewer in tests).
     sheet_rows: u64,
+    /// Data rows of the largest Table ([`TABLE_ROWS`]; fewer in tests).
+    table_rows: u64,
+    /// Sheets too big for an Excel Table ([`TABLE_ROWS`]): an autofilter instead.
+    pub(crate) plain: Vec<String>,
 }
 
 impl std::fmt::Debug for Book {
@@ -94,6 +102,8 @@ impl Book {
             formats,
             sheets: Vec::new(),
             sheet_rows: SHEET_DATA_ROWS,
+            plain: Vec::new(),
+            table_rows: TABLE_ROWS,
         })
     }
 
@@ -101,6 +111,13 @@ impl Book {
     #[cfg(test)]
     fn with_sheet_rows(mut self, rows: u64) -> Book {
         self.sheet_rows = rows;
+        self
+    }
+
+    /// The same book with Tables of `rows` data rows at most.
+    #[cfg(test)]
+    fn with_table_rows(mut self, rows: u64) -> Book {
+        self.table_rows = rows;
         self
     }
 
@@ -313,7 +330,16 @@ impl SheetWriter {
         for (i, w) in self.widths.iter().enumerate() {
             ws.set_column_width(i as u16, *w).map_err(xl)?;
         }
-        if !self.columns.is_empty() {
+        if !self.columns.is_empty() && here > book.table_rows {
+            // Too big for a Table: the header in bold under an autofilter.
+            for (i, c) in self.columns.iter().enumerate() {
+                ws.write_string_with_format(0, i as u16, c, &book.header)
+                    .map_err(xl)?;
+            }
+            let last_col = (self.columns.len() - 1) as u16;
+            ws.autofilter(0, 0, here as u32, last_col).map_err(xl)?;
+            book.plain.push(name.clone());
+        } else if !self.columns.is_empty() {
             let last_col = (self.columns.len() - 1) as u16;
             // A Table needs a data row: an empty answer keeps one blank row.
             let last_row = here.max(1) as u32;
@@ -477,6 +503,48 @@ mod tests {
             }
         }
         assert_eq!(seen, 25);
+    }
+
+    #[test]
+    fn a_sheet_too_big_for_a_table_gets_an_autofilter() {
+        let mut book = Book::new(None).unwrap().with_table_rows(5);
+        let t = Table {
+            columns: vec!["date".into(), "close".into()],
+            rows: (0..6)
+                .map(|i| vec![Cell::Date(20240603 + i), Cell::Num(100.0 + f64::from(i))])
+                .collect(),
+            next: None,
+        };
+        let name = book.table("big", &t).unwrap();
+        let small = book
+            .table(
+                "small",
+                &Table {
+                    rows: t.rows[..5].to_vec(),
+                    ..t.clone()
+                },
+            )
+            .unwrap();
+        assert_eq!(book.plain, [name.clone()]);
+        let mut buf = std::io::Cursor::new(Vec::new());
+        book.save(&mut buf).unwrap();
+        let bytes = buf.into_inner();
+        let mut x = Xlsx::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        x.load_tables().unwrap();
+        assert!(x.table_names_in_sheet(&name).is_empty());
+        assert_eq!(x.table_names_in_sheet(&small).len(), 1);
+        let r = x.worksheet_range(&name).unwrap();
+        assert_eq!(r.get((0, 1)), Some(&Data::String("close".into())));
+        assert_eq!(r.get((6, 1)), Some(&Data::Float(105.0)));
+        // The autofilter covers the header and every row.
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut xml = String::new();
+        std::io::Read::read_to_string(
+            &mut z.by_name("xl/worksheets/sheet1.xml").unwrap(),
+            &mut xml,
+        )
+        .unwrap();
+        assert!(xml.contains("<autoFilter ref=\"A1:B7\"/>"), "{xml}");
     }
 
     #[test]

@@ -343,10 +343,16 @@ pub(crate) async fn run_blocking<T: Send + 'static>(
 /// Adds About and the properties to `book` and saves it to an anonymous temporary file.
 pub(crate) fn finish(
     mut book: Book,
-    about: About,
+    mut about: About,
     file_name: String,
     tempdir: Option<&std::path::Path>,
 ) -> ApiResult<Built> {
+    for name in book.plain.clone() {
+        about.note(format!(
+            "{name}: more than {} rows, so an autofilter on its header rather than an Excel Table (Insert > Table makes one)",
+            book::TABLE_ROWS
+        ));
+    }
     about.write(&mut book)?;
     if let Some(first) = book.sheets.first().map(|s| s.0.clone()) {
         book.activate(&first)?;
