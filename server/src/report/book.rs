@@ -525,7 +525,7 @@ mod tests {
                 },
             )
             .unwrap();
-        assert_eq!(book.plain, [name.clone()]);
+        assert_eq!(book.plain, std::slice::from_ref(&name));
         let mut buf = std::io::Cursor::new(Vec::new());
         book.save(&mut buf).unwrap();
         let bytes = buf.into_inner();
