@@ -30,8 +30,8 @@ fn bars() -> Vec<DailyBar> {
             DailyBar {
                 date: d.yyyymmdd(),
                 open: base,
-                high: base + 2.718281828,
-                low: base - 1.414213562,
+                high: base + 2.0625 + 1.0 / 7.0,
+                low: base - 1.25 - 1.0 / 9.0,
                 close: base + 0.5772156649,
                 volume: 40_000_000 + i as i64 * 12_345,
                 open_interest: 0,

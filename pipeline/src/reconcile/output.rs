@@ -45,10 +45,8 @@ pub(crate) fn write(
         let ws = wb.add_worksheet();
         ws.set_name(&sheet.name).map_err(xl)?;
         names.push(sheet.name.clone());
+        let start = sheet.cells.start().unwrap_or((0, 0));
         for (r, c, v) in sheet.cells.used_cells() {
-            let (Some(start), true) = (sheet.cells.start(), true) else {
-                continue;
-            };
             let (row, col) = (start.0 + r as u32, start.1 + c as u32);
             if row > MAX_ROW || col > MAX_COL {
                 continue;
@@ -108,8 +106,7 @@ pub(crate) fn write(
         ws.write_string_with_format(0, c as u16, *h, &bold)
             .map_err(xl)?;
     }
-    let mut row = 1u32;
-    for (_, _, _, m) in marks.iter().take(MAX_ROW as usize) {
+    for (row, (_, _, _, m)) in (1u32..).zip(marks.iter().take(MAX_ROW as usize)) {
         ws.write_string(row, 0, &m.sheet).map_err(xl)?;
         ws.write_string(row, 1, &m.cell).map_err(xl)?;
         if let Ok(d) = xlfeed_core::datetime::parse_date(&m.date)
@@ -132,7 +129,6 @@ pub(crate) fn write(
         if let Some(d) = m.difference {
             ws.write_number(row, 6, d).map_err(xl)?;
         }
-        row += 1;
     }
     ws.set_freeze_panes(1, 0).map_err(xl)?;
     ws.set_column_width(0, 20).map_err(xl)?;
