@@ -493,3 +493,74 @@ fn the_reconcile_binary_prints_the_summary_and_exits_by_the_outcome() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("\"-1\""), "{stderr}");
 }
+
+/// The benchmark's workload: 100,000 rows (20 symbols × 5,000 days, a symbol column) written
+/// as xlsx, reconciled against a store holding the same bars. Prints the time taken; run
+/// with `cargo test --release -p xlfeed-pipeline --test reconcile -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a timing, not a check: run by hand"]
+async fn reconcile_of_100k_rows_timing() {
+    let t = TestStore::embedded();
+    let store = t.open().await;
+    let days: Vec<TradingDay> = Nyse
+        .trading_days(day("1995-01-03"), day("2024-12-31"))
+        .take(5_000)
+        .collect();
+    let mut wb = Workbook::new();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let ws = wb.add_worksheet();
+    for (c, h) in ["symbol", "date", "open", "high", "low", "close", "volume"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let mut row = 1u32;
+    for s in 0..20 {
+        let sym = Symbol::parse(&format!("SYM{s}")).unwrap();
+        let mut items = Vec::new();
+        for (i, d) in days.iter().enumerate() {
+            let base = 10.0 + s as f64 + i as f64 / 7.0;
+            let b = DailyBar {
+                date: d.yyyymmdd(),
+                open: base,
+                high: base + 0.5,
+                low: base - 0.5,
+                close: base + 0.125,
+                volume: 1_000 + i as i64,
+                open_interest: 0,
+            };
+            ws.write_string(row, 0, sym.as_str()).unwrap();
+            let serial = DateSystem::Date1900.serial_from_date(d.date()).unwrap() as f64;
+            ws.write_number_with_format(row, 1, serial, &date).unwrap();
+            for (c, v) in [b.open, b.high, b.low, b.close, b.volume as f64]
+                .iter()
+                .enumerate()
+            {
+                ws.write_number(row, c as u16 + 2, *v).unwrap();
+            }
+            row += 1;
+            items.push((
+                ChunkKey::new(Dataset::Feed, Kind::Daily, sym.clone(), *d),
+                Records::DailyBars(vec![b]).encode(),
+            ));
+        }
+        store.put_chunks(items).await.unwrap();
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let started = std::time::Instant::now();
+    xlfeed_pipeline::reconcile::read_workbook(&bytes, &Options::default()).unwrap();
+    println!("reading alone: {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let s = reconcile(&bytes, &Options::default(), &store)
+        .await
+        .unwrap()
+        .summary;
+    let took = started.elapsed();
+    assert_eq!((s.cells_compared, s.mismatched), (500_000, 0));
+    println!(
+        "reconcile of {} rows ({} bytes of xlsx): {took:?}",
+        row - 1,
+        bytes.len()
+    );
+}
