@@ -432,6 +432,13 @@ async fn a_zip_bomb_is_refused_by_its_uncompressed_size() {
     };
     let e = fails(&history_xlsx(&Book::default()), &opts).await;
     assert!(matches!(e, ReconcileError::TooLarge(_)), "{e:?}");
+    // A CSV whose grid (lines × widest line) passes the limit, however few its fields.
+    let mut csv = vec![b','; 40];
+    csv.extend(b"\n".repeat(20));
+    csv.extend(b"x\n");
+    let e = fails(&csv, &opts).await;
+    assert!(matches!(e, ReconcileError::TooLarge(_)), "{e:?}");
+    assert!(e.to_string().contains("41 fields wide"), "{e}");
 }
 
 #[test]

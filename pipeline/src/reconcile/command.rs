@@ -102,7 +102,7 @@ pub(crate) async fn run(args: ReconcileArgs) -> Result<i32> {
             return Ok(EXIT_FAILED);
         }
     };
-    let outcome = match super::reconcile(&bytes, &opts, &feed).await {
+    let outcome = match super::reconcile_owned(bytes, opts, feed).await {
         Ok(o) => o,
         Err(e @ (ReconcileError::BadInput(_) | ReconcileError::TooLarge(_))) => {
             eprintln!("error: {}: {e}", args.file.display());

@@ -290,25 +290,69 @@ pub(crate) fn bad(message: impl Into<String>) -> ReconcileError {
     ReconcileError::BadInput(message.into())
 }
 
-/// Reconciles the workbook `bytes` against `feed` (SSDB-FEED). CPU-heavy parts run on the
-/// calling task; callers on a shared runtime may want `spawn_blocking` around the reading
-/// (see [`read_workbook`]).
+/// Reconciles the workbook `bytes` against `feed` (SSDB-FEED), all on the calling task.
+/// Reading and writing workbooks is CPU work (about a second per 100,000 rows in a release
+/// build): a server should call [`reconcile_owned`], which does those on blocking threads.
 pub async fn reconcile(
     bytes: &[u8],
     opts: &Options,
     feed: &Store,
 ) -> Result<Outcome, ReconcileError> {
     let book = read::Book::read(bytes, opts)?;
-    let tables = detect::tables(&book, opts, feed).await?;
-    let result = compare::compare(&book, &tables, opts, feed).await?;
-    let mut summary = result.summary;
-    summary.file = opts.file_name.clone();
+    let (summary, marks) = check(&book, opts, feed).await?;
     let xlsx = if opts.want_xlsx {
-        Some(output::write(&book, &result.marks, &summary)?)
+        Some(output::write(&book, &marks, &summary)?)
     } else {
         None
     };
     Ok(Outcome { summary, xlsx })
+}
+
+/// [`reconcile`], reading and writing the workbooks on tokio's blocking threads (the store
+/// reads stay on the calling task).
+pub async fn reconcile_owned(
+    bytes: Vec<u8>,
+    opts: Options,
+    feed: Store,
+) -> Result<Outcome, ReconcileError> {
+    let read_opts = opts.clone();
+    let book = blocking(move || read::Book::read(&bytes, &read_opts)).await?;
+    let (summary, marks) = check(&book, &opts, &feed).await?;
+    if !opts.want_xlsx {
+        return Ok(Outcome {
+            summary,
+            xlsx: None,
+        });
+    }
+    blocking(move || {
+        let xlsx = output::write(&book, &marks, &summary)?;
+        Ok(Outcome {
+            summary,
+            xlsx: Some(xlsx),
+        })
+    })
+    .await
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ReconcileError> + Send + 'static,
+) -> Result<T, ReconcileError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ReconcileError::Output(format!("the workbook task failed: {e}")))?
+}
+
+/// Tables found and compared: the summary and the marks for the annotated workbook.
+async fn check(
+    book: &read::Book,
+    opts: &Options,
+    feed: &Store,
+) -> Result<(Summary, Vec<compare::Mark>), ReconcileError> {
+    let tables = detect::tables(book, opts, feed).await?;
+    let result = compare::compare(book, &tables, opts, feed).await?;
+    let mut summary = result.summary;
+    summary.file = opts.file_name.clone();
+    Ok((summary, result.marks))
 }
 
 /// Reads and checks a workbook without a store: its format, date system and sheet names, or

@@ -289,13 +289,15 @@ fn read_csv(bytes: &[u8], max_cells: u64) -> Result<Book, ReconcileError> {
         .delimiter(delimiter)
         .from_reader(text);
     let mut rows: Vec<Vec<Data>> = Vec::new();
-    let mut count = 0u64;
+    let mut width = 0u64;
     for rec in rdr.records() {
         let rec = rec.map_err(|e| bad(format!("the CSV cannot be read: {e}")))?;
-        count += rec.len() as u64;
-        if count > max_cells {
+        // The grid is as wide as the widest line: its span is what memory holds.
+        width = width.max(rec.len() as u64);
+        if width.saturating_mul(rows.len() as u64 + 1) > max_cells {
             return Err(too_large(format!(
-                "the CSV has more than {max_cells} cells"
+                "the CSV has more than {max_cells} cells ({} lines, {width} fields wide)",
+                rows.len() + 1
             )));
         }
         rows.push(
