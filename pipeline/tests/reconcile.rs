@@ -555,6 +555,10 @@ async fn reconcile_of_100k_rows_timing() {
         store.put_chunks(items).await.unwrap();
     }
     let bytes = wb.save_to_buffer().unwrap();
+    if let Ok(path) = std::env::var("XLFEED_BENCH_XLSX") {
+        // The same workbook for the peer (pandas) to read.
+        std::fs::write(path, &bytes).unwrap();
+    }
     let started = std::time::Instant::now();
     xlfeed_pipeline::reconcile::read_workbook(&bytes, &Options::default()).unwrap();
     println!("reading alone: {:?}", started.elapsed());
