@@ -425,6 +425,19 @@ async fn a_zip_bomb_is_refused_by_its_uncompressed_size() {
     let e = fails(&bomb, &opts).await;
     assert!(matches!(e, ReconcileError::TooLarge(_)), "{e:?}");
     assert!(e.to_string().contains("16777216-byte limit"), "{e}");
+    // The same bomb whose headers claim 1,000 bytes: refused all the same, never inflated
+    // past the limit.
+    let mut liar = bomb.clone();
+    let local = liar.windows(4).position(|w| w == b"PK\x03\x04").unwrap();
+    liar[local + 22..local + 26].copy_from_slice(&1000u32.to_le_bytes());
+    let central = liar.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    liar[central + 24..central + 28].copy_from_slice(&1000u32.to_le_bytes());
+    let e = fails(&liar, &opts).await;
+    assert!(
+        matches!(&e, ReconcileError::TooLarge(_))
+            || matches!(&e, ReconcileError::BadInput(m) if m.contains("damaged")),
+        "{e:?}"
+    );
     // Too many cells.
     let opts = Options {
         max_cells: 50,
