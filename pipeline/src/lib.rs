@@ -10,6 +10,8 @@
 //! - `show`, `stats`: a series of a store as CSV, and what a store holds ([`inspect`]).
 //! - `fetch`: IQFeed (or the simulator, or a raw archive) into SSDB-FEED ([`fetch`]).
 //! - `postprocess`: SSDB-FEED into SSDB-POST: pairing, rates, IV and Greeks ([`postprocess`]).
+//! - `reconcile`: an analyst's workbook checked cell by cell against SSDB-FEED
+//!   ([`reconcile`]; xlserver's `POST /api/v1/reconcile` calls the same).
 //! - `migrate`: a store written by an older xlfeed into the current key layout ([`migrate`]).
 //!
 //! # Layout
@@ -29,6 +31,7 @@ mod import;
 mod inspect;
 mod migrate;
 mod postprocess;
+pub mod reconcile;
 pub mod runs;
 pub mod stage;
 
@@ -76,6 +79,9 @@ enum Command {
     /// Rewrite a store written by an older xlfeed into the key layout this one reads (the
     /// stages and xlserver refuse a store of an older layout, naming this command).
     Migrate(migrate::MigrateArgs),
+    /// Check a workbook (xlsx, xlsm, xls, ods, CSV) of daily bars against SSDB-FEED, cell by
+    /// cell; print a JSON summary (exit 0: all matched, 1: mismatches, 2: bad input).
+    Reconcile(reconcile::command::ReconcileArgs),
 }
 
 const SIM_EXAMPLES: &str = "\
@@ -228,6 +234,10 @@ pub async fn cli() -> Result<()> {
         Command::Show(args) => inspect::show(args).await,
         Command::Stats(args) => inspect::stats(args).await,
         Command::Migrate(args) => migrate::run(args).await,
+        Command::Reconcile(args) => match reconcile::command::run(args).await? {
+            0 => Ok(()),
+            code => std::process::exit(code),
+        },
         Command::Fetch(args) => match fetch::run(*args, &stage::RunControl::cli()).await? {
             0 => Ok(()),
             // Everything the run opened is closed by now; the code tells a scheduler how

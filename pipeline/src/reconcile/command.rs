@@ -1,0 +1,128 @@
+//! `xlpipeline reconcile`: [`reconcile`](super::reconcile) from the command line: a workbook
+//! file against a FEED store, the summary printed as JSON, the exit code telling how it went.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use xlfeed_store::Store;
+use xlfeed_store::url::redact;
+
+use super::{Options, ReconcileError};
+
+/// Exit code: a value, or a day, differs.
+pub const EXIT_MISMATCH: i32 = 1;
+/// Exit code: the file cannot be reconciled (not a spreadsheet, no table, over a limit, ...).
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit code: the store cannot be read, or the report cannot be written.
+pub const EXIT_FAILED: i32 = 3;
+
+const RECONCILE_EXAMPLES: &str = "\
+Exit codes:
+  0  every value matched, no day missing or extra
+  1  mismatches, or missing or extra days (the summary lists them)
+  2  the file cannot be reconciled: not a spreadsheet, password-protected, over a size
+     limit, a formula without a cached value or merged cells in a table, no table found
+  3  the store cannot be read, or the report cannot be written
+
+Examples:
+  # A workbook of MKT.HISTORY results (or an xlserver history report) against FEED
+  xlpipeline reconcile --store embedded:///data/feed prices.xlsx
+
+  # Their own column names, a tolerance, and the annotated workbook
+  xlpipeline reconcile --store embedded:///data/feed desk.xlsx --symbol AAPL \\
+      --map 'Trade Date:date,Px Close:close' --abs-tol 0.005 --out checked.xlsx";
+
+/// Options of `reconcile`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = RECONCILE_EXAMPLES)]
+pub struct ReconcileArgs {
+    /// FEED store to compare with: embedded:///dir or redis://host:port/db.
+    #[arg(long, value_name = "URL")]
+    store: String,
+    /// The workbook: xlsx, xlsm, xls, ods or CSV (told apart by content, not by name).
+    file: PathBuf,
+    /// The symbol of every table (default: a symbol column, a title above the header,
+    /// the sheet name, or the About sheet).
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Values within this absolute difference match.
+    #[arg(long, default_value_t = 0.0)]
+    abs_tol: f64,
+    /// Values within this fraction of ours match.
+    #[arg(long, default_value_t = 0.0)]
+    rel_tol: f64,
+    /// Column mapping "their header:our field", comma-separated or repeated; our fields:
+    /// date, open, high, low, close, volume, symbol.
+    #[arg(long, value_name = "HEADER:FIELD")]
+    map: Vec<String>,
+    /// Also write the workbook with mismatches highlighted and a Differences sheet here.
+    #[arg(long, value_name = "REPORT.xlsx")]
+    out: Option<PathBuf>,
+    /// Refuse a zipped workbook that inflates past this many bytes.
+    #[arg(long, default_value_t = super::DEFAULT_MAX_UNCOMPRESSED_BYTES)]
+    max_uncompressed_bytes: u64,
+}
+
+/// Runs `reconcile`; answers the exit code.
+pub(crate) async fn run(args: ReconcileArgs) -> Result<i32> {
+    let mut pairs: Vec<(String, String)> = vec![
+        ("abs_tol".into(), args.abs_tol.to_string()),
+        ("rel_tol".into(), args.rel_tol.to_string()),
+    ];
+    if let Some(s) = &args.symbol {
+        pairs.push(("symbol".into(), s.clone()));
+    }
+    for m in &args.map {
+        pairs.push(("map".into(), m.clone()));
+    }
+    let mut opts = match Options::from_pairs(pairs) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    opts.want_xlsx = args.out.is_some();
+    opts.max_uncompressed_bytes = args.max_uncompressed_bytes;
+    opts.file_name = Some(args.file.display().to_string());
+    let bytes = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: failed to read {}: {e}", args.file.display());
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let feed = match Store::open(&args.store).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "error: failed to open the store {}: {e}",
+                redact(&args.store)
+            );
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let outcome = match super::reconcile_owned(bytes, opts, feed).await {
+        Ok(o) => o,
+        Err(e @ (ReconcileError::BadInput(_) | ReconcileError::TooLarge(_))) => {
+            eprintln!("error: {}: {e}", args.file.display());
+            return Ok(EXIT_BAD_INPUT);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&outcome.summary)?);
+    if let (Some(path), Some(xlsx)) = (&args.out, &outcome.xlsx)
+        && let Err(e) = std::fs::write(path, xlsx)
+    {
+        eprintln!("error: failed to write {}: {e}", path.display());
+        return Ok(EXIT_FAILED);
+    }
+    Ok(if outcome.summary.all_matched() {
+        0
+    } else {
+        EXIT_MISMATCH
+    })
+}
