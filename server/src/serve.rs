@@ -91,14 +91,22 @@ pub async fn open_stores(config: &Config) -> Result<(Store, Store)> {
 /// hosts and origins browsers name.
 pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result<Router> {
     let metrics = state.metrics.clone();
-    let api = http::api_routes().layer(from_fn_with_state(
-        (auth.clone(), Role::Analyst),
-        crate::auth::require,
-    ));
-    let admin = http::admin::routes().layer(from_fn_with_state(
-        (auth.clone(), Role::Admin),
-        crate::auth::require,
-    ));
+    // Bodies: limits.max_body_bytes for every extractor (batch, admin), the whole request
+    // within the larger of it and reports.max_upload_bytes (a reconciled workbook, whose
+    // handler enforces its own limit).
+    let body_limit = axum::extract::DefaultBodyLimit::max(config.limits.max_body_bytes);
+    let api = http::api_routes()
+        .layer(body_limit)
+        .layer(from_fn_with_state(
+            (auth.clone(), Role::Analyst),
+            crate::auth::require,
+        ));
+    let admin = http::admin::routes()
+        .layer(body_limit)
+        .layer(from_fn_with_state(
+            (auth.clone(), Role::Admin),
+            crate::auth::require,
+        ));
     let mut router = Router::new()
         .merge(api)
         .merge(admin)
@@ -125,7 +133,9 @@ pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result
         ))
         // One body limit, the configured one (axum's extractors have a 2 MB one of their own).
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(
+            limits.max_body_bytes.max(config.reports.max_upload_bytes),
+        ))
         .layer(from_fn_with_state(
             http::Edge {
                 guard: Arc::new(guard),

@@ -427,6 +427,7 @@ async fn the_row_cap_is_a_400_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::start(dir.path(), On::Embedded, Filled::Demo, |c| {
         c.reports.max_rows = 100;
+        c.reports.max_upload_bytes = 1000;
     })
     .await;
     let c = Client::new(&app.running.http_url(), app.running.admin_token.as_deref());
@@ -443,6 +444,24 @@ async fn the_row_cap_is_a_400_naming_it() {
     // Under it, fine.
     c.xlsx("/api/v1/history.xlsx?symbol=AAPL&start=2024-06-03&end=2024-06-28")
         .await;
+    // A workbook to reconcile over reports.max_upload_bytes: a 413 naming the limit.
+    let r = c
+        .http
+        .post(format!("{}/api/v1/reconcile", c.base))
+        .header("content-type", "text/csv")
+        .body(vec![b'x'; 5000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reports.max_upload_bytes"),
+        "{v}"
+    );
     app.shutdown().await;
 }
 
@@ -708,4 +727,75 @@ args = { symbols = "SPY,AAPL", start = "2024-01-02", end = "2024-06-28" }
     assert_ne!(code, Some(0));
     assert!(stderr.contains("../escape.xlsx"), "{stderr}");
     assert!(!dir.path().join("escape.xlsx").exists());
+}
+
+/// `POST /api/v1/reconcile`: a history report the server wrote matches itself; one cell
+/// changed is exactly one mismatch at its address; hostile uploads are 4xx naming the problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_reconciles_with_the_store() {
+    let c = Client::shared();
+    let q = "symbol=AAPL&start=2024-06-03&end=2024-06-28";
+    let report = c.xlsx(&format!("/api/v1/report/history.xlsx?{q}")).await;
+    let post = |body: Vec<u8>, query: &str| {
+        c.http
+            .post(format!("{}/api/v1/reconcile{query}", c.base))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    let r = post(report.clone(), "").await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["mismatched"], 0, "{v}");
+    assert_eq!(v["cells_compared"].as_u64().unwrap(), 19 * 5, "{v}");
+    // Change one close (E6) with calamine's view of the sheet rewritten by rust_xlsxwriter.
+    let mut x = open(&report);
+    let r0 = x.worksheet_range("history AAPL").unwrap();
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("history AAPL").unwrap();
+    let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    for (i, row) in r0.rows().enumerate() {
+        for (j, cell) in row.iter().enumerate() {
+            let (i, j) = (i as u32, j as u16);
+            match cell {
+                Data::String(s) => {
+                    ws.write_string(i, j, s).unwrap();
+                }
+                Data::DateTime(d) => {
+                    ws.write_number_with_format(i, j, d.as_f64(), &date)
+                        .unwrap();
+                }
+                Data::Float(f) if (i, j) == (5, 4) => {
+                    ws.write_number(i, j, f + 1.0).unwrap();
+                }
+                Data::Float(f) => {
+                    ws.write_number(i, j, *f).unwrap();
+                }
+                _ => {}
+            }
+        }
+    }
+    let changed = wb.save_to_buffer().unwrap();
+    let v: Value = post(changed, "?symbol=AAPL")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["mismatched"], 1, "{v}");
+    assert_eq!(v["mismatches"][0]["cell"], "E6", "{v}");
+    for (body, query, status, names) in [
+        (b"hello, not a workbook".to_vec(), "", 400, ""),
+        (report.clone(), "?abs_tol=-1", 400, "-1"),
+    ] {
+        let r = post(body, query).await.unwrap();
+        assert_eq!(r.status(), status, "{query}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(names),
+            "{v}"
+        );
+    }
 }

@@ -176,10 +176,17 @@ impl Guard {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
             let essence = ct.split(';').next().unwrap_or_default().trim();
-            if !essence.eq_ignore_ascii_case("application/json") {
+            // A workbook to reconcile comes as itself; like JSON, none of these types is one
+            // a cross-site form may send without a CORS preflight.
+            let workbook = req.uri().path() == "/api/v1/reconcile"
+                && WORKBOOK_TYPES
+                    .iter()
+                    .any(|t| essence.eq_ignore_ascii_case(t));
+            if !essence.eq_ignore_ascii_case("application/json") && !workbook {
                 return Err(ApiError::bad(format!(
-                    "a {} body must be application/json, not {}",
+                    "a {} body must be application/json (a workbook to reconcile: one of {}), not {}",
                     req.method(),
+                    WORKBOOK_TYPES.join(", "),
                     if ct.is_empty() {
                         "none".to_owned()
                     } else {
@@ -271,3 +278,13 @@ mod tests {
         assert!(g.host_allowed("xl.example.com"));
     }
 }
+
+/// The media types a workbook to reconcile may be sent as.
+const WORKBOOK_TYPES: &[&str] = &[
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-excel.sheet.macroenabled.12",
+    "application/vnd.ms-excel",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/octet-stream",
+    "text/csv",
+];

@@ -56,6 +56,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/api/v1/batch", post(batch::batch))
         .route("/api/v1/batch.xlsx", post(batch::batch_xlsx))
         .route("/api/v1/report/{name}", get(report::named))
+        .route("/api/v1/reconcile", post(report::reconcile))
         .route("/api/v1/{function}", get(call))
 }
 

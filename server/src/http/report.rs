@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::params::query_args;
 use super::state::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::report::{Built, XLSX};
 
 /// Whether `path` is one of the routes above (or reconciliation): they get
@@ -67,4 +67,64 @@ pub(super) fn respond(built: ApiResult<Built>) -> Response {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
+}
+
+/// `POST /api/v1/reconcile?symbol=&abs_tol=&rel_tol=&map=&format=json|xlsx`: the body is an
+/// analyst's workbook (xlsx, xlsm, xls, ods or csv), compared with the FEED store's daily bars
+/// (`xlfeed_pipeline::reconcile`). Answers the JSON summary, or with `format=xlsx` their
+/// sheet annotated and a Differences sheet. A body over `reports.max_upload_bytes` is a 413
+/// naming the limit; a file that is not a readable workbook, a 400 naming the problem.
+pub(super) async fn reconcile(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    use xlfeed_pipeline::reconcile::{Options, ReconcileError, reconcile_owned};
+    let limits = state.reports.limits().clone();
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let mut opts = match Options::from_pairs(pairs) {
+        Ok(o) => o,
+        Err(e) => return ApiError::bad(e.to_string()).into_response(),
+    };
+    opts.max_uncompressed_bytes = opts
+        .max_uncompressed_bytes
+        .min(limits.max_upload_bytes as u64 * 20);
+    let bytes = match axum::body::to_bytes(body, limits.max_upload_bytes).await {
+        Ok(b) => b.to_vec(),
+        Err(_) => {
+            return ApiError::exhausted(format!(
+                "the workbook is larger than {} bytes (reports.max_upload_bytes)",
+                limits.max_upload_bytes
+            ))
+            .with_status(413)
+            .into_response();
+        }
+    };
+    let feed = state
+        .query
+        .data()
+        .store(xlfeed_store::Dataset::Feed)
+        .clone();
+    let want_xlsx = opts.want_xlsx;
+    match reconcile_owned(bytes, opts, feed).await {
+        Ok(out) => match (want_xlsx, out.xlsx) {
+            (true, Some(x)) => {
+                let mut r = Response::new(Body::from(x));
+                let h = r.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static(XLSX));
+                h.insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment; filename=\"reconciled.xlsx\""),
+                );
+                r
+            }
+            _ => axum::Json(out.summary).into_response(),
+        },
+        Err(ReconcileError::TooLarge(m)) => ApiError::exhausted(m).with_status(413).into_response(),
+        Err(ReconcileError::BadInput(m)) => ApiError::bad(m).into_response(),
+        Err(e) => ApiError::new(e.kind(), e.to_string()).into_response(),
+    }
 }
