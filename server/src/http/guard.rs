@@ -202,6 +202,16 @@ impl Guard {
     }
 }
 
+/// The media types a workbook to reconcile may be sent as.
+const WORKBOOK_TYPES: &[&str] = &[
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-excel.sheet.macroenabled.12",
+    "application/vnd.ms-excel",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/octet-stream",
+    "text/csv",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,13 +288,3 @@ mod tests {
         assert!(g.host_allowed("xl.example.com"));
     }
 }
-
-/// The media types a workbook to reconcile may be sent as.
-const WORKBOOK_TYPES: &[&str] = &[
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-excel.sheet.macroenabled.12",
-    "application/vnd.ms-excel",
-    "application/vnd.oasis.opendocument.spreadsheet",
-    "application/octet-stream",
-    "text/csv",
-];
