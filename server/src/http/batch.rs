@@ -38,19 +38,10 @@ pub(super) async fn batch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    // Parsing a megabyte of JSON is CPU work too: on the pool.
-    let st = state.clone();
-    let calls = match state.query.on_pool(async move { parse(&st, &body) }).await {
+    let calls = match admitted(&state, principal, body).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    // The request itself was counted when its key was checked; every further call counts too.
-    if let Some(Extension(p)) = &principal
-        && let Err(e) = state.auth.charge(p, calls.count.saturating_sub(1))
-    {
-        return ApiError::from(e).into_response();
-    }
-    state.metrics.batch_calls.inc_by(calls.count as u64);
     let query = &state.query;
     let spend = Spend::new(state.limits.max_response_bytes, query.budget());
     let cancel = spend.cancel_on_drop();
@@ -70,23 +61,39 @@ pub(super) async fn batch_xlsx(
     principal: Option<Extension<Principal>>,
     body: axum::body::Bytes,
 ) -> Response {
-    let st = state.clone();
-    let calls = match state.query.on_pool(async move { parse(&st, &body) }).await {
+    let calls = match admitted(&state, principal, body).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    if let Some(Extension(p)) = &principal
-        && let Err(e) = state.auth.charge(p, calls.count.saturating_sub(1))
-    {
-        return ApiError::from(e).into_response();
-    }
-    state.metrics.batch_calls.inc_by(calls.count as u64);
     let Calls { unique, slots, .. } = calls;
     let calls = slots
         .into_iter()
         .map(|s| s.map(|u| unique[u].clone()))
         .collect();
     super::report::respond(state.reports.batch(calls).await)
+}
+
+/// The calls of a batch body, parsed (on the pool: a megabyte of JSON is CPU work too) and
+/// charged to the caller's key: the request itself was counted when its key was checked, every
+/// further call counts too.
+async fn admitted(
+    state: &AppState,
+    principal: Option<Extension<Principal>>,
+    body: axum::body::Bytes,
+) -> Result<Calls, ApiError> {
+    let st = state.clone();
+    let calls = state
+        .query
+        .on_pool(async move { parse(&st, &body) })
+        .await?;
+    if let Some(Extension(p)) = &principal {
+        state
+            .auth
+            .charge(p, calls.count.saturating_sub(1))
+            .map_err(ApiError::from)?;
+    }
+    state.metrics.batch_calls.inc_by(calls.count as u64);
+    Ok(calls)
 }
 
 /// A batch as parsed: the distinct calls to run, and for each call of the request which of
