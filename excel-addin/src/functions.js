@@ -4,21 +4,31 @@
 // committed snapshot (metadata.snapshot.json), so a signature never changes by accident.
 // Ids are frozen: add a new function rather than change one (Office caches the metadata).
 
-import { compact, countArg, dateArg, layoutOptions, listArg, optText, tenorArg, text } from "./args.js";
+import { layoutOptions } from "./args.js";
 import { scalar, toMatrix } from "./cells.js";
 import { client, live as liveHub } from "./client.js";
-import { ArgumentError, ServerError, toExcelError } from "./errors.js";
+import { ServerError, toExcelError } from "./errors.js";
+import {
+  chainRequest,
+  compareRequest,
+  dividendsRequest,
+  fundamentalRequest,
+  historyRequest,
+  optionRequest,
+  quoteRequest,
+  rateRequest,
+  ticksRequest,
+} from "./requests.js";
 
 /** @typedef {import("./cells.js").Table} Table */
 
 /**
- * Calls `fn` on xlserver with the arguments given.
- * @param {string} fn
- * @param {Record<string, string | undefined>} args
+ * Makes a request (requests.js) of xlserver.
+ * @param {import("./requests.js").Request} request
  * @returns {Promise<Table>}
  */
-function ask(fn, args) {
-  return client.call(fn, compact(args));
+function ask({ fn, args }) {
+  return client.call(fn, args);
 }
 
 /**
@@ -72,17 +82,10 @@ function range(start, end) {
  */
 export function history(symbol, start, end, interval, fields, options) {
   return guarded(async () => {
-    const args = {
-      symbol: text("symbol", symbol).toUpperCase(),
-      start: dateArg("start", start),
-      end: dateArg("end", end),
-      interval: optText("interval", interval),
-      fields: listArg("fields", fields),
-    };
+    const request = historyRequest(symbol, start, end, interval, fields);
+    const { args } = request;
     const layout = layoutOptions(options);
-    if (!args.start) throw new ArgumentError("start is required");
-    if (!args.end) throw new ArgumentError("end is required");
-    const table = await ask("history", args);
+    const table = await ask(request);
     return spill(table, `${args.interval ?? "daily"} bars of ${args.symbol} from ${range(args.start, args.end)}`, layout);
   });
 }
@@ -99,13 +102,9 @@ export function history(symbol, start, end, interval, fields, options) {
  */
 export function ticks(symbol, start, end, limit) {
   return guarded(async () => {
-    const args = {
-      symbol: text("symbol", symbol).toUpperCase(),
-      start: dateArg("start", start),
-      end: dateArg("end", end),
-      limit: countArg("limit", limit),
-    };
-    const table = await ask("ticks", args);
+    const request = ticksRequest(symbol, start, end, limit);
+    const { args } = request;
+    const table = await ask(request);
     const rows = spill(table, `trades of ${args.symbol} from ${range(args.start, args.end)}`, { precise: true });
     if (table.next) {
       // Cut at the limit: say so in the last row rather than end silently.
@@ -125,8 +124,9 @@ export function ticks(symbol, start, end, limit) {
  */
 export function quote(symbol, field) {
   return guarded(async () => {
-    const args = { symbol: text("symbol", symbol).toUpperCase(), field: (optText("field", field) ?? "last").toLowerCase() };
-    const table = await ask("quote", args);
+    const request = quoteRequest(symbol, field);
+    const { args } = request;
+    const table = await ask(request);
     return scalar(table, undefined, `${args.field} for ${args.symbol}`);
   });
 }
@@ -144,7 +144,7 @@ export function quote(symbol, field) {
 export function live(symbol, field, invocation) {
   let args;
   try {
-    args = { symbol: text("symbol", symbol).toUpperCase(), field: (optText("field", field) ?? "last").toLowerCase() };
+    args = quoteRequest(symbol, field).args;
   } catch (e) {
     invocation.setResult(toExcelError(e));
     return;
@@ -172,15 +172,9 @@ export function live(symbol, field, invocation) {
  */
 export function chain(underlying, expiry, date, fields) {
   return guarded(async () => {
-    let f = listArg("fields", fields);
-    if (f && !f.split(",").some((x) => x.toLowerCase() === "contract")) f = `contract,${f}`;
-    const args = {
-      underlying: text("underlying", underlying).toUpperCase(),
-      expiry: dateArg("expiry", expiry),
-      date: dateArg("date", date),
-      fields: f,
-    };
-    const table = await ask("chain", args);
+    const request = chainRequest(underlying, expiry, date, fields);
+    const { args } = request;
+    const table = await ask(request);
     const which = args.expiry ? ` expiring ${args.expiry}` : "";
     return spill(table, `options of ${args.underlying}${which} on ${args.date ?? "the latest day"}`);
   });
@@ -197,14 +191,10 @@ export function chain(underlying, expiry, date, fields) {
  */
 export function option(option_symbol, field, date) {
   return guarded(async () => {
-    const day = dateArg("date", date);
-    const args = {
-      symbol: text("option_symbol", option_symbol).toUpperCase(),
-      fields: text("field", field).toLowerCase(),
-      start: day,
-      end: day,
-    };
-    const table = await ask("option", args);
+    const request = optionRequest(option_symbol, field, date);
+    const { args } = request;
+    const day = args.start;
+    const table = await ask(request);
     return scalar(table, args.fields, `${args.fields} for ${args.symbol}${day ? ` on ${day}` : ""}`);
   });
 }
@@ -219,8 +209,9 @@ export function option(option_symbol, field, date) {
  */
 export function dividends(symbol, start, end) {
   return guarded(async () => {
-    const args = { symbol: text("symbol", symbol).toUpperCase(), start: dateArg("start", start), end: dateArg("end", end) };
-    const table = await ask("dividends", args);
+    const request = dividendsRequest(symbol, start, end);
+    const { args } = request;
+    const table = await ask(request);
     return spill(table, `dividends of ${args.symbol} from ${range(args.start, args.end)}`);
   });
 }
@@ -235,8 +226,9 @@ export function dividends(symbol, start, end) {
  */
 export function rate(tenor, date, curve) {
   return guarded(async () => {
-    const args = { tenor: tenorArg(tenor), date: dateArg("date", date), curve: optText("curve", curve) };
-    const table = await ask("rate", args);
+    const request = rateRequest(tenor, date, curve);
+    const { args } = request;
+    const table = await ask(request);
     return scalar(table, "rate", `${args.tenor} rate`);
   });
 }
@@ -251,8 +243,9 @@ export function rate(tenor, date, curve) {
  */
 export function fundamental(symbol, field) {
   return guarded(async () => {
-    const args = { symbol: text("symbol", symbol).toUpperCase(), field: text("field", field).toLowerCase() };
-    const table = await ask("fundamentals", args);
+    const request = fundamentalRequest(symbol, field);
+    const { args } = request;
+    const table = await ask(request);
     return scalar(table, undefined, `${args.field} for ${args.symbol}`);
   });
 }
@@ -269,14 +262,9 @@ export function fundamental(symbol, field) {
  */
 export function compare(symbols, start, end, metric) {
   return guarded(async () => {
-    const args = {
-      symbols: listArg("symbols", symbols),
-      start: dateArg("start", start),
-      end: dateArg("end", end),
-      metric: optText("metric", metric),
-    };
-    if (!args.symbols) throw new ArgumentError("symbols is required");
-    const table = await ask("compare", args);
+    const request = compareRequest(symbols, start, end, metric);
+    const { args } = request;
+    const table = await ask(request);
     return spill(table, `${args.metric ?? "summary"} of ${args.symbols} from ${range(args.start, args.end)}`);
   });
 }

@@ -1,9 +1,11 @@
 // @ts-check
 // The task pane: the server and API key (in the add-in's storage), the connection's status
 // and server version, the function reference (from functions.json), and, for an admin key,
-// the pipeline runs with their progress.
+// the pipeline runs with their progress, and the export of an MKT formula's answer or a named
+// report as a workbook (export.js).
 
 import { client, loadSettings, saveSettings } from "./client.js";
+import { XLSX, fileName, formulaRequest, toBase64, workbookPath } from "./export.js";
 
 /**
  * An element of the page by id (the page has them all).
@@ -233,6 +235,143 @@ async function check1904() {
   }
 }
 
+/** Whether Excel's API runs here (inside Office; a plain browser has none). */
+function inExcel() {
+  return typeof Excel !== "undefined" && typeof Excel.run === "function";
+}
+
+/** The sheet of the cell whose formula the export field holds (its references' sheet). */
+let formulaSheet = /** @type {string | undefined} */ (undefined);
+
+/**
+ * A reference's values from the workbook: on `sheet`, else the formula's sheet, else the active one.
+ * @param {string | undefined} sheet
+ * @param {string} address
+ * @returns {Promise<unknown[][]>}
+ */
+async function readRange(sheet, address) {
+  return Excel.run(async (context) => {
+    const name = sheet ?? formulaSheet;
+    const ws = name ? context.workbook.worksheets.getItem(name) : context.workbook.worksheets.getActiveWorksheet();
+    const range = ws.getRange(address);
+    range.load("values");
+    await context.sync();
+    return range.values;
+  });
+}
+
+/** Puts the selected cell's formula in the export field (a spilled cell's: its anchor's). */
+async function useSelection() {
+  const status = $("export-status");
+  try {
+    const { formula, address } = await Excel.run(async (context) => {
+      let cell = context.workbook.getActiveCell();
+      cell.load("formulas, address");
+      await context.sync();
+      if (!String(cell.formulas[0][0]).startsWith("=") && excelApi("1.12")) {
+        const parent = cell.getSpillParentOrNullObject();
+        parent.load("formulas, address");
+        await context.sync();
+        if (!parent.isNullObject) cell = parent;
+      }
+      return { formula: String(cell.formulas[0][0]), address: cell.address };
+    });
+    const bang = address.lastIndexOf("!");
+    formulaSheet = bang > 0 ? address.slice(0, bang).replace(/^'(.*)'$/, "$1").replaceAll("''", "'") : undefined;
+    field("export-formula").value = formula;
+    if (formula.startsWith("=")) setStatus(status, "unknown", `The formula of ${address}.`);
+    else setStatus(status, "error", `${address} holds no formula: select a cell with an MKT formula (or one of its spilled cells).`);
+  } catch (e) {
+    setStatus(status, "error", `Cannot read the selected cell: ${/** @type {Error} */ (e).message}`);
+  }
+}
+
+/**
+ * Saves bytes as a download named `name`.
+ * @param {Uint8Array<ArrayBuffer>} bytes
+ * @param {string} name
+ */
+function download(bytes, name) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: XLSX }));
+  const a = el("a", { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/**
+ * Whether the host supports an ExcelApi requirement set (true where Office cannot say).
+ * @param {string} version e.g. "1.8"
+ */
+function excelApi(version) {
+  const req = typeof Office !== "undefined" && Office.context && Office.context.requirements;
+  return !req || req.isSetSupported("ExcelApi", version);
+}
+
+/** Whether Excel can open a workbook from bytes here (ExcelApi 1.8's createWorkbook). */
+function canCreateWorkbook() {
+  return typeof Excel !== "undefined" && typeof Excel.createWorkbook === "function" && excelApi("1.8");
+}
+
+/**
+ * Opens the workbook as a new one in Excel where it can, else downloads it; says which.
+ * @param {Uint8Array<ArrayBuffer>} bytes
+ * @param {string} name
+ */
+async function openWorkbook(bytes, name) {
+  if (canCreateWorkbook()) {
+    try {
+      await Excel.createWorkbook(toBase64(bytes));
+      return "opened as a new workbook";
+    } catch (e) {
+      download(bytes, name);
+      return `downloaded (Excel could not open it as a new workbook: ${/** @type {Error} */ (e).message})`;
+    }
+  }
+  download(bytes, name);
+  return "downloaded";
+}
+
+/** How long a workbook may take (the server's reports.timeout_secs default). */
+const EXPORT_TIMEOUT_MS = 600_000;
+
+/**
+ * Exports the formula's answer, or the chosen named report, as a workbook.
+ * @param {SubmitEvent} event
+ */
+async function exportWorkbook(event) {
+  event.preventDefault();
+  const status = $("export-status");
+  const button = /** @type {HTMLButtonElement} */ ($("export-go"));
+  button.disabled = true;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), EXPORT_TIMEOUT_MS);
+  try {
+    const { id, request } = await formulaRequest(field("export-formula").value, inExcel() ? readRange : undefined);
+    const report = field("export-as").value || undefined;
+    const path = workbookPath(id, request, report);
+    setStatus(status, "unknown", `Building ${path.split("?")[0]}…`);
+    const r = await fetch(`${client.base()}${path}`, { headers: client.headers(false), signal: controller.signal });
+    if (!r.ok) {
+      const body = await r.json().catch(() => null);
+      throw new Error(`HTTP ${r.status}: ${(body && body.error && body.error.message) || r.statusText}`);
+    }
+    if (!(r.headers.get("content-type") ?? "").startsWith(XLSX)) throw new Error(`the answer is ${r.headers.get("content-type") || "untyped"}, not a workbook`);
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    const name = fileName(r.headers.get("content-disposition"), `${report ?? request.fn}.xlsx`);
+    const how = await openWorkbook(bytes, name);
+    status.dataset.file = name;
+    setStatus(status, "ok", `${name} (${Math.max(1, Math.round(bytes.length / 1024)).toLocaleString("en-US")} KB): ${how}.`);
+  } catch (e) {
+    const err = /** @type {Error} */ (e);
+    setStatus(status, "error", `Cannot export: ${err.name === "AbortError" ? `no workbook within ${EXPORT_TIMEOUT_MS / 1000} s` : err.message}`);
+  } finally {
+    clearTimeout(timer);
+    button.disabled = false;
+  }
+}
+
 function init() {
   const s = loadSettings();
   field("server").value = s.server;
@@ -249,6 +388,14 @@ function init() {
     });
   });
   $("run-form").addEventListener("submit", startRun);
+  $("export-form").addEventListener("submit", exportWorkbook);
+  field("export-formula").addEventListener("input", () => {
+    formulaSheet = undefined;
+  });
+  if (inExcel()) {
+    $("use-selection").hidden = false;
+    $("use-selection").addEventListener("click", useSelection);
+  }
   showFunctions();
   connect();
   check1904();

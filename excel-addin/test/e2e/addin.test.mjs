@@ -3,11 +3,11 @@
 // xlserver serving demo data and the built add-in from the same origin.
 
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ROOT } from "../../scripts/manifest.mjs";
-import { callIn, launchBrowser, openHarness, startServer, withoutOfficeCdn } from "./harness.mjs";
+import { callIn, launchBrowser, openHarness, startServer, unzip, withoutOfficeCdn } from "./harness.mjs";
 
 let server;
 let browser;
@@ -115,6 +115,118 @@ describe("task pane inside Excel (a stubbed Excel global: no Excel runs headless
     assert.match(await pane.textContent("#date-system"), /1904 date system/);
     await pane.click("#fn-QUOTE button");
     assert.deepEqual(await pane.evaluate(() => window.__written), [[['=MKT.QUOTE("AAPL", "bid")']]]);
+    await pane.close();
+  });
+});
+
+/**
+ * Asserts that an xlsx's first sheet holds `table` (the JSON API's answer): a row per row
+ * plus the header, and every number of the close column among its cells.
+ * @param {Buffer} xlsx
+ * @param {{ columns: string[], rows: any[][] }} table
+ * @param {string} column
+ */
+function assertSheetHolds(xlsx, table, column) {
+  const files = unzip(xlsx);
+  const sheet = files.get("xl/worksheets/sheet1.xml")?.toString("utf8") ?? "";
+  assert.equal((sheet.match(/<row /g) ?? []).length, table.rows.length + 1, "a row per answer row and the header");
+  const values = new Set([...sheet.matchAll(/<v>([^<]*)<\/v>/g)].map((m) => Number(m[1])));
+  const i = table.columns.indexOf(column);
+  for (const r of table.rows) assert.ok(values.has(r[i]), `${column} ${r[i]} is in the sheet`);
+  assert.ok(files.has("xl/tables/table1.xml"), "the answer is an Excel Table");
+  return files;
+}
+
+describe("export to a workbook from the task pane", () => {
+  it("downloads an MKT formula's answer and a named report, and names what it refuses", async () => {
+    const want = await api("history?symbol=AAPL&start=2024-06-24&end=2024-06-28");
+    const pane = await browser.newPage({ viewport: { width: 360, height: 900 } });
+    await withoutOfficeCdn(pane);
+    await pane.goto(`${server.url}/addin/taskpane.html`);
+    await pane.waitForSelector('#status[data-state="ok"]', { timeout: 15_000 });
+    assert.equal(await pane.isVisible("#use-selection"), false, "no selection outside Excel");
+
+    /** Exports what the form holds; resolves with the downloaded file's name and bytes. */
+    const exported = async () => {
+      const [download] = await Promise.all([pane.waitForEvent("download", { timeout: 60_000 }), pane.click("#export-go")]);
+      await pane.waitForSelector('#export-status[data-state="ok"]');
+      const path = await download.path();
+      return { name: download.suggestedFilename(), bytes: readFileSync(path) };
+    };
+    await pane.fill("#export-formula", '=MKT.HISTORY("aapl", "2024-06-24", 45471)');
+    const answer = await exported();
+    assert.match(answer.name, /\.xlsx$/);
+    assertSheetHolds(answer.bytes, want, "close");
+    assert.match(await pane.textContent("#export-status"), /downloaded/);
+
+    await pane.selectOption("#export-as", "history");
+    const report = await exported();
+    const files = assertSheetHolds(report.bytes, want, "close");
+    assert.ok([...files.keys()].some((f) => /^xl\/charts\/chart\d+\.xml$/.test(f)), "the history report has its charts");
+
+    // Refused before asking: a report the function does not build, a reference outside Excel,
+    // a nested function; and the server's own refusal, with its message.
+    /** @type {[string, string, RegExp][]} */
+    const refused = [
+      ['=MKT.HISTORY("AAPL", "2024-06-24", "2024-06-28")', "chain", /"chain" report is not built from MKT\.HISTORY/],
+      ['=MKT.HISTORY("AAPL", A1, "2024-06-28")', "", /"A1" is a cell reference; outside Excel give its value/],
+      ['=MKT.HISTORY("AAPL", TODAY(), "2024-06-28")', "", /"TODAY\(\)" is not a constant or a cell reference/],
+      ['=MKT.HISTORY("AAPX", "2024-06-24", "2024-06-28")', "", /HTTP 404: .*AAPX/],
+    ];
+    for (const [formula, as, why] of refused) {
+      await pane.fill("#export-formula", formula);
+      await pane.selectOption("#export-as", as);
+      await pane.click("#export-go");
+      await pane.waitForSelector('#export-status[data-state="error"]');
+      assert.match(await pane.textContent("#export-status"), why, formula);
+      await pane.evaluate(() => {
+        /** @type {HTMLElement} */ (document.getElementById("export-status")).dataset.state = "";
+      });
+    }
+    await pane.close();
+  });
+
+  it("inside Excel (a stubbed Excel global: no Excel runs headless) reads the selected cell and opens a new workbook", async () => {
+    const want = await api("history?symbol=MSFT&start=2024-06-24&end=2024-06-28");
+    const pane = await browser.newPage();
+    await withoutOfficeCdn(pane);
+    await pane.addInitScript(() => {
+      window.__created = [];
+      window.__reads = [];
+      // The selected cell is inside a spill: its anchor holds the formula, whose start is in A1.
+      const anchor = { formulas: [['=MKT.HISTORY("MSFT", A1, "2024-06-28")']], address: "'Q2 data'!B3", isNullObject: false, load() {} };
+      const cell = { formulas: [[45467]], address: "'Q2 data'!B4", load() {}, getSpillParentOrNullObject: () => anchor };
+      const sheet = (name) => ({
+        getRange: (address) => {
+          window.__reads.push([name, address]);
+          return { values: [["2024-06-24"]], load() {} };
+        },
+      });
+      const workbook = {
+        load() {},
+        getActiveCell: () => cell,
+        worksheets: { getItem: (name) => sheet(name), getActiveWorksheet: () => sheet("(active)") },
+      };
+      window.Excel = {
+        run: async (body) => body({ workbook, sync: async () => {} }),
+        createWorkbook: async (base64) => {
+          window.__created.push(base64);
+        },
+      };
+    });
+    await pane.goto(`${server.url}/addin/taskpane.html`);
+    await pane.waitForSelector("#use-selection:not([hidden])");
+    await pane.click("#use-selection");
+    await pane.waitForFunction(() => /** @type {HTMLInputElement} */ (document.getElementById("export-formula")).value.startsWith("="));
+    assert.equal(await pane.inputValue("#export-formula"), '=MKT.HISTORY("MSFT", A1, "2024-06-28")');
+    assert.match(await pane.textContent("#export-status"), /'Q2 data'!B3/);
+    await pane.click("#export-go");
+    await pane.waitForSelector('#export-status[data-state="ok"]', { timeout: 60_000 });
+    assert.match(await pane.textContent("#export-status"), /opened as a new workbook/);
+    assert.deepEqual(await pane.evaluate(() => window.__reads), [["Q2 data", "A1"]]);
+    const created = await pane.evaluate(() => window.__created);
+    assert.equal(created.length, 1);
+    assertSheetHolds(Buffer.from(created[0], "base64"), want, "close");
     await pane.close();
   });
 });

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inflateRawSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { ROOT } from "../../scripts/manifest.mjs";
 
@@ -155,4 +156,36 @@ export function callIn(page, id, ...args) {
     },
     /** @type {[string, unknown[]]} */ ([id, args]),
   );
+}
+
+/**
+ * The files of a zip archive (an xlsx) by name, inflated: enough of the format (end of central
+ * directory, central directory, local headers; stored or deflated) to read what xlserver writes.
+ * @param {Buffer} buf
+ * @returns {Map<string, Buffer>}
+ */
+export function unzip(buf) {
+  let end = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 65_557); i--) {
+    if (buf.readUInt32LE(i) === 0x06054b50) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) throw new Error(`not a zip archive (${buf.length} bytes, no end of central directory)`);
+  const files = new Map();
+  let p = buf.readUInt32LE(end + 16);
+  for (let n = buf.readUInt16LE(end + 10); n > 0; n--) {
+    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error(`bad central directory entry at ${p}`);
+    const method = buf.readUInt16LE(p + 10);
+    const size = buf.readUInt32LE(p + 20);
+    const nameLen = buf.readUInt16LE(p + 28);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.toString("utf8", p + 46, p + 46 + nameLen);
+    const data = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const raw = buf.subarray(data, data + size);
+    files.set(name, method === 8 ? inflateRawSync(raw) : raw);
+    p += 46 + nameLen + buf.readUInt16LE(p + 30) + buf.readUInt16LE(p + 32);
+  }
+  return files;
 }

@@ -13,6 +13,8 @@ declare global {
     __Client: typeof Client;
     __ready: boolean;
     __written: unknown[];
+    __created: string[];
+    __reads: [string, string][];
     Excel: any;
   }
 }
