@@ -142,6 +142,7 @@ pub fn app(state: AppState, auth: Auth, config: &Config, guard: Guard) -> Result
                 timeout_secs: limits.request_timeout_secs,
                 report_timeout_secs: config.reports.timeout_secs,
                 max_body: limits.max_body_bytes,
+                max_upload: config.reports.max_upload_bytes,
             },
             http::edge,
         ))

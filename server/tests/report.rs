@@ -428,6 +428,8 @@ async fn the_row_cap_is_a_400_naming_it() {
     let app = App::start(dir.path(), On::Embedded, Filled::Demo, |c| {
         c.reports.max_rows = 100;
         c.reports.max_upload_bytes = 1000;
+        // Under the upload limit: the edge's own body limit (the larger) stops 5000 bytes.
+        c.limits.max_body_bytes = 500;
     })
     .await;
     let c = Client::new(&app.running.http_url(), app.running.admin_token.as_deref());
@@ -444,7 +446,8 @@ async fn the_row_cap_is_a_400_naming_it() {
     // Under it, fine.
     c.xlsx("/api/v1/history.xlsx?symbol=AAPL&start=2024-06-03&end=2024-06-28")
         .await;
-    // A workbook to reconcile over reports.max_upload_bytes: a 413 naming the limit.
+    // A workbook to reconcile over reports.max_upload_bytes: a 413 naming the limit, which
+    // is not limits.max_body_bytes (a batch over that one is named as such).
     let r = c
         .http
         .post(format!("{}/api/v1/reconcile", c.base))
@@ -459,7 +462,27 @@ async fn the_row_cap_is_a_400_naming_it() {
         v["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("reports.max_upload_bytes"),
+            .contains("larger than 1000 bytes (reports.max_upload_bytes)"),
+        "{v}"
+    );
+    let r = c
+        .http
+        .post(format!("{}/api/v1/batch", c.base))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"calls":[{{"fn":"quote","args":{{"symbol":"{}"}}}}]}}"#,
+            "A".repeat(600)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 500 bytes (limits.max_body_bytes)"),
         "{v}"
     );
     app.shutdown().await;

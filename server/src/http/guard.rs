@@ -178,7 +178,7 @@ impl Guard {
             let essence = ct.split(';').next().unwrap_or_default().trim();
             // A workbook to reconcile comes as itself; like JSON, none of these types is one
             // a cross-site form may send without a CORS preflight.
-            let workbook = req.uri().path() == "/api/v1/reconcile"
+            let workbook = req.uri().path() == super::RECONCILE_PATH
                 && WORKBOOK_TYPES
                     .iter()
                     .any(|t| essence.eq_ignore_ascii_case(t));

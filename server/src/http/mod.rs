@@ -20,7 +20,7 @@ pub mod respond;
 mod state;
 
 pub use limits::Limits;
-pub use report::is_report_path;
+pub use report::{RECONCILE_PATH, is_report_path};
 pub use respond::{error_response, panic_response};
 pub use state::AppState;
 
@@ -56,7 +56,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/api/v1/batch", post(batch::batch))
         .route("/api/v1/batch.xlsx", post(batch::batch_xlsx))
         .route("/api/v1/report/{name}", get(report::named))
-        .route("/api/v1/reconcile", post(report::reconcile))
+        .route(RECONCILE_PATH, post(report::reconcile))
         .route("/api/v1/{function}", get(call))
 }
 
@@ -104,6 +104,8 @@ pub struct Edge {
     pub report_timeout_secs: u64,
     /// The body limit, to name in a 413.
     pub max_body: usize,
+    /// The workbook upload limit, to name in a 413 on [`RECONCILE_PATH`].
+    pub max_upload: usize,
 }
 
 /// The middleware of [`Edge`].
@@ -127,7 +129,11 @@ pub async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Respons
             .into_response();
         }
     };
-    let max_body = edge.max_body;
+    let (limit, limit_name) = if uri.path() == RECONCILE_PATH {
+        (edge.max_upload, "reports.max_upload_bytes")
+    } else {
+        (edge.max_body, "limits.max_body_bytes")
+    };
     let status = r.status();
     let json = r
         .headers()
@@ -150,7 +156,7 @@ pub async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Respons
             ApiError::bad(format!("{method} is not allowed on {path}"))
         }
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::exhausted(format!(
-            "the request body is larger than {max_body} bytes (limits.max_body_bytes): send less, or split it"
+            "the request body is larger than {limit} bytes ({limit_name}): send less, or split it"
         )),
         s if s.is_server_error() => ApiError::new(
             if s == StatusCode::INTERNAL_SERVER_ERROR {

@@ -21,10 +21,13 @@ use super::state::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::report::{Built, XLSX};
 
+/// The reconciliation route: its body (a workbook) is limited by `reports.max_upload_bytes`.
+pub const RECONCILE_PATH: &str = "/api/v1/reconcile";
+
 /// Whether `path` is one of the routes above (or reconciliation): they get
 /// `reports.timeout_secs` rather than the request timeout.
 pub fn is_report_path(path: &str) -> bool {
-    path.ends_with(".xlsx") || path.starts_with("/api/v1/report/") || path == "/api/v1/reconcile"
+    path.ends_with(".xlsx") || path.starts_with("/api/v1/report/") || path == RECONCILE_PATH
 }
 
 /// `GET /api/v1/{function}.xlsx` (the router hands `call` the name with its suffix).
