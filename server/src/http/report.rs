@@ -106,6 +106,11 @@ pub(super) async fn reconcile(
             .into_response();
         }
     };
+    // Read before taking a slot, so a slow upload holds a connection, not a slot.
+    let _slot = match state.reports.permit() {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
     let feed = state
         .query
         .data()

@@ -48,7 +48,7 @@ pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadshee
 pub struct ReportLimits {
     /// Data rows in one workbook at most (all its sheets).
     pub max_rows: u64,
-    /// Workbooks built at once; one more is a 503 with `Retry-After`.
+    /// Workbooks built or reconciled at once; one more is a 503 with `Retry-After`.
     pub concurrency: usize,
     /// Seconds a workbook (or a reconciliation) may take to build.
     pub timeout_secs: u64,
@@ -102,22 +102,50 @@ pub struct Built {
     pub file_name: String,
 }
 
+/// At most `reports.concurrency` workbooks built or reconciled at once.
+#[derive(Debug, Clone)]
+struct Slots {
+    count: usize,
+    free: Arc<Semaphore>,
+}
+
+impl Slots {
+    fn new(count: usize) -> Slots {
+        let count = count.max(1);
+        Slots {
+            count,
+            free: Arc::new(Semaphore::new(count)),
+        }
+    }
+
+    /// A slot, held until dropped, or the 503 saying to come back.
+    fn take(&self) -> ApiResult<OwnedSemaphorePermit> {
+        self.free.clone().try_acquire_owned().map_err(|_| {
+            ApiError::unavailable(format!(
+                "the server is building or reconciling as many workbooks as it may at once ({}, reports.concurrency): send this again shortly",
+                self.count
+            ))
+            .retry_after(2)
+        })
+    }
+}
+
 /// Builds workbooks within the limits.
 #[derive(Debug, Clone)]
 pub struct Reports {
     query: Arc<QueryService>,
     limits: ReportLimits,
-    permits: Arc<Semaphore>,
+    slots: Slots,
 }
 
 impl Reports {
     /// Reports over `query` within `limits`.
     pub fn new(query: Arc<QueryService>, limits: ReportLimits) -> Reports {
-        let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+        let slots = Slots::new(limits.concurrency);
         Reports {
             query,
             limits,
-            permits,
+            slots,
         }
     }
 
@@ -126,15 +154,10 @@ impl Reports {
         &self.limits
     }
 
-    /// A slot to build one workbook, or the 503 saying to come back.
-    fn permit(&self) -> ApiResult<OwnedSemaphorePermit> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            ApiError::unavailable(format!(
-                "{} workbooks are being built (reports.concurrency): send this again shortly",
-                self.limits.concurrency
-            ))
-            .retry_after(2)
-        })
+    /// A slot to build or reconcile one workbook, held until dropped, or the 503 saying to
+    /// come back (the same slots for both: each can take hundreds of megabytes).
+    pub fn permit(&self) -> ApiResult<OwnedSemaphorePermit> {
+        self.slots.take()
     }
 
     /// The stores, as About names them (passwords removed).
@@ -448,5 +471,17 @@ mod tests {
             ..ReportLimits::default()
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn a_busy_slot_is_a_503_with_retry_after_until_freed() {
+        let slots = Slots::new(1);
+        let held = slots.take().unwrap();
+        let busy = slots.take().unwrap_err();
+        assert_eq!(busy.surfaces().http, 503);
+        assert_eq!(busy.retry_after, Some(2));
+        assert!(busy.message.contains("reports.concurrency"), "{busy:?}");
+        drop(held);
+        assert!(slots.take().is_ok());
     }
 }
