@@ -50,6 +50,11 @@ use xlfeed_iqfeed::wire::Protocol;
 #[derive(Debug, Parser)]
 #[command(name = "xlpipeline", version, about)]
 struct Cli {
+    /// Check the arguments (fetch, postprocess, iqfeed-sim) and say in one line what the
+    /// command would do, without opening a store, connecting or running anything (it reads
+    /// a --symbols-file): exit 0, or 2 naming the bad value. For a container's command line.
+    #[arg(long, global = true)]
+    check: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -228,7 +233,20 @@ pub fn init_tracing() {
 /// Runs the `xlpipeline` command line of this process; exits the process with the stage's
 /// exit code when a stage ends with one other than 0.
 pub async fn cli() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if cli.check {
+        match check(cli.command) {
+            Ok(line) => {
+                println!("{line}");
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("xlpipeline: {e:#}");
+                std::process::exit(2);
+            }
+        }
+    }
+    match cli.command {
         Command::IqfeedSim(args) => iqfeed_sim(args).await,
         Command::Import(cmd) => import::run(cmd).await,
         Command::Show(args) => inspect::show(args).await,
@@ -250,6 +268,28 @@ pub async fn cli() -> Result<()> {
                 code => std::process::exit(i32::from(code)),
             }
         }
+    }
+}
+
+/// `--check`: the command's one-line plan, or the error naming the bad value.
+fn check(command: Command) -> Result<String> {
+    match command {
+        Command::Fetch(args) => fetch::check(&args),
+        Command::Postprocess(args) => postprocess::check(&args),
+        Command::IqfeedSim(args) => {
+            let c = args.config()?;
+            Ok(format!(
+                "iqfeed-sim: {} symbols, seed {}, today {}, listening on {}:{} (lookup), {} (level 1), {} (admin) (nothing started)",
+                c.universe.len(),
+                c.seed,
+                c.today,
+                c.host,
+                c.lookup_port,
+                c.level1_port,
+                c.admin_port
+            ))
+        }
+        _ => bail!("--check applies to fetch, postprocess and iqfeed-sim"),
     }
 }
 
@@ -282,6 +322,131 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// `--check` on `args`: the line, or the error's text.
+    fn checked(args: &[&str]) -> Result<String, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        assert!(cli.check);
+        check(cli.command).map_err(|e| format!("{e:#}"))
+    }
+
+    #[test]
+    fn check_says_what_a_command_would_do_and_names_bad_values() {
+        let line = checked(&[
+            "xlpipeline",
+            "fetch",
+            "--iqfeed",
+            "iqfeed-gateway:9100",
+            "--symbols",
+            "AAPL,MSFT",
+            "--kinds",
+            "ticks,options",
+            "--from",
+            "2024-06-03",
+            "--to",
+            "2024-06-07",
+            "--shard",
+            "0/1",
+            "--feed",
+            "redis://:hunter2@ssdb-feed:8888/0",
+            "--check",
+        ])
+        .unwrap();
+        assert!(line.contains("2 symbols over 5 trading days"), "{line}");
+        assert!(line.contains("IQFeed at iqfeed-gateway:9100"), "{line}");
+        assert!(!line.contains("hunter2"), "{line}");
+        let line = checked(&[
+            "xlpipeline",
+            "postprocess",
+            "--check",
+            "--feed",
+            "redis://ssdb-feed:8888",
+            "--post",
+            "redis://ssdb-post:8888",
+            "--from",
+            "2024-06-03",
+            "--shard",
+            "2/3",
+        ])
+        .unwrap();
+        assert!(line.contains("shard 2/3"), "{line}");
+        assert!(
+            checked(&["xlpipeline", "iqfeed-sim", "--check", "--host", "0.0.0.0"])
+                .unwrap()
+                .contains("0.0.0.0:9100")
+        );
+        for (args, names) in [
+            (
+                &[
+                    "fetch",
+                    "--check",
+                    "--iqfeed",
+                    "gateway",
+                    "--symbols",
+                    "A",
+                    "--from",
+                    "2024-06-03",
+                    "--feed",
+                    "embedded:///x",
+                ][..],
+                "\"gateway\" is not host:port",
+            ),
+            (
+                &[
+                    "fetch",
+                    "--check",
+                    "--sim",
+                    "--symbols",
+                    "A",
+                    "--from",
+                    "2024-06-03",
+                    "--feed",
+                    "ftp://x",
+                ][..],
+                "\"ftp://x\"",
+            ),
+            (
+                &[
+                    "fetch",
+                    "--check",
+                    "--symbols",
+                    "A",
+                    "--from",
+                    "2024-06-03",
+                    "--feed",
+                    "embedded:///x",
+                ][..],
+                "where from?",
+            ),
+            (
+                &[
+                    "postprocess",
+                    "--check",
+                    "--feed",
+                    "redis://f",
+                    "--post",
+                    "redis://p",
+                    "--from",
+                    "2024-06-03",
+                    "--staleness=-1",
+                ][..],
+                "--staleness -1",
+            ),
+            (
+                &["iqfeed-sim", "--check", "--today", "2024-02-30"][..],
+                "2024-02-30",
+            ),
+            (
+                &["stats", "--check", "--store", "embedded:///x"][..],
+                "--check applies to",
+            ),
+        ] {
+            let mut full = vec!["xlpipeline"];
+            full.extend_from_slice(args);
+            let e = checked(&full).unwrap_err();
+            assert!(e.contains(names), "{args:?}: {e}");
+        }
     }
 
     #[test]

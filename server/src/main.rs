@@ -14,6 +14,11 @@ struct Cli {
     /// Configuration file (TOML); XLFEED_<SECTION>__<KEY> variables override it.
     #[arg(long, global = true, env = "XLFEED_CONFIG")]
     config: Option<PathBuf>,
+    /// Check the configuration (serve, report, config check) and the report's arguments or
+    /// spec, and say in one line what the command would do, without opening a store or a
+    /// port: exit 0, or 2 naming the bad value. For a container's command line.
+    #[arg(long, global = true)]
+    check: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,10 +108,45 @@ async fn run_server(
     Ok(())
 }
 
+/// `--check`: the command's one-line plan, or the error naming the bad value.
+fn check(cli: &Cli) -> Result<String> {
+    let c = Config::load(cli.config.as_deref())?;
+    let stores = format!(
+        "{} and {}",
+        xlfeed_store::url::redact(&c.stores.feed),
+        xlfeed_store::url::redact(&c.stores.post)
+    );
+    match &cli.command {
+        Command::Serve => Ok(format!(
+            "serve: configuration valid; HTTP on {}, gRPC on {}, stores {stores} (nothing opened)",
+            c.server.http, c.server.grpc
+        )),
+        Command::Report(args) => Ok(format!(
+            "report: configuration valid; {} into {} from stores {stores} (nothing opened)",
+            xlfeed_server::report::cli::check(args)?,
+            args.out.display()
+        )),
+        Command::Config(ConfigCommand::Check) => Ok("config: configuration valid".to_owned()),
+        _ => anyhow::bail!("--check applies to serve, report and config check"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     xlfeed_pipeline::init_tracing();
     let cli = Cli::parse();
+    if cli.check {
+        match check(&cli) {
+            Ok(line) => {
+                println!("{line}");
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("xlserver: {e:#}");
+                std::process::exit(2);
+            }
+        }
+    }
     match cli.command {
         Command::Config(ConfigCommand::Check) => {
             let c = Config::load(cli.config.as_deref())?;

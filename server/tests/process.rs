@@ -560,3 +560,91 @@ fn config_check_layers_the_environment_over_the_file_and_names_bad_keys() {
         "{text}"
     );
 }
+
+/// `--check` (issue 16: a container's command line checked without running it): the
+/// configuration and a report's arguments pass or fail with exit 2 naming the bad value;
+/// nothing is opened (the stores named do not exist, and the port is taken).
+#[test]
+fn check_says_what_serve_and_report_would_do_without_opening_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let file = dir.path().join("xlserver.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nhttp = \"{}\"\n[stores]\nfeed = \"redis://:s3cret@ssdb-feed.invalid:8888/0\"\npost = \"redis://ssdb-post.invalid:8888/0\"\n",
+            taken.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xlserver"))
+            .args(["--config", file.to_str().unwrap()])
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = run(&["serve", "--check"], &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("configuration valid") && text.contains("ssdb-post.invalid"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+    let (code, text) = run(
+        &[
+            "report",
+            "--check",
+            "--out",
+            "/reports",
+            "--function",
+            "ticks",
+            "symbol=SPY",
+            "start=2024-06-28",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("function ticks") && text.contains("/reports"),
+        "{text}"
+    );
+    assert!(!dir.path().join("reports").exists());
+    for (args, env, names) in [
+        (
+            &["serve", "--check"][..],
+            &[("XLFEED_STORES__POST", "ftp://x")][..],
+            "\"ftp://x\"",
+        ),
+        (
+            &[
+                "report",
+                "--check",
+                "history",
+                "symbol=AAPL",
+                "start=someday",
+            ][..],
+            &[][..],
+            "\"someday\"",
+        ),
+        (
+            &["report", "--check", "--function", "nope", "a=1"][..],
+            &[][..],
+            "\"nope\"",
+        ),
+        (
+            &["keys", "--check", "list"][..],
+            &[][..],
+            "--check applies to",
+        ),
+    ] {
+        let (code, text) = run(args, env);
+        assert_eq!(code, Some(2), "{args:?}: {text}");
+        assert!(text.contains(names), "{args:?}: {text}");
+    }
+}

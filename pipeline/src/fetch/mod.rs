@@ -190,12 +190,20 @@ struct Ctx {
     option_strikes: u32,
 }
 
-/// Runs `fetch`; the exit code.
-pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
-    let started = Instant::now();
+/// What a run is given once its options passed every check that needs no store, gateway or
+/// data: `fetch --check` stops there.
+struct Checked {
+    kinds: Vec<FetchKind>,
+    scope: Scope,
+    symbols: Vec<Symbol>,
+    /// IQFeed history requests per second.
+    rate: f64,
+}
+
+/// Checks `args` without opening, connecting or reading anything but `--symbols-file`.
+fn checked(args: &FetchArgs) -> Result<Checked> {
     let kinds = parse_kinds(&args.kinds)?;
     let scope = Scope::parse(&args.from, args.to.as_deref(), args.shard.as_deref())?;
-    let last = scope.last();
     let symbols = scope.owned(crate::stage::scope::universe(
         &args.symbols,
         args.symbols_file.as_deref(),
@@ -203,6 +211,61 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
     if args.jobs == 0 {
         bail!("--jobs 0: at least one unit must run at a time");
     }
+    xlfeed_store::StoreUrl::parse(&args.feed).context("bad --feed")?;
+    if args.replay.is_none() && !args.sim && args.iqfeed.is_none() {
+        bail!("where from? give --iqfeed host:port, --sim or --replay DIR");
+    }
+    for (flag, addr) in [("--iqfeed", &args.iqfeed), ("--level1", &args.level1)] {
+        if let Some(a) = addr {
+            crate::stage::scope::host_port(flag, a)?;
+        }
+    }
+    // IQConnect is paced (DTN limits history requests); the simulator in this process
+    // need not be.
+    let rate = match args.rate_limit {
+        Some(r) if r > 0.0 && r.is_finite() => r,
+        Some(r) => bail!("bad --rate-limit {r}: expected requests per second above 0"),
+        None if args.sim => 1e6,
+        None => 50.0,
+    };
+    Ok(Checked {
+        kinds,
+        scope,
+        symbols,
+        rate,
+    })
+}
+
+/// `fetch --check`: what the run would do, in one line, or the error naming the bad value.
+pub(crate) fn check(args: &FetchArgs) -> Result<String> {
+    let c = checked(args)?;
+    let source = match (&args.replay, &args.iqfeed) {
+        (Some(dir), _) => format!("a replay of {}", dir.display()),
+        (None, Some(addr)) => format!("IQFeed at {addr}"),
+        (None, None) => format!("the simulator (seed {})", args.sim_seed),
+    };
+    Ok(format!(
+        "fetch: {} of {} symbols over {} trading days ({} to {}), shard {}, from {source} into {} (nothing opened)",
+        args.kinds.join(","),
+        c.symbols.len(),
+        c.scope.days.len(),
+        c.scope.first(),
+        c.scope.last(),
+        c.scope.shard,
+        xlfeed_store::url::redact(&args.feed),
+    ))
+}
+
+/// Runs `fetch`; the exit code.
+pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
+    let started = Instant::now();
+    let Checked {
+        kinds,
+        scope,
+        symbols,
+        rate,
+    } = checked(&args)?;
+    let last = scope.last();
 
     let store = control.open(&args.feed).await.with_context(|| {
         format!(
@@ -245,14 +308,6 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
             });
             let name = format!("iqfeed {addr}");
             (addr, l1, name)
-        };
-        // IQConnect is paced (DTN limits history requests); the simulator in this process
-        // need not be.
-        let rate = match args.rate_limit {
-            Some(r) if r > 0.0 && r.is_finite() => r,
-            Some(r) => bail!("bad --rate-limit {r}: expected requests per second above 0"),
-            None if args.sim => 1e6,
-            None => 50.0,
         };
         let lookup = LookupClient::connect(LookupConfig {
             addr: lookup_addr,

@@ -119,6 +119,51 @@ pub(crate) struct PostprocessArgs {
     progress: ProgressMode,
 }
 
+/// Checks `args` without opening or reading anything: the days and the shard, the pairing,
+/// the curves, the stores' URLs. `postprocess --check` stops there.
+fn checked(args: &PostprocessArgs) -> Result<(Scope, CurvePolicy)> {
+    let scope = Scope::parse(&args.from, args.to.as_deref(), args.shard.as_deref())?;
+    if !(args.staleness.is_finite() && args.staleness >= 0.0) {
+        bail!(
+            "bad --staleness {}: expected seconds, 0 or more",
+            args.staleness
+        );
+    }
+    if args.jobs == 0 {
+        bail!("--jobs 0: at least one day must run at a time");
+    }
+    let policy = match &args.curves {
+        Some(s) => CurvePolicy::parse(s).with_context(|| format!("bad --curves {s:?}"))?,
+        None => CurvePolicy::default_usd(),
+    };
+    xlfeed_store::StoreUrl::parse(&args.feed).context("bad --feed")?;
+    xlfeed_store::StoreUrl::parse(&args.post).context("bad --post")?;
+    if !args.underlyings.is_empty() {
+        crate::stage::scope::universe(&args.underlyings, None)?;
+    }
+    Ok((scope, policy))
+}
+
+/// `postprocess --check`: what the run would do, in one line, or the error naming the bad
+/// value.
+pub(crate) fn check(args: &PostprocessArgs) -> Result<String> {
+    let (scope, _) = checked(args)?;
+    let underlyings = if args.underlyings.is_empty() {
+        "every underlying with options in FEED".to_owned()
+    } else {
+        format!("{} underlyings", args.underlyings.len())
+    };
+    Ok(format!(
+        "postprocess: {underlyings} over {} trading days ({} to {}), shard {}, from {} into {} (nothing opened)",
+        scope.days.len(),
+        scope.first(),
+        scope.last(),
+        scope.shard,
+        xlfeed_store::url::redact(&args.feed),
+        xlfeed_store::url::redact(&args.post),
+    ))
+}
+
 struct Ctx {
     feed: Store,
     post: Store,
@@ -159,20 +204,7 @@ impl Units for Ctx {
 /// Runs `postprocess`; the exit code.
 pub(crate) async fn run(args: PostprocessArgs, control: &RunControl) -> Result<u8> {
     let started = Instant::now();
-    let scope = Scope::parse(&args.from, args.to.as_deref(), args.shard.as_deref())?;
-    if !(args.staleness.is_finite() && args.staleness >= 0.0) {
-        bail!(
-            "bad --staleness {}: expected seconds, 0 or more",
-            args.staleness
-        );
-    }
-    if args.jobs == 0 {
-        bail!("--jobs 0: at least one day must run at a time");
-    }
-    let policy = match &args.curves {
-        Some(s) => CurvePolicy::parse(s).with_context(|| format!("bad --curves {s:?}"))?,
-        None => CurvePolicy::default_usd(),
-    };
+    let (scope, policy) = checked(&args)?;
     let feed = control.open(&args.feed).await.with_context(|| {
         format!(
             "cannot open the FEED store {}",

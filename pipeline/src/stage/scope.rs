@@ -158,6 +158,21 @@ pub(crate) fn universe(symbols: &[String], file: Option<&Path>) -> Result<Vec<Sy
 }
 
 /// The trading days of `from..=to` (the calendar's; weekends and holidays are skipped).
+/// `addr` as `host:port` (a name or an address, and a port number), or the error naming
+/// `flag` and the value.
+pub(crate) fn host_port(flag: &str, addr: &str) -> Result<()> {
+    let ok = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if !ok {
+        bail!(
+            "{flag} {} is not host:port (e.g. iqfeed-gateway:9100)",
+            xlfeed_core::quoted(addr)
+        );
+    }
+    Ok(())
+}
+
 pub(crate) fn trading_days(from: TradingDay, to: TradingDay) -> Result<Vec<TradingDay>> {
     if from > to {
         bail!("--from {from} is after --to {to}");

@@ -50,7 +50,7 @@ pub struct ReportArgs {
     pub data: Option<PathBuf>,
     /// Write one function's answer (history, ticks, quote, chain, ...) rather than a named
     /// report.
-    #[arg(long, value_name = "FUNCTION", conflicts_with = "name")]
+    #[arg(long, value_name = "FUNCTION")]
     pub function: Option<String>,
     /// The named report: history, chain, compare, ivsurface.
     #[arg(value_name = "REPORT")]
@@ -131,16 +131,25 @@ fn jobs(a: &ReportArgs) -> Result<Vec<Job>> {
             })
             .collect();
     }
+    // With --function, the first NAME=VALUE lands in `name` (the positional before them).
+    let mut first = None;
     let (named, name) = match (&a.function, &a.name) {
         (Some(f), None) => (false, f.clone()),
+        (Some(f), Some(n)) if n.contains('=') => {
+            first = Some(n);
+            (false, f.clone())
+        }
+        (Some(_), Some(n)) => bail!(
+            "give a report ({}) or --function, not both",
+            xlfeed_core::quoted(n)
+        ),
         (None, Some(n)) => (true, n.clone()),
-        _ => bail!(
+        (None, None) => bail!(
             "name a report (history, chain, compare, ivsurface), --function F, or --spec FILE"
         ),
     };
-    // With --function, the first NAME=VALUE lands in `name` when no report is named.
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    for p in &a.args {
+    for p in first.into_iter().chain(&a.args) {
         let Some((k, v)) = p.split_once('=') else {
             bail!("argument {} is not NAME=VALUE", xlfeed_core::quoted(p));
         };
@@ -153,6 +162,22 @@ fn jobs(a: &ReportArgs) -> Result<Vec<Job>> {
         args,
         file: None,
     }])
+}
+
+/// `xlserver report --check`: the workbooks `a` asks for once each names a known report or
+/// function with arguments it takes (nothing is read from the stores), or the error.
+pub fn check(a: &ReportArgs) -> Result<String> {
+    let jobs = jobs(a)?;
+    for job in &jobs {
+        let checked = if job.named {
+            super::named::report(&job.name).and_then(|r| r.check(&job.args))
+        } else {
+            crate::query::checked(&job.name, &job.args).map(|_| ())
+        };
+        checked.map_err(|e| anyhow::anyhow!("{}: {}", job.shown(), e.message))?;
+    }
+    let shown: Vec<String> = jobs.iter().map(Job::shown).collect();
+    Ok(format!("{} workbook(s): {}", jobs.len(), shown.join("; ")))
 }
 
 /// A file name of a spec: a plain name ending in `.xlsx`, no folders.
@@ -213,6 +238,46 @@ fn save(mut b: Built, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Line {
+        #[command(flatten)]
+        a: ReportArgs,
+    }
+
+    fn parsed(args: &[&str]) -> Result<Vec<Job>> {
+        use clap::Parser as _;
+        let line = Line::try_parse_from(std::iter::once("report").chain(args.iter().copied()))?;
+        jobs(&line.a)
+    }
+
+    #[test]
+    fn a_function_or_a_report_from_the_command_line() {
+        let j = parsed(&["--function", "ticks", "symbol=SPY", "start=2024-06-28"]).unwrap();
+        assert!(!j[0].named);
+        assert_eq!(j[0].name, "ticks");
+        assert_eq!(
+            j[0].args.to_json(),
+            serde_json::json!({"symbol": "SPY", "start": "2024-06-28"})
+        );
+        let j = parsed(&["history", "symbol=AAPL"]).unwrap();
+        assert!(j[0].named);
+        assert_eq!(j[0].name, "history");
+        let e = parsed(&["--function", "ticks", "history", "symbol=AAPL"]).unwrap_err();
+        assert!(e.to_string().contains("(\"history\") or --function"), "{e}");
+        assert!(
+            parsed(&[])
+                .unwrap_err()
+                .to_string()
+                .contains("name a report")
+        );
+        assert!(
+            parsed(&["history", "symbol"])
+                .unwrap_err()
+                .to_string()
+                .contains("\"symbol\" is not NAME=VALUE")
+        );
+    }
 
     #[test]
     fn spec_file_names_stay_in_the_folder() {
