@@ -10,6 +10,7 @@ Each check is one function `check_<name>(docs) -> [message]`, listed in CHECKS; 
 names the object and the bad value.
 """
 
+import base64
 import contextlib
 import functools
 import io
@@ -514,7 +515,6 @@ def has_check_flag(binary, sub):
 def materialise(pod_spec, c, docs, root):
     """Writes the container's ConfigMap and Secret volumes under root, makes its other volumes
     folders there; answers the mount paths, longest first."""
-    import base64
     by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs if d.get("kind") in ("ConfigMap", "Secret")}
     vols = {v["name"]: v for v in pod_spec.get("volumes") or []}
     mounts = []
@@ -537,13 +537,11 @@ def materialise(pod_spec, c, docs, root):
 
 
 def rebase(value, mounts, root):
+    """A path (or `--flag=path`) inside one of the mounts, moved under root."""
+    flag, sep, path = value.rpartition("=") if value.startswith("--") else ("", "", value)
     for m in mounts:
-        if value == m or value.startswith(m.rstrip("/") + "/"):
-            return root + value
-        for pre in ("=",):
-            k, sep, rest = value.partition(pre)
-            if sep and (rest == m or rest.startswith(m.rstrip("/") + "/")):
-                return k + sep + root + rest
+        if path == m or path.startswith(m.rstrip("/") + "/"):
+            return flag + sep + root + path
     return value
 
 
