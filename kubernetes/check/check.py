@@ -454,6 +454,28 @@ def check_store_port(docs):
     return errs
 
 
+PODMAN_KINDS = ("Pod", "Deployment", "PersistentVolumeClaim", "ConfigMap")
+PODMAN_VOLUMES = ("hostPath", "emptyDir", "persistentVolumeClaim", "configMap")
+
+
+def check_podman(docs):
+    """A render for podman (it uses podman's volume.podman.io annotations) holds only the kinds
+    `podman kube play` 4.3 runs, and only the volume types it mounts."""
+    errs = []
+    if not any(k.startswith("volume.podman.io/")
+               for d in docs for k in ((d.get("metadata") or {}).get("annotations") or {})):
+        return errs
+    for d in docs:
+        if d.get("kind") not in PODMAN_KINDS:
+            errs.append(f"{name_of(d)}: podman kube play does not run a {d.get('kind')}")
+        t = pod_template(d)
+        for v in ((t or {}).get("spec") or {}).get("volumes") or []:
+            kinds = [k for k in v if k != "name"]
+            if not set(kinds) <= set(PODMAN_VOLUMES):
+                errs.append(f"{name_of(d)}: volume {v['name']} is a {kinds}, which podman kube play does not mount")
+    return errs
+
+
 CHECKS = {
     "dns-names": check_dns_names,
     "selectors": check_selectors,
@@ -465,6 +487,7 @@ CHECKS = {
     "images": check_images,
     "network-policy": check_network_policy,
     "store-port": check_store_port,
+    "podman": check_podman,
 }
 
 
