@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import zoneinfo
 
 import yaml
 
@@ -251,6 +252,15 @@ def cron_error(schedule):
     return None
 
 
+def zone_exists(tz):
+    """An IANA zone, from the system's zoneinfo or PyPI's tzdata (in the venv)."""
+    try:
+        zoneinfo.ZoneInfo(tz)
+        return True
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+
+
 def check_cron(docs):
     """CronJob schedules in cron syntax; time zones that exist."""
     errs = []
@@ -262,7 +272,7 @@ def check_cron(docs):
         if e:
             errs.append(f"{name_of(d)}: schedule {spec.get('schedule')!r}: {e}")
         tz = spec.get("timeZone")
-        if tz is not None and not os.path.exists(os.path.join("/usr/share/zoneinfo", tz)):
+        if tz is not None and not zone_exists(tz):
             errs.append(f"{name_of(d)}: timeZone {tz!r} is not a zone")
     return errs
 
