@@ -77,7 +77,8 @@ pub(crate) struct FetchArgs {
     /// dividends, fundamentals.
     #[arg(long, value_delimiter = ',', default_value = "ticks")]
     kinds: Vec<String>,
-    /// First day (YYYY-MM-DD or YYYYMMDD); weekends and NYSE holidays are skipped.
+    /// First day: YYYY-MM-DD, YYYYMMDD, `today` or `-ND` (N days before today, in New York);
+    /// weekends and NYSE holidays are skipped.
     #[arg(long)]
     from: String,
     /// Last day (default: --from).

@@ -83,7 +83,7 @@ pub(crate) struct PostprocessArgs {
     /// The POST store to write (may be the same URL as --feed).
     #[arg(long, env = "XLFEED_POST")]
     post: String,
-    /// First day (YYYY-MM-DD or YYYYMMDD).
+    /// First day: YYYY-MM-DD, YYYYMMDD, `today` or `-ND` (N days before today, in New York).
     #[arg(long)]
     from: String,
     /// Last day (default: --from).

@@ -24,9 +24,22 @@ impl Scope {
     /// The scope of `--from`, `--to` (default: `--from`) and `--shard` (default: from the
     /// environment, else the whole universe).
     pub(crate) fn parse(from: &str, to: Option<&str>, shard: Option<&str>) -> Result<Scope> {
-        let from_day = TradingDay::parse(from).with_context(|| format!("bad --from {from:?}"))?;
+        let today = chrono::Utc::now()
+            .timestamp_nanos_opt()
+            .and_then(xlfeed_core::calendar::new_york_day);
+        Scope::parse_on(from, to, shard, today)
+    }
+
+    /// [`Scope::parse`] with `today` (New York's date) for `today` and `-5D`.
+    fn parse_on(
+        from: &str,
+        to: Option<&str>,
+        shard: Option<&str>,
+        today: Option<TradingDay>,
+    ) -> Result<Scope> {
+        let from_day = run_day(from, today).with_context(|| format!("bad --from {from:?}"))?;
         let to = match to {
-            Some(t) => TradingDay::parse(t).with_context(|| format!("bad --to {t:?}"))?,
+            Some(t) => run_day(t, today).with_context(|| format!("bad --to {t:?}"))?,
             None => from_day,
         };
         let days = trading_days(from_day, to)?;
@@ -158,6 +171,39 @@ pub(crate) fn universe(symbols: &[String], file: Option<&Path>) -> Result<Vec<Sy
 }
 
 /// The trading days of `from..=to` (the calendar's; weekends and holidays are skipped).
+/// The most days `-ND` goes back.
+const MAX_DAYS_BACK: u32 = 36_600;
+
+/// A day of `--from`/`--to`: a date (`2024-06-03`, `20240603`, ...), `today` (New York's
+/// date), or `-ND` (N calendar days before today), so that a nightly job's window follows
+/// the calendar.
+fn run_day(s: &str, today: Option<TradingDay>) -> Result<TradingDay> {
+    let t = s.trim();
+    let relative = t.eq_ignore_ascii_case("today")
+        || (t.starts_with('-') && t.len() > 2 && t.ends_with(['d', 'D']));
+    if !relative {
+        return Ok(TradingDay::parse(t)?);
+    }
+    let Some(today) = today else {
+        bail!("today's date in New York is outside the supported years");
+    };
+    if t.eq_ignore_ascii_case("today") {
+        return Ok(today);
+    }
+    let n: u32 = t[1..t.len() - 1]
+        .parse()
+        .ok()
+        .filter(|n| *n <= MAX_DAYS_BACK)
+        .with_context(|| {
+            format!("\"{t}\" is not -ND with N a number of days from 0 to {MAX_DAYS_BACK}")
+        })?;
+    let date = today
+        .date()
+        .checked_sub_days(chrono::Days::new(u64::from(n)))
+        .context("before the supported years")?;
+    Ok(TradingDay::from_date(date)?)
+}
+
 /// `addr` as `host:port` (a name or an address, and a port number), or the error naming
 /// `flag` and the value.
 pub(crate) fn host_port(flag: &str, addr: &str) -> Result<()> {
@@ -214,6 +260,26 @@ mod tests {
             Scope::parse("2024-06-10", None, Some("2/2")).unwrap_err()
         );
         assert!(e.contains("\"2/2\""), "{e}");
+    }
+
+    #[test]
+    fn a_nightly_window_follows_new_yorks_calendar() {
+        let today = TradingDay::from_ymd(2024, 7, 8).ok(); // a Monday
+        let s = Scope::parse_on("-4D", Some("today"), None, today).unwrap();
+        assert_eq!(s.from.to_string(), "2024-07-04"); // Independence Day: not a session
+        let days: Vec<String> = s.days.iter().map(|d| d.to_string()).collect();
+        assert_eq!(days, ["2024-07-05", "2024-07-08"]);
+        assert_eq!(
+            Scope::parse_on("TODAY", None, None, today)
+                .unwrap()
+                .last()
+                .to_string(),
+            "2024-07-08"
+        );
+        for bad in ["-D", "-xD", "-99999D", "-1.5D", "tomorrow"] {
+            let e = format!("{:#}", Scope::parse_on(bad, None, None, today).unwrap_err());
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
     }
 
     #[test]
