@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use xlfeed_core::records::{ContractDaily, EnrichedOptionTrade, OptionContract};
+use xlfeed_analytics::chain::Activity;
+use xlfeed_core::records::OptionContract;
 use xlfeed_core::{Right, Symbol, TradingDay};
 use xlfeed_store::{Dataset, Kind, Records};
 
@@ -18,48 +19,12 @@ use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 
-pub(crate) const CHAIN_FIELDS: &[&str] = &[
-    "contract",
-    "occ",
-    "expiry",
-    "strike",
-    "right",
-    "bid",
-    "ask",
-    "last",
-    "volume",
-    "trades",
-    "iv",
-    "delta",
-    "gamma",
-    "vega",
-    "theta",
-    "rho",
-    "underlying_price",
-];
+/// Fields a chain may be asked for (owned by the shared chain rules).
+pub(crate) use xlfeed_analytics::chain::FIELDS as CHAIN_FIELDS;
 const DEFAULT_CHAIN_FIELDS: &[&str] = &[
     "contract", "expiry", "strike", "right", "bid", "ask", "last", "volume", "iv", "delta",
     "gamma", "vega", "theta", "rho",
 ];
-
-#[derive(Default, Clone)]
-struct Activity {
-    bid: Option<f64>,
-    ask: Option<f64>,
-    last: Option<f64>,
-    volume: i64,
-    trades: i64,
-    greeks: [Option<f64>; 6],
-    underlying: Option<f64>,
-}
-
-fn greeks_of_trade(t: &EnrichedOptionTrade) -> [Option<f64>; 6] {
-    [t.iv, t.delta, t.gamma, t.vega, t.theta, t.rho]
-}
-
-fn greeks_of_day(c: &ContractDaily) -> [Option<f64>; 6] {
-    [c.iv, c.delta, c.gamma, c.vega, c.theta, c.rho]
-}
 
 /// `chain`, declared for the function table.
 pub(super) const FUNCTION: Function = Function {
@@ -180,19 +145,9 @@ async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
                     "expiry" => Cell::Date(c.expiry),
                     "strike" => Cell::Num(c.strike),
                     "right" => Cell::Text(c.right.as_char().to_string()),
-                    "bid" => Cell::opt(a.bid),
-                    "ask" => Cell::opt(a.ask),
-                    "last" => Cell::opt(a.last),
                     "volume" => Cell::Int(a.volume),
                     "trades" => Cell::Int(a.trades),
-                    "iv" => Cell::opt(a.greeks[0]),
-                    "delta" => Cell::opt(a.greeks[1]),
-                    "gamma" => Cell::opt(a.greeks[2]),
-                    "vega" => Cell::opt(a.greeks[3]),
-                    "theta" => Cell::opt(a.greeks[4]),
-                    "rho" => Cell::opt(a.greeks[5]),
-                    "underlying_price" => Cell::opt(a.underlying),
-                    _ => Cell::Empty,
+                    f => Cell::opt(a.number(f)),
                 })
                 .collect(),
         )?;
@@ -200,44 +155,31 @@ async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
     Ok(t)
 }
 
-/// Each contract's activity on `day` (up to `at` when given).
+/// Each contract's activity on `day` (up to `at` when given), from POST.
 async fn activity(
     data: &Data,
     und: &Symbol,
     day: TradingDay,
     at: Option<i64>,
 ) -> ApiResult<HashMap<String, Activity>> {
-    let mut out: HashMap<String, Activity> = HashMap::new();
-    if let Some(c) = data
+    let trades = data
         .chunk(Dataset::Post, Kind::EnrichedTrade, und, day)
-        .await?
-        && let Records::EnrichedOptionTrades(trades) = c.as_ref()
-    {
-        for t in trades.iter().filter(|t| at.is_none_or(|ns| t.time <= ns)) {
-            let a = out.entry(t.contract.clone()).or_default();
-            a.bid = Some(t.bid).filter(|v| *v > 0.0);
-            a.ask = Some(t.ask).filter(|v| *v > 0.0);
-            a.last = Some(t.price);
-            a.volume += t.size;
-            a.trades += 1;
-            a.greeks = greeks_of_trade(t);
-            a.underlying = t.underlying_price;
+        .await?;
+    // The day's aggregates are read only for a whole day.
+    let days = match at {
+        None => {
+            data.chunk(Dataset::Post, Kind::ContractDaily, und, day)
+                .await?
         }
-    }
-    // The day's aggregates are the reference for a whole day (same numbers, cheaper).
-    if at.is_none()
-        && let Some(c) = data
-            .chunk(Dataset::Post, Kind::ContractDaily, und, day)
-            .await?
-        && let Records::ContractDailies(days) = c.as_ref()
-    {
-        for d in days {
-            let a = out.entry(d.contract.clone()).or_default();
-            a.last = Some(d.close);
-            a.volume = d.volume;
-            a.trades = d.trades;
-            a.greeks = greeks_of_day(d);
-        }
-    }
-    Ok(out)
+        Some(_) => None,
+    };
+    let trades = match trades.as_deref() {
+        Some(Records::EnrichedOptionTrades(t)) => Some(t.as_slice()),
+        _ => None,
+    };
+    let days = match days.as_deref() {
+        Some(Records::ContractDailies(d)) => Some(d.as_slice()),
+        _ => None,
+    };
+    Ok(xlfeed_analytics::chain::activity(trades, days, at))
 }

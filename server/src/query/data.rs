@@ -15,7 +15,10 @@ use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, StoreError};
 
 use crate::error::{ApiError, ApiResult};
+
 use crate::metrics::{Metrics, StoreLabels};
+/// A day of trades summed up, kept beside its chunk (see [`Data::summary`]).
+pub use xlfeed_analytics::quote::DaySummary;
 
 /// Cache sizes.
 #[derive(Debug, Clone, Copy)]
@@ -45,20 +48,6 @@ pub struct Data {
     summaries: Cache<String, Arc<DaySummary>>,
     cache_chunks: bool,
     metrics: Arc<Metrics>,
-}
-
-/// A day of trades summed up (session open, high, low, volume), kept beside the chunk so a
-/// quote does not rescan the day.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DaySummary {
-    /// First trade price.
-    pub open: f64,
-    /// Highest trade price.
-    pub high: f64,
-    /// Lowest trade price.
-    pub low: f64,
-    /// Shares traded.
-    pub volume: i64,
 }
 
 impl std::fmt::Debug for Data {

@@ -2,7 +2,8 @@
 //!
 //! Bars are read as stored when the store has them at the interval asked, and resampled
 //! otherwise: intraday bars from stored one-minute bars or from trades, daily bars from
-//! trades on days without a stored daily bar, weekly and monthly bars from daily ones.
+//! trades on days without a stored daily bar (the rule reconciliation shares:
+//! `xlfeed_analytics::bars`), weekly and monthly bars from daily ones.
 //! Intraday bars are stamped at their end like IQFeed's and aligned to the clock in New York
 //! (a 5-minute bar covers [09:30, 09:35)). `vwap` is computed from trades, so asking for
 //! `vwap` or `trades` builds intraday bars from trades wherever a day has them; a bar built
@@ -12,9 +13,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Timelike};
+use xlfeed_analytics::bars::{self, Ohlcv};
 use xlfeed_core::calendar::utc_ns_to_new_york;
-use xlfeed_core::records::{Bar, DailyBar, Trade};
-use xlfeed_core::{Nyse, Symbol, TradingDay};
+use xlfeed_core::records::Bar;
+use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::{Dataset, Kind, Records};
 
 use super::args::Interval;
@@ -34,58 +36,20 @@ pub(crate) const MAX_HISTORY_ROWS: usize = 100_000;
 const MAX_INTRADAY_DAYS: usize = 366;
 const NS: i64 = 1_000_000_000;
 
-/// One output bar, before field selection.
-#[derive(Debug, Clone, Copy, Default)]
-struct Row {
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: i64,
-    trades: i64,
-    /// Σ price·size, when built from trades.
-    notional: Option<f64>,
-}
+/// One output bar, before field selection: the shared daily-bar rule's bar.
+type Row = Ohlcv;
 
-impl Row {
-    fn from_trade(t: &Trade) -> Row {
-        Row {
-            open: t.price,
-            high: t.price,
-            low: t.price,
-            close: t.price,
-            volume: t.size,
-            trades: 1,
-            notional: Some(t.price * t.size as f64),
-        }
-    }
-
-    fn merge(&mut self, o: &Row) {
-        self.high = self.high.max(o.high);
-        self.low = self.low.min(o.low);
-        self.close = o.close;
-        self.volume += o.volume;
-        self.trades += o.trades;
-        self.notional = match (self.notional, o.notional) {
-            (Some(a), Some(b)) => Some(a + b),
-            _ => None,
-        };
-    }
-
-    fn cell(&self, field: &str) -> Cell {
-        match field {
-            "open" => Cell::Num(self.open),
-            "high" => Cell::Num(self.high),
-            "low" => Cell::Num(self.low),
-            "close" => Cell::Num(self.close),
-            "volume" => Cell::Int(self.volume),
-            "trades" => Cell::Int(self.trades),
-            "vwap" => match self.notional {
-                Some(n) if self.volume > 0 => Cell::Num(n / self.volume as f64),
-                _ => Cell::Empty,
-            },
-            _ => Cell::Empty,
-        }
+/// A bar's `field` as an answer's cell.
+fn cell(r: &Row, field: &str) -> Cell {
+    match field {
+        "open" => Cell::Num(r.open),
+        "high" => Cell::Num(r.high),
+        "low" => Cell::Num(r.low),
+        "close" => Cell::Num(r.close),
+        "volume" => Cell::Int(r.volume),
+        "trades" => Cell::Int(r.trades),
+        "vwap" => Cell::opt(r.vwap()),
+        _ => Cell::Empty,
     }
 }
 
@@ -228,13 +192,15 @@ async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
         }
         let mut row = Vec::with_capacity(fields.len() + 1);
         row.push(s);
-        row.extend(fields.iter().map(|f| r.cell(f)));
+        row.extend(fields.iter().map(|f| cell(&r, f)));
         t.push(row)?;
     }
     Ok(t)
 }
 
-/// Daily rows in `start..=end`: stored daily bars, or bars built from the day's trades.
+/// Daily rows in `start..=end` by the shared daily-bar rule ([`bars`]): stored daily bars,
+/// or bars built from the day's session trades; with `want_vwap`, the trades of days with a
+/// stored bar too, for its vwap.
 async fn daily(
     data: &Data,
     symbol: &Symbol,
@@ -254,14 +220,9 @@ async fn daily(
         .await?;
     for c in chunks.iter().flatten() {
         if let Records::DailyBars(rows) = c.as_ref() {
-            for b in rows {
-                if let Ok(d) = TradingDay::from_yyyymmdd(b.date) {
-                    out.insert(d, daily_row(b));
-                }
-            }
+            bars::add_stored(&mut out, rows);
         }
     }
-    // Trades fill the days without a daily bar, and the vwap when asked for.
     let need: Vec<TradingDay> = traded
         .into_iter()
         .filter(|d| want_vwap || !out.contains_key(d))
@@ -270,34 +231,10 @@ async fn daily(
         .chunks(Dataset::Feed, Kind::Trade, symbol, &need)
         .await?;
     for (d, c) in need.iter().zip(chunks) {
-        let Some(c) = c else { continue };
-        let Records::Trades(trades) = c.as_ref() else {
-            continue;
-        };
-        let Some(session) = Nyse.session(*d) else {
-            continue;
-        };
-        let (open, close) = (session.open_utc_ns(), session.close_utc_ns());
-        let mut acc: Option<Row> = None;
-        for t in trades.iter().filter(|t| t.time >= open && t.time <= close) {
-            let r = Row::from_trade(t);
-            match &mut acc {
-                Some(a) => a.merge(&r),
-                None => acc = Some(r),
-            }
-        }
-        let Some(acc) = acc else { continue };
-        match out.get_mut(d) {
-            // A stored daily bar keeps its figures; the session's trades give its vwap.
-            Some(stored) => {
-                stored.notional = acc
-                    .notional
-                    .filter(|_| acc.volume > 0)
-                    .map(|n| n / acc.volume as f64 * stored.volume as f64);
-            }
-            None => {
-                out.insert(*d, acc);
-            }
+        if let Some(c) = c
+            && let Records::Trades(trades) = c.as_ref()
+        {
+            bars::add_session(&mut out, *d, trades);
         }
     }
     Ok(out.into_iter().collect())
@@ -373,7 +310,7 @@ async fn intraday(
                     add(
                         &mut buckets,
                         bucket_end(t.time, secs, false),
-                        Row::from_trade(t),
+                        Ohlcv::from_trade(t),
                     );
                 }
             }
@@ -396,18 +333,6 @@ pub(crate) async fn daily_closes(
         .filter(|(_, r)| r.close > 0.0)
         .map(|(d, r)| (d.yyyymmdd(), r.close))
         .unzip())
-}
-
-fn daily_row(b: &DailyBar) -> Row {
-    Row {
-        open: b.open,
-        high: b.high,
-        low: b.low,
-        close: b.close,
-        volume: b.volume,
-        trades: 0,
-        notional: None,
-    }
 }
 
 fn bar_row(b: &Bar) -> Row {

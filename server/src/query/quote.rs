@@ -1,11 +1,10 @@
 //! `quote`: the latest values of a symbol, now or as of a time: from its quotes, else its
 //! trades.
 
+use xlfeed_analytics::quote::{self as rules, QuoteValues};
 use xlfeed_core::calendar::utc_ns_to_new_york;
 use xlfeed_core::{Symbol, TradingDay};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records};
-
-use super::data::DaySummary;
 
 use super::args::{Args, DayEnd};
 use super::data::Data;
@@ -13,22 +12,8 @@ use super::functions::{Excel, Function, ParamType as T, p, xopt, xreq};
 use crate::error::{ApiError, ApiResult};
 use crate::table::{Cell, Table};
 
-/// Fields a quote may be asked for.
-pub(crate) const QUOTE_FIELDS: &[&str] = &[
-    "symbol",
-    "time",
-    "last",
-    "size",
-    "bid",
-    "ask",
-    "volume",
-    "change",
-    "change_pct",
-    "open",
-    "high",
-    "low",
-    "prev_close",
-];
+/// Fields a quote may be asked for (owned by the shared quote rules).
+pub(crate) use xlfeed_analytics::quote::FIELDS as QUOTE_FIELDS;
 
 /// `quote`, declared for the function table.
 pub(super) const FUNCTION: Function = Function {
@@ -100,19 +85,8 @@ async fn run(data: &Data, args: &Args) -> ApiResult<Table> {
         ("bid", Cell::Num(values.bid)),
         ("ask", Cell::Num(values.ask)),
         ("volume", Cell::Int(values.volume)),
-        (
-            "change",
-            Cell::opt(values.prev_close.map(|p| values.last - p)),
-        ),
-        (
-            "change_pct",
-            Cell::opt(
-                values
-                    .prev_close
-                    .filter(|p| *p != 0.0)
-                    .map(|p| (values.last / p - 1.0) * 100.0),
-            ),
-        ),
+        ("change", Cell::opt(values.change())),
+        ("change_pct", Cell::opt(values.change_pct())),
         ("open", Cell::opt(values.open)),
         ("high", Cell::opt(values.high)),
         ("low", Cell::opt(values.low)),
@@ -144,25 +118,7 @@ async fn quote_from_quotes(
     let Records::Quotes(q) = c.as_ref() else {
         return Ok(None);
     };
-    let i = match at {
-        Some(ns) => q.partition_point(|x| x.time <= ns),
-        None => q.len(),
-    };
-    Ok(i.checked_sub(1).map(|i| {
-        let x = &q[i];
-        QuoteValues {
-            time: x.time,
-            last: x.last,
-            size: x.last_size,
-            bid: x.bid,
-            ask: x.ask,
-            volume: x.total_volume,
-            open: Some(x.open),
-            high: Some(x.high),
-            low: Some(x.low),
-            prev_close: Some(x.prev_close).filter(|p| *p > 0.0),
-        }
-    }))
+    Ok(rules::from_quotes(q, at))
 }
 
 async fn quote_from_trades(
@@ -185,84 +141,39 @@ async fn quote_from_trades(
         let Records::Trades(trades) = c.as_ref() else {
             continue;
         };
-        let n = match at {
-            Some(ns) => trades.partition_point(|x| x.time <= ns),
-            None => trades.len(),
-        };
-        if n == 0 {
+        let upto_now = rules::trades_upto(trades, at);
+        if upto_now.is_empty() {
             continue;
         }
-        let upto_now = &trades[..n];
-        let last = &upto_now[n - 1];
-        let summarize = || {
-            let first = upto_now.first()?;
-            let (mut high, mut low, mut volume) = (first.price, first.price, 0i64);
-            for x in upto_now {
-                high = high.max(x.price);
-                low = low.min(x.price);
-                volume += x.size;
-            }
-            Some(DaySummary {
-                open: first.price,
-                high,
-                low,
-                volume,
-            })
-        };
         // The whole day's summary is kept; a quote as of a time inside it is summed anew.
-        let sum = if n == trades.len() {
+        let sum = if upto_now.len() == trades.len() {
             let key = ChunkKey::new(Dataset::Feed, Kind::Trade, symbol.clone(), day);
-            data.summary(&key, summarize)
+            data.summary(&key, || rules::summarize(upto_now))
         } else {
-            summarize().map(std::sync::Arc::new)
+            rules::summarize(upto_now).map(std::sync::Arc::new)
         };
         let Some(sum) = sum else { continue };
         let prev_close = match i.checked_sub(1) {
             Some(j) => close_of(data, symbol, days[j]).await?,
             None => None,
         };
-        return Ok(Some(QuoteValues {
-            time: last.time,
-            last: last.price,
-            size: last.size,
-            bid: last.bid,
-            ask: last.ask,
-            volume: sum.volume,
-            open: Some(sum.open),
-            high: Some(sum.high),
-            low: Some(sum.low),
-            prev_close,
-        }));
+        return Ok(rules::from_trades(upto_now, &sum, prev_close));
     }
     Ok(None)
 }
 
-/// A day's close: its stored daily bar, else its last trade.
+/// A day's close: its stored daily bar, else its last trade (the trades read only when
+/// there is no bar).
 async fn close_of(data: &Data, symbol: &Symbol, day: TradingDay) -> ApiResult<Option<f64>> {
     if let Some(c) = data.chunk(Dataset::Feed, Kind::Daily, symbol, day).await?
         && let Records::DailyBars(b) = c.as_ref()
-        && let Some(b) = b.last()
+        && !b.is_empty()
     {
-        return Ok(Some(b.close));
+        return Ok(rules::close_of(Some(b), None));
     }
-    if let Some(c) = data.chunk(Dataset::Feed, Kind::Trade, symbol, day).await?
-        && let Records::Trades(t) = c.as_ref()
-    {
-        return Ok(t.last().map(|t| t.price));
-    }
-    Ok(None)
-}
-
-/// What a quote answer holds.
-struct QuoteValues {
-    time: i64,
-    last: f64,
-    size: i64,
-    bid: f64,
-    ask: f64,
-    volume: i64,
-    open: Option<f64>,
-    high: Option<f64>,
-    low: Option<f64>,
-    prev_close: Option<f64>,
+    let trades = data.chunk(Dataset::Feed, Kind::Trade, symbol, day).await?;
+    Ok(match trades.as_deref() {
+        Some(Records::Trades(t)) => rules::close_of(None, Some(t)),
+        _ => None,
+    })
 }
