@@ -219,7 +219,7 @@ async fn one_changed_cell_is_exactly_one_mismatch_at_its_address() {
     let m = &s.mismatches[0];
     assert_eq!((m.sheet.as_str(), m.cell.as_str()), ("history AAPL", "E6"));
     assert_eq!((m.field.as_str(), m.date.as_str()), ("close", "2024-06-07"));
-    assert_eq!(m.ours, close);
+    assert_eq!(m.ours, Some(close));
     assert!((m.difference.unwrap() - 0.01).abs() < 1e-9);
 
     // The annotated workbook: the sheet again with the cell noted, and the Differences.

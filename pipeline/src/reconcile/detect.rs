@@ -1,21 +1,29 @@
-//! Finding the tables in a read workbook: a header row holding a date column and at least
-//! one of open, high, low, close, volume (by name, or by the mapping the caller gave), the
-//! data rows below it down to the first row without a date, and the symbol the table is of.
+//! Finding the tables in a read workbook: a header row one of the shapes recognises, the
+//! data rows below it down to the first row whose key cell is blank, and the symbol the
+//! table is of.
 //!
-//! The symbol comes, first found, from: the `symbol` parameter; a `symbol` column (per
-//! row); a title cell in the three rows above the header; the sheet's name (`history AAPL`,
-//! as the history report names it); the About sheet's `symbol` line. A word counts as a
-//! symbol only when the store has daily bars or trades for it, so "history" is not one.
+//! The shapes are tried in turn, each on the header row's text cells: [`chain`] first (a
+//! `strike` column beside a chain's values, whose names include a quote's), then
+//! [`history`] (a date column and OHLCV columns, or columns named by the mapping), then
+//! [`quote`] (a quote's columns without a date).
+//!
+//! The symbol (a chain's: its underlying) comes, first found, from: the `symbol` parameter;
+//! a `symbol` column (per row); a title cell in the three rows above the header; the sheet's
+//! name (`history AAPL`, `quote SPY`, `chain SPY 2024-06-21`, as the server's reports name
+//! them); the About sheet's `symbol` or `underlying` line. A word counts as a symbol only
+//! when the store has data for it, so "history" is not one.
+//!
+//! [`chain`]: super::chain
+//! [`history`]: super::history
+//! [`quote`]: super::quote
 
 use calamine::Data;
 use xlfeed_core::{Symbol, quoted};
 use xlfeed_store::{Dataset, Kind, Store};
 
-use super::read::Book;
-use super::{Options, ReconcileError, a1, bad};
+use super::read::{Book, Sheet};
+use super::{Options, ReconcileError, a1, bad, chain, history, quote};
 
-/// Our value fields of the history shape, in the order `MKT.HISTORY` gives them.
-pub(crate) const VALUE_FIELDS: &[&str] = &["open", "high", "low", "close", "volume"];
 /// Rows above a header searched for a title.
 const TITLE_ROWS: u32 = 3;
 
@@ -28,6 +36,66 @@ pub(crate) enum SymbolFrom {
     Column(u32),
 }
 
+/// A table's columns, by shape.
+#[derive(Debug, Clone)]
+pub(crate) enum Layout {
+    /// `MKT.HISTORY`'s daily bars.
+    History(history::Layout),
+    /// `MKT.QUOTE`'s quotes.
+    Quote(quote::Layout),
+    /// `MKT.CHAIN`'s contracts, or the chain report's calls beside puts.
+    Chain(chain::Layout),
+}
+
+impl Layout {
+    /// The shape's name in the summary.
+    pub(crate) fn shape(&self) -> &'static str {
+        match self {
+            Layout::History(_) => "history",
+            Layout::Quote(_) => "quote",
+            Layout::Chain(_) => "chain",
+        }
+    }
+
+    /// The column whose blank cell ends the table.
+    fn key_col(&self) -> u32 {
+        match self {
+            Layout::History(l) => l.date_col,
+            Layout::Quote(l) => l.key_col(),
+            Layout::Chain(l) => l.key_col(),
+        }
+    }
+
+    /// Every column the shape reads.
+    fn columns(&self) -> Vec<u32> {
+        match self {
+            Layout::History(l) => l.columns(),
+            Layout::Quote(l) => l.columns(),
+            Layout::Chain(l) => l.columns(),
+        }
+    }
+
+    /// A column holding each row's symbol.
+    fn symbol_col(&self) -> Option<u32> {
+        match self {
+            Layout::History(l) => l.symbol_col,
+            Layout::Quote(l) => l.symbol_col,
+            Layout::Chain(_) => None,
+        }
+    }
+
+    /// Our fields compared, in column order.
+    pub(crate) fn fields(&self) -> Vec<String> {
+        let mut f: Vec<(u32, &'static str)> = match self {
+            Layout::History(l) => l.fields.clone(),
+            Layout::Quote(l) => l.fields.clone(),
+            Layout::Chain(l) => l.fields(),
+        };
+        f.sort_by_key(|(c, _)| *c);
+        f.into_iter().map(|(_, n)| n.to_owned()).collect()
+    }
+}
+
 /// One table found.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
@@ -37,68 +105,30 @@ pub(crate) struct Table {
     pub(crate) header: u32,
     /// Its last data row.
     pub(crate) last: u32,
-    /// The date column.
-    pub(crate) date_col: u32,
-    /// The compared columns and our field of each.
-    pub(crate) fields: Vec<(u32, &'static str)>,
-    /// Its symbol.
+    /// Its columns.
+    pub(crate) layout: Layout,
+    /// Its symbol (a chain's: its underlying).
     pub(crate) symbol: SymbolFrom,
     /// Its first and last column.
     pub(crate) cols: (u32, u32),
 }
 
-fn normalise(s: &str) -> String {
+/// A header's text without case, spaces or punctuation: `Prev Close` → `prevclose`.
+pub(crate) fn normalise(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect()
 }
 
-/// Our field a header names, by itself.
-fn field_by_name(header: &str) -> Option<&'static str> {
-    Some(match normalise(header).as_str() {
-        "date" | "day" | "tradedate" | "sessiondate" => "date",
-        "open" | "opn" => "open",
-        "high" | "hi" => "high",
-        "low" | "lo" => "low",
-        "close" | "last" | "cls" => "close",
-        "volume" | "vol" => "volume",
-        "symbol" | "ticker" => "symbol",
-        _ => return None,
-    })
-}
-
-fn field_static(f: &str) -> &'static str {
-    super::FIELDS
-        .iter()
-        .find(|x| **x == f)
-        .copied()
-        .unwrap_or("date")
-}
-
 /// The tables of `book`, each with its symbol; an error when there is none, or when one holds
-/// merged cells or a formula without a cached value.
+/// merged cells or a formula without a cached value, or lacks the columns its shape needs.
 pub(crate) async fn tables(
     book: &Book,
     opts: &Options,
     feed: &Store,
 ) -> Result<Vec<Table>, ReconcileError> {
-    let mapped: Vec<(String, &'static str)> = opts
-        .mapping
-        .iter()
-        .map(|(h, f)| (normalise(h), field_static(f)))
-        .collect();
-    let header_field = |text: &str| -> Option<&'static str> {
-        let n = normalise(text);
-        if let Some((_, f)) = mapped.iter().find(|(h, _)| *h == n) {
-            return Some(f);
-        }
-        let f = field_by_name(text)?;
-        if mapped.iter().any(|(_, m)| *m == f) {
-            return None;
-        }
-        Some(f)
-    };
+    let mapping = history::Mapping::new(opts);
     let mut out = Vec::new();
     for (si, sheet) in book.sheets.iter().enumerate() {
         let (Some(start), Some(end)) = (sheet.cells.start(), sheet.cells.end()) else {
@@ -106,59 +136,44 @@ pub(crate) async fn tables(
         };
         let mut row = start.0;
         while row <= end.0 {
-            let mut fields: Vec<(u32, &'static str)> = Vec::new();
-            for col in start.1..=end.1 {
-                if let Data::String(s) = sheet.at(row, col)
-                    && let Some(f) = header_field(s)
-                    && !fields.iter().any(|(_, g)| *g == f)
-                {
-                    fields.push((col, f));
-                }
-            }
-            let date_col = fields.iter().find(|(_, f)| *f == "date").map(|(c, _)| *c);
-            let values: Vec<(u32, &'static str)> = fields
-                .iter()
-                .filter(|(_, f)| VALUE_FIELDS.contains(f))
-                .copied()
+            let header: Vec<(u32, String)> = (start.1..=end.1)
+                .filter_map(|col| match sheet.at(row, col) {
+                    Data::String(s) => Some((col, normalise(s))),
+                    _ => None,
+                })
                 .collect();
-            let (Some(date_col), false) = (date_col, values.is_empty()) else {
+            let where_ = |last: u32, (lo, hi): (u32, u32)| {
+                format!(
+                    "the table at {}!{}:{}",
+                    quoted(&sheet.name),
+                    a1(row, lo),
+                    a1(last, hi)
+                )
+            };
+            let layout = match chain::header(&header) {
+                Some(l) => Some(Layout::Chain(l)),
+                None => match history::header(&header, &mapping) {
+                    Some(l) => Some(Layout::History(l)),
+                    None => quote::header(&header).map(Layout::Quote),
+                },
+            };
+            let Some(layout) = layout else {
                 row += 1;
                 continue;
             };
+            let key = layout.key_col();
             let mut last = row;
-            while last < end.0 && !is_blank(sheet.at(last + 1, date_col)) {
+            while last < end.0 && !is_blank(sheet.at(last + 1, key)) {
                 last += 1;
             }
-            let lo = fields.iter().map(|(c, _)| *c).min().unwrap_or(date_col);
-            let hi = fields.iter().map(|(c, _)| *c).max().unwrap_or(date_col);
-            let where_ = format!(
-                "the table at {}!{}:{}",
-                quoted(&sheet.name),
-                a1(row, lo),
-                a1(last, hi)
-            );
-            for m in &sheet.merged {
-                if m.start.0 <= last && m.end.0 >= row && m.start.1 <= hi && m.end.1 >= lo {
-                    return Err(bad(format!(
-                        "{where_} has merged cells {}:{}: unmerge them",
-                        a1(m.start.0, m.start.1),
-                        a1(m.end.0, m.end.1)
-                    )));
-                }
+            let columns = layout.columns();
+            let lo = columns.iter().copied().min().unwrap_or(key);
+            let hi = columns.iter().copied().max().unwrap_or(key);
+            if let Layout::Chain(l) = &layout {
+                l.check_columns(&where_(last, (lo, hi)))?;
             }
-            for ((r, c), f) in &sheet.uncached {
-                if (row..=last).contains(r) && (lo..=hi).contains(c) {
-                    return Err(bad(format!(
-                        "cell {}!{} holds a formula ({}) without a cached value: \
-                         recalculate and save the workbook in Excel, or paste values",
-                        quoted(&sheet.name),
-                        a1(*r, *c),
-                        quoted(&format!("={f}"))
-                    )));
-                }
-            }
-            let symbol_col = fields.iter().find(|(_, f)| *f == "symbol").map(|(c, _)| *c);
-            let symbol = match (&opts.symbol, symbol_col) {
+            check_cells(sheet, row, last, (lo, hi), &where_(last, (lo, hi)))?;
+            let symbol = match (&opts.symbol, layout.symbol_col()) {
                 (Some(s), _) => SymbolFrom::Fixed(
                     Symbol::parse(s).map_err(|e| bad(format!("symbol {}: {e}", quoted(s))))?,
                     "parameter",
@@ -168,9 +183,10 @@ pub(crate) async fn tables(
                     Some((s, from)) => SymbolFrom::Fixed(s, from),
                     None => {
                         return Err(bad(format!(
-                            "{where_} does not say which symbol it is: give symbol=, a \
+                            "{} does not say which symbol it is: give symbol=, a \
                              symbol column, a title above the header, or name the sheet \
-                             after the symbol"
+                             after the symbol",
+                            where_(last, (lo, hi))
                         )));
                     }
                 },
@@ -179,8 +195,7 @@ pub(crate) async fn tables(
                 sheet: si,
                 header: row,
                 last,
-                date_col,
-                fields: values,
+                layout,
                 symbol,
                 cols: (lo, hi),
             });
@@ -191,14 +206,47 @@ pub(crate) async fn tables(
         let names: Vec<String> = book.sheets.iter().map(|s| quoted(&s.name)).collect();
         return Err(bad(format!(
             "no recognisable table in the workbook (sheets {}): no header row with a date \
-             column and open, high, low, close or volume columns; name yours with map=",
+             column and open, high, low, close or volume columns (history), a quote's \
+             columns (last, bid, ask, ...), or a chain's (strike with bid, ask, iv, ... or \
+             call_bid, put_bid, ...); name yours with map=",
             names.join(", ")
         )));
     }
     Ok(out)
 }
 
-fn is_blank(d: &Data) -> bool {
+/// Refuses merged cells and formulas without a cached value inside a table.
+fn check_cells(
+    sheet: &Sheet,
+    row: u32,
+    last: u32,
+    (lo, hi): (u32, u32),
+    where_: &str,
+) -> Result<(), ReconcileError> {
+    for m in &sheet.merged {
+        if m.start.0 <= last && m.end.0 >= row && m.start.1 <= hi && m.end.1 >= lo {
+            return Err(bad(format!(
+                "{where_} has merged cells {}:{}: unmerge them",
+                a1(m.start.0, m.start.1),
+                a1(m.end.0, m.end.1)
+            )));
+        }
+    }
+    for ((r, c), f) in &sheet.uncached {
+        if (row..=last).contains(r) && (lo..=hi).contains(c) {
+            return Err(bad(format!(
+                "cell {}!{} holds a formula ({}) without a cached value: \
+                 recalculate and save the workbook in Excel, or paste values",
+                quoted(&sheet.name),
+                a1(*r, *c),
+                quoted(&format!("={f}"))
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn is_blank(d: &Data) -> bool {
     match d {
         Data::Empty => true,
         Data::String(s) => s.trim().is_empty(),
@@ -206,15 +254,8 @@ fn is_blank(d: &Data) -> bool {
     }
 }
 
-/// The symbol from a title above the header, the sheet name, or the About sheet.
-async fn find_symbol(
-    book: &Book,
-    si: usize,
-    header: u32,
-    (lo, hi): (u32, u32),
-    feed: &Store,
-) -> Result<Option<(Symbol, &'static str)>, ReconcileError> {
-    let sheet = &book.sheets[si];
+/// The text cells in the [`TITLE_ROWS`] rows above `header`, columns `lo..=hi`.
+pub(crate) fn titles(sheet: &Sheet, header: u32, (lo, hi): (u32, u32)) -> Vec<String> {
     let mut titles = Vec::new();
     for r in header.saturating_sub(TITLE_ROWS)..header {
         for c in lo..=hi {
@@ -223,14 +264,12 @@ async fn find_symbol(
             }
         }
     }
-    for t in &titles {
-        if let Some(s) = known_word(t, feed).await? {
-            return Ok(Some((s, "title")));
-        }
-    }
-    if let Some(s) = known_word(&sheet.name, feed).await? {
-        return Ok(Some((s, "sheet name")));
-    }
+    titles
+}
+
+/// The value beside the About sheet's line labelled `label` (`  symbol`, `  at`: the
+/// arguments of the call a report answers), if there is one.
+pub(crate) fn about<'a>(book: &'a Book, label: &str) -> Option<&'a Data> {
     for about in book
         .sheets
         .iter()
@@ -240,13 +279,41 @@ async fn find_symbol(
             continue;
         };
         for r in start.0..=end.0 {
-            if let Data::String(label) = about.at(r, start.1)
-                && normalise(label) == "symbol"
-                && let Data::String(v) = about.at(r, start.1 + 1)
-                && let Ok(s) = Symbol::parse(v.trim())
+            if let Data::String(l) = about.at(r, start.1)
+                && normalise(l) == label
             {
-                return Ok(Some((s, "About sheet")));
+                let v = about.at(r, start.1 + 1);
+                if !is_blank(v) {
+                    return Some(v);
+                }
             }
+        }
+    }
+    None
+}
+
+/// The symbol from a title above the header, the sheet name, or the About sheet.
+async fn find_symbol(
+    book: &Book,
+    si: usize,
+    header: u32,
+    cols: (u32, u32),
+    feed: &Store,
+) -> Result<Option<(Symbol, &'static str)>, ReconcileError> {
+    let sheet = &book.sheets[si];
+    for t in &titles(sheet, header, cols) {
+        if let Some(s) = known_word(t, feed).await? {
+            return Ok(Some((s, "title")));
+        }
+    }
+    if let Some(s) = known_word(&sheet.name, feed).await? {
+        return Ok(Some((s, "sheet name")));
+    }
+    for label in ["symbol", "underlying"] {
+        if let Some(Data::String(v)) = about(book, label)
+            && let Ok(s) = Symbol::parse(&v.trim().to_ascii_uppercase())
+        {
+            return Ok(Some((s, "About sheet")));
         }
     }
     Ok(None)
@@ -261,7 +328,7 @@ async fn known_word(text: &str, feed: &Store) -> Result<Option<Symbol>, Reconcil
         let Ok(s) = Symbol::parse(&w.to_ascii_uppercase()) else {
             continue;
         };
-        for kind in [Kind::Daily, Kind::Trade] {
+        for kind in [Kind::Daily, Kind::Trade, Kind::Quote, Kind::Chain] {
             if !feed.all_days(Dataset::Feed, kind, &s).await?.is_empty() {
                 return Ok(Some(s));
             }

@@ -7,13 +7,13 @@
 //! - [`read`]: the bytes' format from their magic (xlsx/xlsm, xls, ods, csv), the limits
 //!   (uncompressed size, cells), the refusals (password-protected, not a spreadsheet), and
 //!   every sheet as a grid of cells with its merged regions;
-//! - [`detect`]: the tables in those sheets: the shape `MKT.HISTORY` and the history report
-//!   produce (a date column and OHLCV columns), or columns named by a mapping, and each
-//!   table's symbol (parameter, a `symbol` column, a title cell, the sheet name, the About
-//!   sheet);
-//! - [`compare`]: each table's values against the daily bars `GET /api/v1/history` answers
-//!   (stored daily bars, and bars built from the session's trades on days without one),
-//!   within a tolerance;
+//! - [`detect`]: the tables in those sheets, each of one shape (one file each, the same
+//!   shape: [`history`], [`quote`], [`chain`]), and each table's symbol (parameter, a
+//!   `symbol` column, a title cell, the sheet name, the About sheet);
+//! - [`compare`]: each table's cells against what the query server answers for the same
+//!   inputs, within a tolerance: the daily bars of `GET /api/v1/history`, the quote of
+//!   `GET /api/v1/quote` as of a time, the chain of `GET /api/v1/chain` on a day (the rules
+//!   themselves are shared with the server through `xlfeed_analytics`);
 //! - [`output`]: the summary, and on request the analyst's sheets again with every mismatch
 //!   filled and noted with our value, plus a "Differences" sheet.
 //!
@@ -21,20 +21,26 @@
 //! (413), naming the problem; nothing an uploaded file holds makes this panic or run
 //! unbounded.
 
+mod chain;
 pub mod command;
 mod compare;
 mod detect;
+mod history;
 mod output;
+mod quote;
 mod read;
 
 use serde::Serialize;
-use xlfeed_core::{ErrorKind, quoted};
+use xlfeed_core::datetime::{self, When};
+use xlfeed_core::{ErrorKind, TradingDay, quoted};
 use xlfeed_store::Store;
 
-/// Our fields a mapping may name.
+/// Our fields a mapping may name (history tables).
 pub const FIELDS: &[&str] = &["date", "open", "high", "low", "close", "volume", "symbol"];
 /// The parameters [`Options::from_pairs`] takes.
-pub const PARAMS: &[&str] = &["symbol", "abs_tol", "rel_tol", "map", "format"];
+pub const PARAMS: &[&str] = &[
+    "symbol", "abs_tol", "rel_tol", "map", "format", "at", "date",
+];
 /// Default cap on the uncompressed size of a zipped workbook (xlsx, xlsm, ods).
 pub const DEFAULT_MAX_UNCOMPRESSED_BYTES: u64 = 256 << 20;
 /// Default cap on the cells of all sheets together.
@@ -62,6 +68,14 @@ pub struct Options {
     pub want_xlsx: bool,
     /// The file's name, for the summary only (the format comes from the bytes).
     pub file_name: Option<String>,
+    /// Quotes and chains as of this time (UTC nanoseconds), as `MKT.QUOTE`'s and
+    /// `MKT.CHAIN`'s `at`. Default: the `at` argument on the workbook's About sheet (a
+    /// report the server wrote says what it was asked), else none: the latest quote, the
+    /// whole day's chain.
+    pub at: Option<i64>,
+    /// The day of chain tables, as `MKT.CHAIN`'s `date`. Default: the `date` argument on
+    /// the About sheet, else the day of `at`, else the latest chain the store has.
+    pub date: Option<TradingDay>,
 }
 
 impl Default for Options {
@@ -75,13 +89,16 @@ impl Default for Options {
             max_cells: DEFAULT_MAX_CELLS,
             want_xlsx: false,
             file_name: None,
+            at: None,
+            date: None,
         }
     }
 }
 
 impl Options {
     /// Options from query-string pairs: `symbol=AAPL`, `abs_tol=0.005`, `rel_tol=0`,
-    /// `map=Date:date,Px Close:close` (repeatable), `format=json|xlsx`. Limits keep their
+    /// `map=Date:date,Px Close:close` (repeatable), `format=json|xlsx`,
+    /// `at=2024-06-28T15:30` (see [`parse_at`]), `date=2024-06-28`. Limits keep their
     /// defaults (set them on the result). Every bad value is an error naming it.
     pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
         pairs: impl IntoIterator<Item = (K, V)>,
@@ -99,6 +116,10 @@ impl Options {
                 "abs_tol" => o.abs_tol = tolerance(k, v)?,
                 "rel_tol" => o.rel_tol = tolerance(k, v)?,
                 "map" => o.mapping.extend(parse_mapping(v)?),
+                "at" => o.at = Some(parse_at(v)?),
+                "date" => {
+                    o.date = Some(datetime::parse_date(v).map_err(|e| bad(format!("date: {e}")))?)
+                }
                 "format" => {
                     o.want_xlsx = match v {
                         "json" => false,
@@ -127,6 +148,46 @@ fn tolerance(name: &str, v: &str) -> Result<f64, ReconcileError> {
             quoted(v)
         ))),
     }
+}
+
+/// A time as `at` takes it, as UTC nanoseconds: a date-time with `Z` or an offset; without
+/// one, New York time (`2024-06-28T15:30`, `2024-06-28 15:30:00.250`); a date alone, or an
+/// Excel serial without a time of day, the end of that day in New York (the last quote of
+/// the day); an Excel date-time serial (1900 date system), New York time. As `MKT.QUOTE`'s
+/// `at`, less `today`.
+pub fn parse_at(text: &str) -> Result<i64, ReconcileError> {
+    use xlfeed_core::calendar::new_york_to_utc_ns;
+    let t = text.trim();
+    let end_of = |d: chrono::NaiveDate| {
+        d.succ_opt()
+            .and_then(|next| new_york_to_utc_ns(next.and_time(chrono::NaiveTime::MIN)))
+            .map(|ns| ns - 1)
+    };
+    let ns = match t.parse::<f64>() {
+        Ok(serial) => {
+            let local = xlfeed_core::DateSystem::Date1900
+                .datetime_from_serial(serial)
+                .map_err(|e| bad(format!("at: {e}")))?;
+            if serial.fract() == 0.0 {
+                end_of(local.date())
+            } else {
+                new_york_to_utc_ns(local)
+            }
+        }
+        Err(_) => match datetime::parse_when(t).map_err(|e| bad(format!("at: {e}")))? {
+            When::Date(d) => end_of(d.date()),
+            When::DateTime(stamp) => match stamp.offset {
+                Some(_) => stamp.utc_ns(),
+                None => new_york_to_utc_ns(stamp.local),
+            },
+        },
+    };
+    ns.ok_or_else(|| {
+        bad(format!(
+            "at {} is not a time in New York (out of range, or skipped by a clock change)",
+            quoted(t)
+        ))
+    })
 }
 
 /// `Date:date,Px Close:close` → pairs; their header may hold colons, our field may not.
@@ -174,15 +235,16 @@ pub struct Summary {
     pub matched: u64,
     /// Of those, not within tolerance.
     pub mismatched: u64,
-    /// Days we have within a table's dates that the table has not.
+    /// Days we have within a history table's dates that the table has not.
     pub missing_days: u64,
-    /// Days a table has that we have no bar for.
+    /// Rows a table has that we have nothing for: a history table's days without a bar, a
+    /// quote table's symbols without a quote, a chain table's contracts not in the chain.
     pub extra_days: u64,
     /// The mismatches (the first [`MAX_LISTED`]).
     pub mismatches: Vec<Mismatch>,
     /// The missing days, `sheet` and date (the first [`MAX_LISTED`]).
     pub missing: Vec<DayNote>,
-    /// The extra days, with the row's cell address (the first [`MAX_LISTED`]).
+    /// The extra rows, with the address of their key cell (the first [`MAX_LISTED`]).
     pub extra: Vec<DayNote>,
 }
 
@@ -200,7 +262,7 @@ pub struct TableSummary {
     pub sheet: String,
     /// Its cells, header included, as an A1 range.
     pub range: String,
-    /// The shape recognised (`history`).
+    /// The shape recognised: `history`, `quote` or `chain`.
     pub shape: String,
     /// The symbol compared against (absent when a `symbol` column gives it per row).
     pub symbol: Option<String>,
@@ -210,6 +272,10 @@ pub struct TableSummary {
     pub fields: Vec<String>,
     /// Data rows.
     pub rows: u64,
+    /// What a quote or chain table was compared as of, and where that came from
+    /// (`latest`, `at 2024-06-28 15:30:00.000 New York (parameter)`, `chain of 2024-06-28`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 /// One cell whose value differs from ours.
@@ -219,18 +285,22 @@ pub struct Mismatch {
     pub sheet: String,
     /// The cell, A1 style.
     pub cell: String,
-    /// The row's date, yyyy-mm-dd.
+    /// The row's date, yyyy-mm-dd (a quote's: its day in New York; a chain's: the chain's).
     pub date: String,
-    /// Our field.
+    /// The row's symbol (a chain's: the option contract's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// Our field (a chain report's sides: `call_bid`, `put_iv`, ...).
     pub field: String,
     /// Their value (`None` for an empty or non-numeric cell).
     pub theirs: Option<f64>,
     /// Their cell as text when it is not a number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub theirs_text: Option<String>,
-    /// Our value.
-    pub ours: f64,
-    /// Theirs − ours (when theirs is a number).
+    /// Our value (`None` where our answer leaves the cell empty, e.g. a contract that did
+    /// not trade; a quote's `time` as an Excel serial in New York, 1900 date system).
+    pub ours: Option<f64>,
+    /// Theirs − ours (when both are numbers).
     pub difference: Option<f64>,
 }
 
@@ -266,7 +336,7 @@ pub enum ReconcileError {
     /// The upload is over a limit (HTTP 413): the message names which.
     #[error("{0}")]
     TooLarge(String),
-    /// The store failed.
+    /// The store failed, or a chain table was given without the POST store.
     #[error("failed to read the store: {0}")]
     Store(#[from] xlfeed_store::StoreError),
     /// Writing the annotated workbook failed (a bug or a full disk).
@@ -290,16 +360,55 @@ pub(crate) fn bad(message: impl Into<String>) -> ReconcileError {
     ReconcileError::BadInput(message.into())
 }
 
-/// Reconciles the workbook `bytes` against `feed` (SSDB-FEED), all on the calling task.
-/// Reading and writing workbooks is CPU work (about a second per 100,000 rows in a release
-/// build): a server should call [`reconcile_owned`], which does those on blocking threads.
+/// The stores a workbook is checked against.
+#[derive(Clone)]
+pub struct Stores {
+    /// SSDB-FEED: daily bars, trades, quotes, the chains' contracts.
+    pub feed: Store,
+    /// SSDB-POST: option trades with IV and Greeks and their daily aggregates, which a chain
+    /// table's values come from (without it, a chain table is refused).
+    pub post: Option<Store>,
+}
+
+impl From<Store> for Stores {
+    fn from(feed: Store) -> Stores {
+        Stores { feed, post: None }
+    }
+}
+
+impl From<&Store> for Stores {
+    fn from(feed: &Store) -> Stores {
+        Stores::from(feed.clone())
+    }
+}
+
+impl From<&Stores> for Stores {
+    fn from(stores: &Stores) -> Stores {
+        stores.clone()
+    }
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("feed", &self.feed.url())
+            .field("post", &self.post.as_ref().map(Store::url))
+            .finish()
+    }
+}
+
+/// Reconciles the workbook `bytes` against `stores` (SSDB-FEED, and SSDB-POST for chain
+/// tables), all on the calling task. Reading and writing workbooks is CPU work (about a
+/// second per 100,000 rows in a release build): a server should call [`reconcile_owned`],
+/// which does those on blocking threads.
 pub async fn reconcile(
     bytes: &[u8],
     opts: &Options,
-    feed: &Store,
+    stores: impl Into<Stores>,
 ) -> Result<Outcome, ReconcileError> {
+    let stores = stores.into();
     let book = read::Book::read(bytes, opts)?;
-    let (summary, marks) = check(&book, opts, feed).await?;
+    let (summary, marks) = check(&book, opts, &stores).await?;
     let xlsx = if opts.want_xlsx {
         Some(output::write(&book, &marks, &summary)?)
     } else {
@@ -313,11 +422,12 @@ pub async fn reconcile(
 pub async fn reconcile_owned(
     bytes: Vec<u8>,
     opts: Options,
-    feed: Store,
+    stores: impl Into<Stores>,
 ) -> Result<Outcome, ReconcileError> {
+    let stores = stores.into();
     let read_opts = opts.clone();
     let book = blocking(move || read::Book::read(&bytes, &read_opts)).await?;
-    let (summary, marks) = check(&book, &opts, &feed).await?;
+    let (summary, marks) = check(&book, &opts, &stores).await?;
     if !opts.want_xlsx {
         return Ok(Outcome {
             summary,
@@ -346,10 +456,10 @@ async fn blocking<T: Send + 'static>(
 async fn check(
     book: &read::Book,
     opts: &Options,
-    feed: &Store,
+    stores: &Stores,
 ) -> Result<(Summary, Vec<compare::Mark>), ReconcileError> {
-    let tables = detect::tables(book, opts, feed).await?;
-    let result = compare::compare(book, &tables, opts, feed).await?;
+    let tables = detect::tables(book, opts, &stores.feed).await?;
+    let result = compare::compare(book, &tables, opts, stores).await?;
     let mut summary = result.summary;
     summary.file = opts.file_name.clone();
     Ok((summary, result.marks))

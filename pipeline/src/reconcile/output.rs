@@ -1,7 +1,7 @@
 //! The annotated workbook: the analyst's sheets again (values, dates as date cells in the
 //! 1900 date system), every mismatched cell filled light red with a note holding our value,
 //! then a "Differences" sheet listing them: sheet, cell, date, field, theirs, ours,
-//! difference.
+//! difference, symbol.
 
 use std::collections::HashMap;
 
@@ -37,7 +37,7 @@ pub(crate) fn write(
     let fill = |f: &Format| f.clone().set_background_color(Color::RGB(MISMATCH_FILL));
     let mut names = Vec::new();
     for (si, sheet) in book.sheets.iter().enumerate() {
-        let marked: HashMap<(u32, u32), f64> = marks
+        let marked: HashMap<(u32, u32), Option<f64>> = marks
             .iter()
             .filter(|m| m.0 == si)
             .map(|m| ((m.1, m.2), m.3.ours))
@@ -68,7 +68,7 @@ pub(crate) fn write(
             };
             write_cell(ws, row, col as u16, v, &format)?;
             if let Some(o) = ours {
-                let note = Note::new(format!("xlfeed: {o}")).set_author("xlfeed reconcile");
+                let note = Note::new(note_text(o)).set_author("xlfeed reconcile");
                 ws.insert_note(row, col as u16, &note).map_err(xl)?;
             }
         }
@@ -76,8 +76,7 @@ pub(crate) fn write(
         for m in marks.iter().filter(|m| m.0 == si) {
             if matches!(sheet.at(m.1, m.2), Data::Empty) && m.2 <= MAX_COL && m.1 <= MAX_ROW {
                 ws.write_blank(m.1, m.2 as u16, &fill(&plain)).map_err(xl)?;
-                let note =
-                    Note::new(format!("xlfeed: {}", m.3.ours)).set_author("xlfeed reconcile");
+                let note = Note::new(note_text(m.3.ours)).set_author("xlfeed reconcile");
                 ws.insert_note(m.1, m.2 as u16, &note).map_err(xl)?;
             }
         }
@@ -99,6 +98,7 @@ pub(crate) fn write(
         "theirs",
         "ours",
         "difference",
+        "symbol",
     ]
     .iter()
     .enumerate()
@@ -125,9 +125,14 @@ pub(crate) fn write(
             }
             (None, None) => {}
         }
-        ws.write_number(row, 5, m.ours).map_err(xl)?;
+        if let Some(o) = m.ours {
+            ws.write_number(row, 5, o).map_err(xl)?;
+        }
         if let Some(d) = m.difference {
             ws.write_number(row, 6, d).map_err(xl)?;
+        }
+        if let Some(s) = &m.symbol {
+            ws.write_string(row, 7, s).map_err(xl)?;
         }
     }
     ws.set_freeze_panes(1, 0).map_err(xl)?;
@@ -146,6 +151,14 @@ pub(crate) fn write(
             )),
     );
     wb.save_to_buffer().map_err(xl)
+}
+
+/// A mismatched cell's note: our value, or that our answer leaves the cell empty.
+fn note_text(ours: Option<f64>) -> String {
+    match ours {
+        Some(o) => format!("xlfeed: {o}"),
+        None => "xlfeed: (empty)".to_owned(),
+    }
 }
 
 fn write_cell(

@@ -72,17 +72,18 @@ pub(super) fn respond(built: ApiResult<Built>) -> Response {
     r
 }
 
-/// `POST /api/v1/reconcile?symbol=&abs_tol=&rel_tol=&map=&format=json|xlsx`: the body is an
-/// analyst's workbook (xlsx, xlsm, xls, ods or csv), compared with the FEED store's daily bars
-/// (`xlfeed_pipeline::reconcile`). Answers the JSON summary, or with `format=xlsx` their
-/// sheet annotated and a Differences sheet. A body over `reports.max_upload_bytes` is a 413
-/// naming the limit; a file that is not a readable workbook, a 400 naming the problem.
+/// `POST /api/v1/reconcile?symbol=&abs_tol=&rel_tol=&map=&at=&date=&format=json|xlsx`: the
+/// body is an analyst's workbook (xlsx, xlsm, xls, ods or csv), its history, quote and chain
+/// tables compared with what the FEED and POST stores answer (`xlfeed_pipeline::reconcile`).
+/// Answers the JSON summary, or with `format=xlsx` their sheet annotated and a Differences
+/// sheet. A body over `reports.max_upload_bytes` is a 413 naming the limit; a file that is
+/// not a readable workbook, a 400 naming the problem.
 pub(super) async fn reconcile(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    use xlfeed_pipeline::reconcile::{Options, ReconcileError, reconcile_owned};
+    use xlfeed_pipeline::reconcile::{Options, ReconcileError, Stores, reconcile_owned};
     let limits = state.reports.limits().clone();
     let pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
@@ -111,13 +112,13 @@ pub(super) async fn reconcile(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let feed = state
-        .query
-        .data()
-        .store(xlfeed_store::Dataset::Feed)
-        .clone();
+    let data = state.query.data();
+    let stores = Stores {
+        feed: data.store(xlfeed_store::Dataset::Feed).clone(),
+        post: Some(data.store(xlfeed_store::Dataset::Post).clone()),
+    };
     let want_xlsx = opts.want_xlsx;
-    match reconcile_owned(bytes, opts, feed).await {
+    match reconcile_owned(bytes, opts, stores).await {
         Ok(out) => match (want_xlsx, out.xlsx) {
             (true, Some(x)) => {
                 let mut r = Response::new(Body::from(x));
