@@ -1,7 +1,9 @@
 //! Issue 15: reconcile. Workbooks written with rust_xlsxwriter (and CSV) from the daily bars
 //! of a real embedded FEED store, reconciled against that store: round trips, one changed
 //! cell, the 1904 date system, missing and extra days, tolerances, mappings, and every kind
-//! of hostile upload; then the `xlpipeline reconcile` binary end to end.
+//! of hostile upload; then the `xlpipeline reconcile` binary end to end. Then the quote and
+//! chain shapes: quotes and trades in FEED, a chain in FEED with its IV and Greeks in POST,
+//! written as the server's quote and chain workbooks lay them out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -13,7 +15,7 @@ use calamine::{Data, Reader};
 use rust_xlsxwriter::{Format, Table, Workbook};
 use xlfeed_core::records::DailyBar;
 use xlfeed_core::{DateSystem, Nyse, Symbol, TradingDay};
-use xlfeed_pipeline::reconcile::{Options, ReconcileError, Summary, reconcile};
+use xlfeed_pipeline::reconcile::{Options, ReconcileError, Stores, Summary, reconcile};
 use xlfeed_store::testing::TestStore;
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store};
 
@@ -587,4 +589,781 @@ async fn reconcile_of_100k_rows_timing() {
         row - 1,
         bytes.len()
     );
+}
+
+// Quotes and chains ----------------------------------------------------------------------
+
+/// UTC nanoseconds of a New York wall-clock time.
+fn ny(local: &str) -> i64 {
+    let t = chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+    xlfeed_core::calendar::new_york_to_utc_ns(t).unwrap()
+}
+
+/// The Excel serial (1900 date system) of a UTC time in New York, as the server writes times.
+fn ny_serial(ns: i64) -> f64 {
+    DateSystem::Date1900
+        .serial_from_datetime(xlfeed_core::calendar::utc_ns_to_new_york(ns))
+        .unwrap()
+}
+
+fn quote(time: i64, last: f64) -> xlfeed_core::records::Quote {
+    xlfeed_core::records::Quote {
+        time,
+        last,
+        last_size: 100 + (last * 3.0) as i64 % 50,
+        bid: last - 0.0125,
+        bid_size: 300,
+        ask: last + 0.0175,
+        ask_size: 200,
+        total_volume: 1_000_000 + (last * 1000.0) as i64,
+        open: 543.21,
+        high: last + 1.5,
+        low: 540.125,
+        prev_close: 544.0 + 1.0 / 3.0,
+    }
+}
+
+fn trade(time: i64, price: f64, size: i64) -> xlfeed_core::records::Trade {
+    xlfeed_core::records::Trade {
+        time,
+        price,
+        size,
+        bid: price - 0.01,
+        ask: price + 0.02,
+        tick_id: time,
+        basis: 'C',
+        market_center: 11,
+        conditions: xlfeed_core::Conditions::NONE,
+    }
+}
+
+/// The chain's contracts: SPY calls and puts at 540, 545, 550 for two expiries; the 550 put
+/// of the second expiry is not listed.
+fn contracts() -> Vec<xlfeed_core::records::OptionContract> {
+    let mut out = Vec::new();
+    for expiry in [20240705u32, 20240719] {
+        for strike in [540.0, 545.0, 550.0] {
+            for right in [xlfeed_core::Right::Call, xlfeed_core::Right::Put] {
+                if expiry == 20240719 && strike == 550.0 && right == xlfeed_core::Right::Put {
+                    continue;
+                }
+                let r = right.as_char();
+                out.push(xlfeed_core::records::OptionContract {
+                    symbol: format!("SPY{}{r}{strike}", expiry % 1_000_000),
+                    occ: format!(
+                        "SPY   {}{r}{:08}",
+                        expiry % 1_000_000,
+                        (strike * 1000.0) as i64
+                    ),
+                    underlying: "SPY".into(),
+                    expiry,
+                    strike,
+                    right,
+                    multiplier: 100,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Two trades a contract, except the 545 call of the first expiry, which did not trade.
+fn enriched() -> Vec<xlfeed_core::records::EnrichedOptionTrade> {
+    let mut out = Vec::new();
+    for (i, c) in contracts().iter().enumerate() {
+        if c.expiry == 20240705 && c.strike == 545.0 && c.right == xlfeed_core::Right::Call {
+            continue;
+        }
+        for (k, time) in [ny("2024-06-28 10:15:00"), ny("2024-06-28 15:45:00.5")]
+            .into_iter()
+            .enumerate()
+        {
+            let x = i as f64 + k as f64 / 3.0;
+            out.push(xlfeed_core::records::EnrichedOptionTrade {
+                contract: c.symbol.clone(),
+                time: time + i as i64,
+                price: 2.0 + x / 7.0,
+                size: 1 + (i + k) as i64,
+                bid: 1.9 + x / 7.0,
+                ask: if k == 1 && i == 2 { 0.0 } else { 2.1 + x / 7.0 },
+                expiry: c.expiry,
+                strike: c.strike,
+                right: c.right,
+                multiplier: 100,
+                underlying_price: Some(545.0 + x / 11.0),
+                underlying_mid: None,
+                underlying_staleness_ns: 0,
+                rate: 0.05,
+                rate_curve: "SOFR".into(),
+                dividend_yield: 0.013,
+                time_to_expiry: 0.02,
+                iv: Some(0.11 + x / 100.0),
+                delta: Some(0.5 - x / 50.0),
+                gamma: Some(0.01 + x / 1000.0),
+                vega: Some(0.3 + x / 70.0),
+                theta: Some(-0.2 - x / 90.0),
+                rho: if i == 4 { None } else { Some(0.04 + x / 300.0) },
+                flags: 0,
+            });
+        }
+    }
+    out.sort_by_key(|t| t.time);
+    out
+}
+
+/// POST's daily aggregates of the day: what a whole day's chain answers.
+fn dailies() -> Vec<xlfeed_core::records::ContractDaily> {
+    let trades = enriched();
+    contracts()
+        .iter()
+        .filter_map(|c| {
+            let mine: Vec<_> = trades.iter().filter(|t| t.contract == c.symbol).collect();
+            let last = mine.last()?;
+            Some(xlfeed_core::records::ContractDaily {
+                contract: c.symbol.clone(),
+                expiry: c.expiry,
+                strike: c.strike,
+                right: c.right,
+                open: mine[0].price,
+                high: last.price,
+                low: mine[0].price,
+                close: last.price + 0.005,
+                volume: mine.iter().map(|t| t.size).sum(),
+                trades: mine.len() as i64,
+                vwap: last.price,
+                iv: last.iv.map(|v| v + 0.001),
+                delta: last.delta,
+                gamma: last.gamma,
+                vega: last.vega,
+                theta: last.theta,
+                rho: last.rho,
+            })
+        })
+        .collect()
+}
+
+/// FEED with SPY's quotes (27 and 28 June), QQQ's trades (no quotes) and SPY's chain of 28
+/// June; POST with that chain's trades and daily aggregates.
+async fn option_stores() -> (TestStore, TestStore, Stores) {
+    let (f, p) = (TestStore::embedded(), TestStore::embedded());
+    let (feed, post) = (f.open().await, p.open().await);
+    let spy = Symbol::parse("SPY").unwrap();
+    let qqq = Symbol::parse("QQQ").unwrap();
+    let key = |ds, kind, s: &Symbol, d: &str| ChunkKey::new(ds, kind, s.clone(), day(d));
+    feed.put_chunks(vec![
+        (
+            key(Dataset::Feed, Kind::Quote, &spy, "2024-06-27"),
+            Records::Quotes(vec![quote(ny("2024-06-27 15:59:00"), 544.25)]).encode(),
+        ),
+        (
+            key(Dataset::Feed, Kind::Quote, &spy, "2024-06-28"),
+            Records::Quotes(vec![
+                quote(ny("2024-06-28 10:00:00"), 545.125),
+                quote(ny("2024-06-28 12:00:00.000250001"), 546.0 + 1.0 / 7.0),
+                quote(ny("2024-06-28 15:59:59.123456789"), 547.75),
+            ])
+            .encode(),
+        ),
+        (
+            key(Dataset::Feed, Kind::Trade, &qqq, "2024-06-27"),
+            Records::Trades(vec![
+                trade(ny("2024-06-27 10:00:00"), 480.5, 10),
+                trade(ny("2024-06-27 15:59:00"), 481.0 + 1.0 / 3.0, 20),
+            ])
+            .encode(),
+        ),
+        (
+            key(Dataset::Feed, Kind::Trade, &qqq, "2024-06-28"),
+            Records::Trades(vec![
+                trade(ny("2024-06-28 09:31:00"), 482.0, 5),
+                trade(ny("2024-06-28 11:00:00"), 484.0 + 1.0 / 9.0, 7),
+                trade(ny("2024-06-28 15:00:00"), 479.5, 9),
+            ])
+            .encode(),
+        ),
+        (
+            key(Dataset::Feed, Kind::Chain, &spy, "2024-06-28"),
+            Records::Contracts(contracts()).encode(),
+        ),
+    ])
+    .await
+    .unwrap();
+    post.put_chunks(vec![
+        (
+            key(Dataset::Post, Kind::EnrichedTrade, &spy, "2024-06-28"),
+            Records::EnrichedOptionTrades(enriched()).encode(),
+        ),
+        (
+            key(Dataset::Post, Kind::ContractDaily, &spy, "2024-06-28"),
+            Records::ContractDailies(dailies()).encode(),
+        ),
+    ])
+    .await
+    .unwrap();
+    (
+        f,
+        p,
+        Stores {
+            feed,
+            post: Some(post),
+        },
+    )
+}
+
+/// A value as the server writes a cell: empty when there is none.
+fn put(ws: &mut rust_xlsxwriter::Worksheet, r: u32, c: u16, v: Option<f64>) {
+    if let Some(v) = v {
+        ws.write_number(r, c, v).unwrap();
+    }
+}
+
+/// An About sheet as the server writes one: the function and its arguments.
+fn about_sheet(wb: &mut Workbook, function: &str, args: &[(&str, &str)]) {
+    let about = wb.add_worksheet();
+    about.set_name("About").unwrap();
+    about.write_string(0, 0, "report").unwrap();
+    about
+        .write_string(0, 1, format!("xlfeed {function}"))
+        .unwrap();
+    about.write_string(1, 0, "function").unwrap();
+    about.write_string(1, 1, function).unwrap();
+    for (i, (k, v)) in args.iter().enumerate() {
+        about
+            .write_string(2 + i as u32, 0, format!("  {k}"))
+            .unwrap();
+        about.write_string(2 + i as u32, 1, *v).unwrap();
+    }
+}
+
+/// A quote workbook as the server writes `/api/v1/quote.xlsx` (a `quote SPY` sheet: the
+/// answer's columns, `time` a date-time in New York), then an analyst's sheet `desk` of
+/// several symbols, then About with `at` when given. `change` rewrites one cell of the
+/// `quote SPY` row: (column, value).
+fn quote_xlsx(
+    values: &[(&str, xlfeed_analytics::quote::QuoteValues)],
+    at: Option<&str>,
+    change: Option<(u16, Data)>,
+) -> Vec<u8> {
+    let fields = xlfeed_analytics::quote::FIELDS;
+    let mut wb = Workbook::new();
+    let stamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss.000");
+    let ws = wb.add_worksheet();
+    ws.set_name(format!("quote {}", values[0].0)).unwrap();
+    for (c, f) in fields.iter().enumerate() {
+        ws.write_string(0, c as u16, *f).unwrap();
+    }
+    let (sym, v) = &values[0];
+    for (c, f) in fields.iter().enumerate() {
+        let c = c as u16;
+        match (&change, *f) {
+            (Some((at, Data::Float(x))), _) if *at == c => {
+                ws.write_number(1, c, *x).unwrap();
+            }
+            (Some((at, Data::String(t))), _) if *at == c => {
+                ws.write_string(1, c, t).unwrap();
+            }
+            (Some((at, _)), _) if *at == c => {}
+            (_, "symbol") => {
+                ws.write_string(1, c, *sym).unwrap();
+            }
+            (_, "time") => {
+                ws.write_number_with_format(1, c, ny_serial(v.time), &stamp)
+                    .unwrap();
+            }
+            (_, f) => put(ws, 1, c, v.number(f)),
+        }
+    }
+    let desk = wb.add_worksheet();
+    desk.set_name("desk").unwrap();
+    desk.write_string(0, 0, "Quotes as of the close").unwrap();
+    for (c, h) in [
+        "Ticker",
+        "Last",
+        "Bid",
+        "Ask",
+        "Volume",
+        "Prev Close",
+        "Change Pct",
+    ]
+    .iter()
+    .enumerate()
+    {
+        desk.write_string(2, c as u16, *h).unwrap();
+    }
+    for (r, (sym, v)) in values.iter().enumerate() {
+        let r = 3 + r as u32;
+        desk.write_string(r, 0, sym.to_lowercase()).unwrap();
+        for (c, f) in ["last", "bid", "ask", "volume", "prev_close", "change_pct"]
+            .iter()
+            .enumerate()
+        {
+            put(desk, r, 1 + c as u16, v.number(f));
+        }
+    }
+    let mut args = vec![("symbol", values[0].0)];
+    args.extend(at.map(|a| ("at", a)));
+    about_sheet(&mut wb, "quote", &args);
+    wb.save_to_buffer().unwrap()
+}
+
+/// Our quote of a symbol as of a time, from the rules the server answers with.
+fn our_quote(symbol: &str, at: Option<i64>) -> xlfeed_analytics::quote::QuoteValues {
+    use xlfeed_analytics::quote as rules;
+    let spy = [
+        quote(ny("2024-06-28 10:00:00"), 545.125),
+        quote(ny("2024-06-28 12:00:00.000250001"), 546.0 + 1.0 / 7.0),
+        quote(ny("2024-06-28 15:59:59.123456789"), 547.75),
+    ];
+    if symbol == "SPY" {
+        return rules::from_quotes(&spy, at).unwrap();
+    }
+    let qqq = [
+        trade(ny("2024-06-28 09:31:00"), 482.0, 5),
+        trade(ny("2024-06-28 11:00:00"), 484.0 + 1.0 / 9.0, 7),
+        trade(ny("2024-06-28 15:00:00"), 479.5, 9),
+    ];
+    let upto = rules::trades_upto(&qqq, at);
+    rules::from_trades(
+        upto,
+        &rules::summarize(upto).unwrap(),
+        Some(481.0 + 1.0 / 3.0),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_quote_workbook_reconciles_as_of_its_time() {
+    let (_f, _p, stores) = option_stores().await;
+    let at = ny("2024-06-28 15:30:00");
+    let values = [
+        ("SPY", our_quote("SPY", Some(at))),
+        ("QQQ", our_quote("QQQ", Some(at))),
+    ];
+    assert!(
+        values[0].1.last < 547.0,
+        "SPY as of 15:30, not its last quote"
+    );
+    // The About sheet's at.
+    let x = quote_xlsx(&values, Some("2024-06-28T15:30:00"), None);
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.mismatched, 0, "{s:#?}");
+    assert_eq!(s.tables.len(), 2, "{s:#?}");
+    let (q, desk) = (&s.tables[0], &s.tables[1]);
+    assert_eq!((q.shape.as_str(), q.sheet.as_str()), ("quote", "quote SPY"));
+    assert_eq!(q.symbol_from, "column A1");
+    assert_eq!(
+        q.fields.len(),
+        12,
+        "every field but the symbol: {:?}",
+        q.fields
+    );
+    assert_eq!(
+        q.as_of.as_deref(),
+        Some("at 2024-06-28 15:30:00.000 New York (About sheet)")
+    );
+    assert_eq!(
+        (desk.shape.as_str(), desk.range.as_str()),
+        ("quote", "A3:G5")
+    );
+    assert_eq!(desk.symbol_from, "column A3");
+    assert_eq!(s.cells_compared, 12 + 2 * 6);
+    assert!(s.all_matched());
+    // The same time as a parameter, over an About sheet that says otherwise.
+    let x = quote_xlsx(&values, Some("2024-06-28T10:30:00"), None);
+    let opts = Options::from_pairs([("at", "2024-06-28 15:30")]).unwrap();
+    let s = reconcile(&x, &opts, &stores).await.unwrap().summary;
+    assert_eq!(s.mismatched, 0, "{s:#?}");
+    // Without an at anywhere: the latest quote, which this workbook is not.
+    let x = quote_xlsx(&values, None, None);
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.tables[0].as_of.as_deref(), Some("latest"));
+    assert!(s.mismatched > 0, "{s:#?}");
+    let latest = [
+        ("SPY", our_quote("SPY", None)),
+        ("QQQ", our_quote("QQQ", None)),
+    ];
+    let x = quote_xlsx(&latest, None, None);
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.mismatched, 0, "{s:#?}");
+}
+
+#[tokio::test]
+async fn one_changed_quote_cell_is_exactly_one_mismatch_at_its_address() {
+    let (_f, _p, stores) = option_stores().await;
+    let at = ny("2024-06-28 15:30:00");
+    let values = [
+        ("SPY", our_quote("SPY", Some(at))),
+        ("QQQ", our_quote("QQQ", Some(at))),
+    ];
+    // bid is column E.
+    let bid = values[0].1.bid;
+    let x = quote_xlsx(
+        &values,
+        Some("2024-06-28T15:30"),
+        Some((4, Data::Float(bid + 0.01))),
+    );
+    let opts = Options {
+        want_xlsx: true,
+        ..Options::default()
+    };
+    let out = reconcile(&x, &opts, &stores).await.unwrap();
+    let s = &out.summary;
+    assert_eq!(s.mismatched, 1, "{s:#?}");
+    let m = &s.mismatches[0];
+    assert_eq!((m.sheet.as_str(), m.cell.as_str()), ("quote SPY", "E2"));
+    assert_eq!((m.field.as_str(), m.date.as_str()), ("bid", "2024-06-28"));
+    assert_eq!(m.symbol.as_deref(), Some("SPY"));
+    assert_eq!(m.ours, Some(bid));
+    assert!((m.difference.unwrap() - 0.01).abs() < 1e-9);
+    assert!(out.xlsx.is_some());
+    // An emptied cell where we have a value: a mismatch with nothing of theirs.
+    let x = quote_xlsx(&values, Some("2024-06-28T15:30"), Some((12, Data::Empty)));
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.mismatched, 1, "{s:#?}");
+    assert_eq!(
+        (s.mismatches[0].cell.as_str(), s.mismatches[0].theirs),
+        ("M2", None)
+    );
+    // A time a millisecond off.
+    let t = ny_serial(values[0].1.time) + 1.0 / 86_400_000.0;
+    let x = quote_xlsx(&values, Some("2024-06-28T15:30"), Some((1, Data::Float(t))));
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.mismatched, 1, "{s:#?}");
+    assert_eq!(
+        (
+            s.mismatches[0].cell.as_str(),
+            s.mismatches[0].field.as_str()
+        ),
+        ("B2", "time")
+    );
+    // An unknown symbol in the desk sheet is an extra row, not a mismatch.
+    let values = [values[0], ("IWM", values[1].1)];
+    let x = quote_xlsx(&values, Some("2024-06-28T15:30"), None);
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!((s.mismatched, s.extra_days), (0, 1), "{s:#?}");
+    assert_eq!(s.extra[0].cell.as_deref(), Some("A5"));
+    assert_eq!(s.extra[0].symbol, "IWM");
+}
+
+/// The chain's cell of `field` for contract `c`, as the server answers a whole day.
+fn our_chain(c: &xlfeed_core::records::OptionContract, field: &str) -> Option<f64> {
+    let trades = enriched();
+    let days = dailies();
+    let a = xlfeed_analytics::chain::activity(Some(trades.as_slice()), Some(days.as_slice()), None);
+    a.get(&c.symbol).cloned().unwrap_or_default().number(field)
+}
+
+const FLAT: &[&str] = &[
+    "contract", "expiry", "strike", "right", "bid", "ask", "last", "volume", "iv", "delta",
+    "gamma", "vega", "theta", "rho",
+];
+const SIDE: &[&str] = &[
+    "bid", "ask", "last", "volume", "iv", "delta", "gamma", "vega", "theta",
+];
+
+/// A chain workbook as the server writes them: `/api/v1/chain.xlsx` (a `chain SPY` sheet, a
+/// row per contract, MKT.CHAIN's default columns), then the chain report's sheets (one per
+/// expiry, calls beside puts by strike), then About with the date. `edit` changes the
+/// workbook's cells: (sheet index, row, column, cell).
+fn chain_xlsx(
+    about_date: Option<&str>,
+    edit: &[(usize, u32, u16, Data)],
+    flat: &[&str],
+) -> Vec<u8> {
+    let mut wb = Workbook::new();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let serial = |d: u32| {
+        DateSystem::Date1900
+            .serial_from_date(TradingDay::from_yyyymmdd(d).unwrap().date())
+            .unwrap() as f64
+    };
+    let mut cs = contracts();
+    cs.sort_by(|a, b| {
+        (a.expiry, a.strike, a.right)
+            .partial_cmp(&(b.expiry, b.strike, b.right))
+            .unwrap()
+    });
+    let edits = |wb: &mut Workbook, sheet: usize| {
+        let ws = wb.worksheet_from_index(sheet).unwrap();
+        for (_, r, c, v) in edit.iter().filter(|e| e.0 == sheet) {
+            match v {
+                Data::Float(x) => ws.write_number(*r, *c, *x).unwrap(),
+                Data::String(t) => ws.write_string(*r, *c, t).unwrap(),
+                _ => ws.write_blank(*r, *c, &Format::new()).unwrap(),
+            };
+        }
+    };
+    let ws = wb.add_worksheet();
+    ws.set_name("chain SPY").unwrap();
+    for (c, f) in flat.iter().enumerate() {
+        ws.write_string(0, c as u16, *f).unwrap();
+    }
+    for (r, k) in cs.iter().enumerate() {
+        let r = r as u32 + 1;
+        for (c, f) in flat.iter().enumerate() {
+            let c = c as u16;
+            match *f {
+                "contract" => ws.write_string(r, c, &k.symbol).map(|_| ()).unwrap(),
+                "expiry" => ws
+                    .write_number_with_format(r, c, serial(k.expiry), &date)
+                    .map(|_| ())
+                    .unwrap(),
+                "strike" => ws.write_number(r, c, k.strike).map(|_| ()).unwrap(),
+                "right" => ws
+                    .write_string(r, c, k.right.as_char().to_string())
+                    .map(|_| ())
+                    .unwrap(),
+                f => put(ws, r, c, our_chain(k, f)),
+            }
+        }
+    }
+    edits(&mut wb, 0);
+    for (i, expiry) in [20240705u32, 20240719].into_iter().enumerate() {
+        let ws = wb.add_worksheet();
+        let d = TradingDay::from_yyyymmdd(expiry).unwrap();
+        ws.set_name(format!("chain SPY {d}")).unwrap();
+        let mut col = 0u16;
+        for side in ["call", "put"] {
+            if side == "put" {
+                ws.write_string(0, col, "strike").unwrap();
+                col += 1;
+            }
+            for f in SIDE {
+                ws.write_string(0, col, format!("{side}_{f}")).unwrap();
+                col += 1;
+            }
+        }
+        for (r, strike) in [540.0, 545.0, 550.0].into_iter().enumerate() {
+            let r = r as u32 + 1;
+            ws.write_number(r, SIDE.len() as u16, strike).unwrap();
+            for (s, right) in [xlfeed_core::Right::Call, xlfeed_core::Right::Put]
+                .into_iter()
+                .enumerate()
+            {
+                let Some(k) = cs
+                    .iter()
+                    .find(|k| k.expiry == expiry && k.strike == strike && k.right == right)
+                else {
+                    continue;
+                };
+                for (j, f) in SIDE.iter().enumerate() {
+                    put(ws, r, (s * (SIDE.len() + 1) + j) as u16, our_chain(k, f));
+                }
+            }
+        }
+        edits(&mut wb, i + 1);
+    }
+    let mut args = vec![("underlying", "SPY")];
+    args.extend(about_date.map(|d| ("date", d)));
+    about_sheet(&mut wb, "chain", &args);
+    wb.save_to_buffer().unwrap()
+}
+
+#[tokio::test]
+async fn a_chain_workbook_and_the_chain_report_reconcile_with_zero_mismatches() {
+    let (_f, _p, stores) = option_stores().await;
+    let x = chain_xlsx(Some("2024-06-28"), &[], FLAT);
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.mismatched, 0, "{s:#?}");
+    assert_eq!((s.missing_days, s.extra_days), (0, 0), "{s:#?}");
+    assert_eq!(s.tables.len(), 3, "{s:#?}");
+    let flat = &s.tables[0];
+    assert_eq!((flat.shape.as_str(), flat.rows), ("chain", 11));
+    assert_eq!(flat.symbol.as_deref(), Some("SPY"));
+    assert_eq!(
+        flat.as_of.as_deref(),
+        Some("chain of 2024-06-28 (About sheet), whole day")
+    );
+    assert_eq!(
+        flat.fields.len(),
+        11,
+        "ten values and the strike: {:?}",
+        flat.fields
+    );
+    let report = &s.tables[2];
+    assert_eq!(
+        (report.sheet.as_str(), report.range.as_str()),
+        ("chain SPY 2024-07-19", "A1:S4")
+    );
+    assert_eq!(report.fields[0], "call_bid");
+    // 11 contracts × 11 cells, then 2 sheets × 3 strikes × 2 sides × 9 cells.
+    assert_eq!(s.cells_compared, 11 * 11 + 2 * 3 * 2 * 9);
+    // Without the About sheet's date: the latest chain, the same one here.
+    let x = chain_xlsx(None, &[], FLAT);
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.mismatched, 0, "{s:#?}");
+    assert_eq!(
+        s.tables[0].as_of.as_deref(),
+        Some("chain of 2024-06-28 (latest), whole day")
+    );
+    // By expiry, strike and right when there is no contract column.
+    let x = chain_xlsx(None, &[], &FLAT[1..]);
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.mismatched, 0, "{s:#?}");
+    assert_eq!(s.cells_compared, 11 * 10 + 2 * 3 * 2 * 9);
+}
+
+#[tokio::test]
+async fn one_changed_chain_cell_is_exactly_one_mismatch_at_its_address() {
+    let (_f, _p, stores) = option_stores().await;
+    // The report's second sheet (2024-07-05): the 545 put's iv, column O, row 3.
+    let put = contracts()
+        .into_iter()
+        .find(|c| c.expiry == 20240705 && c.strike == 545.0 && c.right == xlfeed_core::Right::Put)
+        .unwrap();
+    let iv = our_chain(&put, "iv").unwrap();
+    let x = chain_xlsx(None, &[(1, 2, 14, Data::Float(iv + 0.02))], FLAT);
+    let opts = Options {
+        want_xlsx: true,
+        ..Options::default()
+    };
+    let out = reconcile(&x, &opts, &stores).await.unwrap();
+    let s = &out.summary;
+    assert_eq!(s.mismatched, 1, "{s:#?}");
+    let m = &s.mismatches[0];
+    assert_eq!(
+        (m.sheet.as_str(), m.cell.as_str()),
+        ("chain SPY 2024-07-05", "O3")
+    );
+    assert_eq!(
+        (m.field.as_str(), m.date.as_str()),
+        ("put_iv", "2024-06-28")
+    );
+    assert_eq!(m.symbol.as_deref(), Some(put.symbol.as_str()));
+    assert_eq!(m.ours, Some(iv));
+    // The annotated workbook lists it, with the contract.
+    let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(out.xlsx.unwrap())).unwrap();
+    let diff = book.worksheet_range("Differences").unwrap();
+    assert_eq!(diff.get_value((1, 1)), Some(&Data::String("O3".into())));
+    assert_eq!(
+        diff.get_value((1, 7)),
+        Some(&Data::String(put.symbol.clone()))
+    );
+    // A value where the contract did not trade (the 545 call of 2024-07-05: its bid is
+    // empty in our answer), and a changed strike in the flat sheet.
+    let x = chain_xlsx(
+        None,
+        &[(1, 2, 0, Data::Float(1.25)), (0, 1, 2, Data::Float(541.0))],
+        FLAT,
+    );
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.mismatched, 2, "{s:#?}");
+    let cells: Vec<(&str, &str, Option<f64>)> = s
+        .mismatches
+        .iter()
+        .map(|m| (m.cell.as_str(), m.field.as_str(), m.ours))
+        .collect();
+    assert!(cells.contains(&("C2", "strike", Some(540.0))), "{cells:?}");
+    assert!(cells.contains(&("A3", "call_bid", None)), "{cells:?}");
+    // A contract the chain does not list is an extra row.
+    let x = chain_xlsx(
+        None,
+        &[(0, 1, 0, Data::String("SPY240705C999".into()))],
+        FLAT,
+    );
+    let s = reconcile(&x, &Options::default(), &stores)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!((s.mismatched, s.extra_days), (0, 1), "{s:#?}");
+    assert_eq!(s.extra[0].cell.as_deref(), Some("A2"));
+}
+
+#[tokio::test]
+async fn hostile_quote_and_chain_tables_are_bad_input_naming_the_value() {
+    let (_f, _p, stores) = option_stores().await;
+    let at = ny("2024-06-28 15:30:00");
+    let values = [
+        ("SPY", our_quote("SPY", Some(at))),
+        ("QQQ", our_quote("QQQ", Some(at))),
+    ];
+    let opts = Options::default();
+    // Text in a quote's number cell.
+    let x = quote_xlsx(
+        &values,
+        Some("2024-06-28T15:30"),
+        Some((5, Data::String("n/a".into()))),
+    );
+    let e = reconcile(&x, &opts, &stores).await.unwrap_err();
+    bad_input(&e, "cell \"quote SPY\"!F2 (ask) is not a number: \"n/a\"");
+    // Text in a chain's number cell, and in its strike.
+    let x = chain_xlsx(None, &[(0, 2, 8, Data::String("high".into()))], FLAT);
+    let e = reconcile(&x, &opts, &stores).await.unwrap_err();
+    bad_input(&e, "I3 (iv) is not a number: \"high\"");
+    let x = chain_xlsx(None, &[(2, 3, 9, Data::String("ATM".into()))], FLAT);
+    let e = reconcile(&x, &opts, &stores).await.unwrap_err();
+    bad_input(
+        &e,
+        "cell \"chain SPY 2024-07-19\"!J4 is not a strike: \"ATM\"",
+    );
+    // A right that is neither C nor P.
+    let x = chain_xlsx(None, &[(0, 2, 2, Data::String("X".into()))], &FLAT[1..]);
+    let e = reconcile(&x, &opts, &stores).await.unwrap_err();
+    bad_input(&e, "is not a right (C or P): \"X\"");
+    // Missing columns: a chain without its contract, expiry or right.
+    let x = chain_xlsx(None, &[], &["strike", "bid", "ask", "iv"]);
+    let e = reconcile(&x, &opts, &stores).await.unwrap_err();
+    bad_input(
+        &e,
+        "has no contract (or occ) column, nor expiry and right columns",
+    );
+    // A chain without the POST store.
+    let x = chain_xlsx(None, &[], FLAT);
+    let e = reconcile(&x, &opts, &stores.feed).await.unwrap_err();
+    bad_input(&e, "needs the POST store");
+    // An About sheet's at that is not a time, and a bad at parameter.
+    let x = quote_xlsx(&values, Some("teatime"), None);
+    let e = reconcile(&x, &opts, &stores).await.unwrap_err();
+    bad_input(&e, "\"teatime\"");
+    let e = Options::from_pairs([("at", "2024-06-31 10:00")]).unwrap_err();
+    bad_input(&e, "\"2024-06-31 10:00\"");
+    let e = Options::from_pairs([("date", "soon")]).unwrap_err();
+    bad_input(&e, "\"soon\"");
+}
+
+#[test]
+fn the_reconcile_help_names_the_quote_and_chain_parameters() {
+    let out = common::xlpipeline(&["reconcile", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    for flag in [
+        "--post <URL>",
+        "--at <TIME>",
+        "--date <YYYY-MM-DD>",
+        "MKT.CHAIN",
+    ] {
+        assert!(help.contains(flag), "{flag} not in {help}");
+    }
 }

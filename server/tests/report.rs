@@ -822,3 +822,46 @@ async fn a_report_reconciles_with_the_store() {
         );
     }
 }
+
+/// Issue 15: the server's own quote and chain workbooks (`/api/v1/quote.xlsx`,
+/// `/api/v1/chain.xlsx`, the chain report), posted back to `POST /api/v1/reconcile`, match
+/// the stores cell for cell: the About sheet says which time and day they were asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quote_and_chain_workbooks_reconcile_with_the_store() {
+    let c = Client::shared();
+    for (path, shape) in [
+        ("/api/v1/quote.xlsx?symbol=SPY", "quote"),
+        (
+            "/api/v1/quote.xlsx?symbol=SPY&at=2024-06-28T12:00:00",
+            "quote",
+        ),
+        ("/api/v1/chain.xlsx?underlying=SPY&date=2024-06-28", "chain"),
+        (
+            "/api/v1/chain.xlsx?underlying=SPY&date=2024-06-28&at=2024-06-28T12:00:00&fields=occ,expiry,strike,right,trades,volume,underlying_price,rho",
+            "chain",
+        ),
+        (
+            "/api/v1/report/chain.xlsx?underlying=SPY&date=2024-06-28",
+            "chain",
+        ),
+    ] {
+        let book = c.xlsx(path).await;
+        let r = c
+            .http
+            .post(format!("{}/api/v1/reconcile", c.base))
+            .header("content-type", "application/octet-stream")
+            .body(book)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{path}: {v}");
+        assert_eq!(v["mismatched"], 0, "{path}: {v}");
+        assert_eq!(v["extra_days"], 0, "{path}: {v}");
+        assert!(v["cells_compared"].as_u64().unwrap() > 5, "{path}: {v}");
+        let tables = v["tables"].as_array().unwrap();
+        assert!(!tables.is_empty(), "{path}: {v}");
+        assert!(tables.iter().all(|t| t["shape"] == shape), "{path}: {v}");
+    }
+}
