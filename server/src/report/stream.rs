@@ -2,8 +2,10 @@
 //! constant memory. Two passes over the range, a day at a time, neither filling the chunk
 //! cache: the first counts the rows (so the row cap is checked before anything is written,
 //! and each sheet's Excel Table is sized when it starts), the second hands each day's
-//! decoded chunk to the writer thread through a channel of two, which writes its rows and
-//! drops it. Memory holds a few days' chunks, whatever the range.
+//! decoded chunk to the writer thread, which writes its rows, drops it and says so; only
+//! then is the next day decoded. One decoded day is held at a time, whatever the range:
+//! decoding a day takes a few percent of the time writing it does, so overlapping them (a
+//! channel of two, before) bought little and held up to four days (docs/BENCHMARKS.md).
 
 use tokio::sync::mpsc;
 
@@ -52,7 +54,9 @@ pub(super) async fn ticks(
             "{rows} trades: more than a sheet holds ({SHEET_DATA_ROWS}); they continue on the next sheets"
         ));
     }
-    let (tx, mut rx) = mpsc::channel::<Msg>(2);
+    let (tx, mut rx) = mpsc::channel::<Msg>(1);
+    // The writer's word that it has written and dropped a day.
+    let (written_tx, mut written_rx) = mpsc::channel::<()>(1);
     let tempdir = reports.limits.tempdir.clone();
     let title = format!("ticks {}", scan.symbol);
     let wanted = scan.clone();
@@ -84,6 +88,10 @@ pub(super) async fn ticks(
                         sheet.row(&mut book, &row(x))?;
                         written += 1;
                     }
+                    drop(day);
+                    if written_tx.blocking_send(()).is_err() {
+                        break;
+                    }
                 }
                 Msg::Done => {
                     done = true;
@@ -109,11 +117,12 @@ pub(super) async fn ticks(
     let data = query.data().clone();
     let reader = query.on_pool(async move {
         for d in scan.days() {
-            if let Some(day) = scan.day(&data, *d, false).await?
-                && tx.send(Msg::Day(day)).await.is_err()
-            {
-                // The writer stopped: its error is the answer.
-                return Ok(());
+            if let Some(day) = scan.day(&data, *d, false).await? {
+                // Sent, then written and dropped before the next is decoded; either channel
+                // closed means the writer stopped, and its error is the answer.
+                if tx.send(Msg::Day(day)).await.is_err() || written_rx.recv().await.is_none() {
+                    return Ok(());
+                }
             }
         }
         let _ = tx.send(Msg::Done).await;
