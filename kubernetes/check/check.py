@@ -603,7 +603,7 @@ def run_binaries(docs, bindir):
             prog = os.path.basename(cmd[0]) if cmd else ""
             if prog not in ("xlpipeline", "xlserver"):
                 continue
-            binary = os.path.join(bindir, prog)
+            binary = os.path.abspath(os.path.join(bindir, prog))
             env_k8s = resolve_env(c, cms, index=0)
             args = [expand(a, env_k8s) for a in c.get("args") or []]
             if not args:
