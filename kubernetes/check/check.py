@@ -464,6 +464,25 @@ def check_store_port(docs):
     return errs
 
 
+IQFEED_RATE_LIMIT = 50
+
+
+def check_rate_limit(docs):
+    """The shards' fetches together stay within IQConnect's 50 history requests a second:
+    xlfeed-params' rate_limit (each shard's --rate-limit) times shards."""
+    params = configmaps(docs).get("xlfeed-params") or {}
+    if "shards" not in params or "rate_limit" not in params:
+        return []
+    try:
+        shards, rate = int(params["shards"]), float(params["rate_limit"])
+    except ValueError:
+        return [f"ConfigMap/xlfeed-params: shards {params['shards']!r} or rate_limit {params['rate_limit']!r} is not a number"]
+    if rate <= 0 or shards * rate > IQFEED_RATE_LIMIT:
+        return [f"ConfigMap/xlfeed-params: rate_limit {params['rate_limit']} × shards {shards} is not within "
+                f"IQConnect's {IQFEED_RATE_LIMIT} requests a second"]
+    return []
+
+
 PODMAN_KINDS = ("Pod", "Deployment", "PersistentVolumeClaim", "ConfigMap")
 PODMAN_VOLUMES = ("hostPath", "emptyDir", "persistentVolumeClaim", "configMap")
 
@@ -497,6 +516,7 @@ CHECKS = {
     "images": check_images,
     "network-policy": check_network_policy,
     "store-port": check_store_port,
+    "rate-limit": check_rate_limit,
     "podman": check_podman,
 }
 
@@ -603,7 +623,7 @@ def run_binaries(docs, bindir):
             prog = os.path.basename(cmd[0]) if cmd else ""
             if prog not in ("xlpipeline", "xlserver"):
                 continue
-            binary = os.path.join(bindir, prog)
+            binary = os.path.abspath(os.path.join(bindir, prog))
             env_k8s = resolve_env(c, cms, index=0)
             args = [expand(a, env_k8s) for a in c.get("args") or []]
             if not args:
