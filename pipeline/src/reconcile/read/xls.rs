@@ -1,0 +1,547 @@
+//! An xls workbook measured from its BIFF records before calamine reads it.
+//!
+//! calamine's `Xls` reads every sheet as soon as the file is opened: it reserves room for
+//! the used range a sheet's DIMENSIONS record declares and builds a dense grid from the
+//! sheet's first cell to its last. A 6 KB file declaring 4 billion rows, or holding one cell
+//! at A1 and one at column 65,536 of row 65,536, makes it ask for terabytes and abort the
+//! process. Its container reader also follows a sector chain that loops for ever.
+//!
+//! This reads the container as calamine does (the first stream named `Workbook`, else
+//! `Book`), every sector chain bounded by the sectors the file has, then walks each sheet's
+//! records as calamine does and adds up what it would hold: the declared used range, the
+//! span of the cells and the span of the formulas, and the shared strings its cells copy
+//! (one 8,000-character string in a 10-byte record, as often as the file likes). Over a
+//! cap, or where calamine would loop, panic or read past the stream, the file is refused
+//! before calamine sees it.
+
+use xlfeed_core::quoted;
+
+use super::super::{ReconcileError, a1, bad};
+
+const DIFSECT: u32 = 0xFFFF_FFFC;
+const ENDOFCHAIN: u32 = 0xFFFF_FFFE;
+const RESERVED_SECTORS: u32 = 0xFFFF_FFFA;
+
+/// Refuses `file` (an OLE container holding a workbook) if calamine would hold more than
+/// `max_cells` cells, or more than `max_text` bytes of text, for all its sheets together, or
+/// could not read it within bounds.
+pub(super) fn check(file: &[u8], max_cells: u64, max_text: u64) -> Result<(), ReconcileError> {
+    let stream = workbook_stream(file)?;
+    let Some((sheets, strings)) = globals(&stream)? else {
+        // Encrypted: calamine refuses it before reading any sheet.
+        return Ok(());
+    };
+    let (mut cells, mut text, mut scanned) = (0u64, 0u64, 0usize);
+    for (pos, name) in sheets {
+        let Some(records) = stream.get(pos..) else {
+            return Err(damaged(format!(
+                "sheet {} starts past the end of the workbook stream",
+                quoted(&name)
+            )));
+        };
+        let s = sheet(records, &name, &strings)?;
+        // Sheets of a well-formed file do not overlap; read twice, they would cost twice.
+        scanned = scanned.saturating_add(s.bytes);
+        if scanned > stream.len() {
+            return Err(damaged("its sheets overlap in the workbook stream"));
+        }
+        // Every cell holds its own copy of its shared string: at most 6 bytes a character.
+        text = text.saturating_add(s.shared.saturating_mul(6));
+        if text > max_text {
+            return Err(ReconcileError::TooLarge(format!(
+                "the text of sheet {}'s cells comes to more than the {max_text} bytes allowed",
+                quoted(&name)
+            )));
+        }
+        // calamine reserves a sheet's declared range while it reads the sheet's cells.
+        if s.declared > max_cells {
+            return Err(ReconcileError::TooLarge(format!(
+                "sheet {} declares a used range of {} cells (its DIMENSIONS record), more \
+                 than the {max_cells} cells allowed",
+                quoted(&name),
+                s.declared
+            )));
+        }
+        for span in [s.values, s.formulas] {
+            cells = cells.saturating_add(span.cells());
+            if cells > max_cells {
+                return Err(ReconcileError::TooLarge(format!(
+                    "sheet {} spans {}:{} ({} rows × {} columns), more than the {max_cells} \
+                     cells allowed",
+                    quoted(&name),
+                    a1(span.r0, span.c0),
+                    a1(span.r1, span.c1),
+                    u64::from(span.r1 - span.r0) + 1,
+                    u64::from(span.c1 - span.c0) + 1,
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The cells from `(r0, c0)` to `(r1, c1)`; none while `r0 > r1`.
+#[derive(Clone, Copy)]
+struct Span {
+    r0: u32,
+    c0: u32,
+    r1: u32,
+    c1: u32,
+}
+
+impl Span {
+    const NONE: Span = Span {
+        r0: u32::MAX,
+        c0: u32::MAX,
+        r1: 0,
+        c1: 0,
+    };
+
+    fn add(&mut self, row: u32, col: u32) {
+        (self.r0, self.c0) = (self.r0.min(row), self.c0.min(col));
+        (self.r1, self.c1) = (self.r1.max(row), self.c1.max(col));
+    }
+
+    fn cells(&self) -> u64 {
+        if self.r0 > self.r1 {
+            return 0;
+        }
+        (u64::from(self.r1 - self.r0) + 1) * (u64::from(self.c1 - self.c0) + 1)
+    }
+}
+
+/// What calamine holds for one sheet, and the bytes of its records.
+struct SheetCost {
+    declared: u64,
+    values: Span,
+    formulas: Span,
+    /// Characters of the shared strings its cells copy.
+    shared: u64,
+    bytes: usize,
+}
+
+/// The records of a stream: type, data and what follows, as calamine's record iterator cuts
+/// them (a CONTINUE record comes out as a record of its own too).
+fn records(stream: &[u8]) -> impl Iterator<Item = (u16, &[u8], &[u8])> {
+    let mut rest = stream;
+    std::iter::from_fn(move || {
+        let typ = u16_at(rest, 0)?;
+        let len = usize::from(u16_at(rest, 2)?);
+        let data = rest.get(4..4 + len)?;
+        rest = &rest[4 + len..];
+        Some((typ, data, rest))
+    })
+}
+
+fn u16_at(data: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// What the workbook globals say: the sheets (stream position and name) and the characters
+/// of each shared string. `None` if encrypted.
+type Globals = (Vec<(usize, String)>, Vec<u64>);
+
+fn globals(stream: &[u8]) -> Result<Option<Globals>, ReconcileError> {
+    let (mut sheets, mut strings) = (Vec::new(), Vec::new());
+    for (typ, data, rest) in records(stream) {
+        // Records calamine reads without checking their length.
+        let short = match typ {
+            0x0809 | 0x002F | 0x0042 | 0x0022 => data.len() < 2,
+            0x0085 => data.len() < 8,
+            _ => false,
+        };
+        if short {
+            return Err(damaged(format!("its record 0x{typ:04X} is too short")));
+        }
+        match typ {
+            0x002F if u16_at(data, 0) != Some(0) => return Ok(None),
+            0x0085 => {
+                let pos = u32_at(data, 0).unwrap_or(u32::MAX) as usize;
+                sheets.push((pos, sheet_name(&data[6..])));
+            }
+            0x00FC => strings = shared_strings(data, rest)?,
+            0x000A => break,
+            _ => {}
+        }
+    }
+    Ok(Some((sheets, strings)))
+}
+
+/// The characters of each string of an SST record (and the CONTINUE records after it), read
+/// as calamine reads them.
+fn shared_strings(data: &[u8], mut rest: &[u8]) -> Result<Vec<u64>, ReconcileError> {
+    let mut parts = Vec::new();
+    while rest.len() > 4 && u16_at(rest, 0) == Some(0x003C) {
+        let len = usize::from(u16_at(rest, 2).unwrap_or(0));
+        parts.push(rest.get(4..4 + len).ok_or_else(sst_damaged)?);
+        rest = &rest[4 + len..];
+    }
+    let mut r = Continued {
+        data: data.get(8..).ok_or_else(sst_damaged)?,
+        parts: parts.into_iter(),
+    };
+    let mut chars = Vec::new();
+    while !r.data.is_empty() || r.next_part() {
+        chars.push(r.string()?);
+    }
+    Ok(chars)
+}
+
+fn sst_damaged() -> ReconcileError {
+    damaged("its shared strings (SST) are cut short")
+}
+
+/// A record's data running on into its CONTINUE records.
+struct Continued<'a> {
+    data: &'a [u8],
+    parts: std::vec::IntoIter<&'a [u8]>,
+}
+
+impl<'a> Continued<'a> {
+    fn next_part(&mut self) -> bool {
+        self.parts.next().map(|d| self.data = d).is_some()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ReconcileError> {
+        let d = self.data.get(..n).ok_or_else(sst_damaged)?;
+        self.data = &self.data[n..];
+        Ok(d)
+    }
+
+    fn skip(&mut self, mut n: usize) -> Result<(), ReconcileError> {
+        while n > 0 {
+            if self.data.is_empty() && !self.next_part() {
+                return Err(sst_damaged());
+            }
+            let l = n.min(self.data.len());
+            self.data = &self.data[l..];
+            n -= l;
+        }
+        Ok(())
+    }
+
+    /// One XLUnicodeRichExtendedString: its characters.
+    fn string(&mut self) -> Result<u64, ReconcileError> {
+        if self.data.is_empty() {
+            return Ok(0);
+        }
+        let head = self.take(3)?;
+        let (cch, flags) = (usize::from(u16::from_le_bytes([head[0], head[1]])), head[2]);
+        let runs = match flags & 0x8 {
+            0 => 0,
+            _ => usize::from(u16_at(self.take(2)?, 0).unwrap_or(0)),
+        };
+        let ext = match flags & 0x4 {
+            0 => 0,
+            _ => u32_at(self.take(4)?, 0).unwrap_or(0) as i32 as usize,
+        };
+        // One byte a character, or two; a CONTINUE record starts with its own flag.
+        let (mut high, mut left) = (flags & 1 == 1, cch);
+        while left > 0 {
+            let width = if high { 2 } else { 1 };
+            let n = (self.data.len() / width).min(left);
+            self.data = &self.data[n * width..];
+            left -= n;
+            if left > 0 {
+                if !self.next_part() {
+                    return Err(sst_damaged());
+                }
+                high = self.take(1)?[0] & 1 == 1;
+            }
+        }
+        self.skip(runs * 4)?;
+        self.skip(ext)?;
+        Ok(cch as u64)
+    }
+}
+
+/// A BoundSheet8's name, for messages only: one-byte length, BIFF8 flags, then characters.
+fn sheet_name(data: &[u8]) -> String {
+    let len = usize::from(data[0]);
+    let chars = &data[2.min(data.len())..];
+    if data[1] & 1 == 1 {
+        let units: Vec<u16> = chars
+            .chunks_exact(2)
+            .take(len)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16_lossy(&units)
+    } else {
+        chars.iter().take(len).map(|b| char::from(*b)).collect()
+    }
+}
+
+/// One sheet's records up to its EOF, as calamine walks them.
+fn sheet(stream: &[u8], name: &str, strings: &[u64]) -> Result<SheetCost, ReconcileError> {
+    let mut cost = SheetCost {
+        declared: 0,
+        values: Span::NONE,
+        formulas: Span::NONE,
+        shared: 0,
+        bytes: 0,
+    };
+    let (mut seen_bof, mut depth, mut formula_at) = (false, 0usize, (0u32, 0u32));
+    for (typ, data, _) in records(stream) {
+        cost.bytes += 4 + data.len();
+        if depth > 0 {
+            match typ {
+                0x0809 => depth += 1,
+                0x000A => depth -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        let at = || Some((u32::from(u16_at(data, 0)?), u32::from(u16_at(data, 2)?)));
+        match typ {
+            0x0809 if seen_bof => depth += 1,
+            0x0809 => seen_bof = true,
+            0x0200 => {
+                let declared = dimensions(data).ok_or_else(|| {
+                    damaged(format!(
+                        "sheet {}'s used range (its DIMENSIONS record) ends before it starts",
+                        quoted(name)
+                    ))
+                })?;
+                cost.declared = cost.declared.saturating_add(declared);
+            }
+            0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD => {
+                if let Some((r, c)) = at() {
+                    cost.values.add(r, c);
+                }
+                let shared = u32_at(data, 6).and_then(|i| strings.get(i as usize));
+                if let (0x00FD, Some(chars)) = (typ, shared) {
+                    cost.shared = cost.shared.saturating_add(*chars);
+                }
+            }
+            // MULRK: a row, its first column, six bytes a cell, its last column.
+            0x00BD if data.len() >= 6 => {
+                let (row, first) = at().unwrap_or_default();
+                let last = u32::from(u16_at(data, data.len() - 2).unwrap_or(0));
+                if last < first {
+                    return Err(damaged(format!(
+                        "sheet {} has a MULRK record whose last column comes before its first",
+                        quoted(name)
+                    )));
+                }
+                cost.values.add(row, first);
+                cost.values.add(row, last);
+            }
+            0x0006 => {
+                if let Some(pos) = at() {
+                    formula_at = pos;
+                    cost.values.add(pos.0, pos.1);
+                    cost.formulas.add(pos.0, pos.1);
+                }
+            }
+            0x0207 => cost.values.add(formula_at.0, formula_at.1),
+            0x000A => break,
+            _ => {}
+        }
+    }
+    Ok(cost)
+}
+
+/// The cells calamine reserves for a DIMENSIONS record (`None`: an inverted range, which
+/// calamine's arithmetic would wrap).
+fn dimensions(r: &[u8]) -> Option<u64> {
+    let (rf, rl, mut cf, cl) = match r.len() {
+        10 => (
+            u32::from(u16_at(r, 0)?),
+            u32::from(u16_at(r, 2)?),
+            u32::from(u16_at(r, 4)?),
+            u32::from(u16_at(r, 6)?),
+        ),
+        14 | 16 => (
+            u32_at(r, 0)?,
+            u32_at(r, 4)?,
+            u32::from(u16_at(r, 8)?),
+            u32::from(u16_at(r, 10)?),
+        ),
+        // calamine refuses the file.
+        _ => return Some(0),
+    };
+    if 0xFF < cf || cl < cf {
+        cf = 0;
+    }
+    if rl < 1 || cl < 1 {
+        return Some(1);
+    }
+    let rows = (rl - 1).checked_sub(rf)?;
+    let cols = (cl - 1).checked_sub(cf)?;
+    Some((u64::from(rows) + 1) * (u64::from(cols) + 1))
+}
+
+/// The `Workbook` stream (else `Book`) of an OLE container, read as calamine reads it but
+/// with every chain bounded.
+fn workbook_stream(file: &[u8]) -> Result<Vec<u8>, ReconcileError> {
+    let header = file
+        .get(..512)
+        .ok_or_else(|| damaged("the container is shorter than its header"))?;
+    let version = u16_at(header, 26).unwrap_or(0);
+    let size = match u16_at(header, 30) {
+        Some(9) => 512,
+        Some(12) if file.len() >= 4096 => 4096,
+        _ => {
+            return Err(damaged(
+                "the container's sector size is not 512 or 4096 bytes",
+            ));
+        }
+    };
+    let word = |at| u32_at(header, at).unwrap_or(0);
+    let (dir_start, mini_fat_start, mini_fat_len, difat_start) =
+        (word(48), word(60), word(64) as usize, word(68));
+    let sectors = Sectors {
+        file,
+        size,
+        maxid: file.len() / size,
+    };
+
+    let mut difat: Vec<u32> = header[76..512].chunks_exact(4).map(le32).collect();
+    let (mut id, mut n) = (difat_start, 0usize);
+    while id < RESERVED_SECTORS {
+        n += 1;
+        if n > sectors.maxid + 1 {
+            return Err(damaged("the container's sector allocation loops"));
+        }
+        difat.extend(sectors.full(id)?.chunks_exact(4).map(le32));
+        id = difat.pop().unwrap_or(ENDOFCHAIN);
+    }
+    let fat_sectors: Vec<u32> = difat.into_iter().filter(|id| *id < DIFSECT).collect();
+    if fat_sectors.len() > sectors.maxid + 1 {
+        return Err(damaged(
+            "the container lists more allocation sectors than it has",
+        ));
+    }
+    let mut fats = Vec::new();
+    for id in fat_sectors {
+        fats.extend(sectors.full(id)?.chunks_exact(4).map(le32));
+    }
+
+    let dirs = sectors.chain(dir_start, usize::MAX, &fats)?;
+    let dirs: Vec<(String, u32, usize)> = dirs
+        .chunks_exact(128)
+        .map(|d| {
+            let units: Vec<u16> = d[..64]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            let mut name = String::from_utf16_lossy(&units);
+            name.truncate(name.find('\0').unwrap_or(name.len()));
+            let len = if size == 512 {
+                le32(&d[120..124]) as usize
+            } else {
+                usize::try_from(u64::from_le_bytes(
+                    d[120..128].try_into().unwrap_or_default(),
+                ))
+                .unwrap_or(usize::MAX)
+            };
+            (name, le32(&d[116..120]), len)
+        })
+        .collect();
+    let Some(root) = dirs.first().filter(|r| version == 3 || r.1 != ENDOFCHAIN) else {
+        return Err(damaged("the container has no root directory"));
+    };
+    let (ministream, minifat) = if mini_fat_len > 0 {
+        let stream = sectors.chain(root.1, root.2, &fats)?;
+        let fat = sectors.chain(mini_fat_start, mini_fat_len.saturating_mul(size), &fats)?;
+        if fat.len() % 4 != 0 {
+            return Err(damaged(
+                "the container's mini allocation table is truncated",
+            ));
+        }
+        (stream, fat.chunks_exact(4).map(le32).collect())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let named = |n: &str| dirs.iter().find(|d| d.0.eq_ignore_ascii_case(n));
+    let Some((_, start, len)) = named("Workbook").or_else(|| named("Book")) else {
+        return Err(bad(
+            "the upload is an OLE container without a workbook stream: not xls",
+        ));
+    };
+    if *len < 4096 {
+        let mini = Sectors {
+            file: &ministream,
+            size: 64,
+            maxid: (sectors.maxid * 8).min(ministream.len() / 64),
+        };
+        mini.chain_from(*start, *len, &minifat, 0)
+    } else {
+        sectors.chain(*start, *len, &fats)
+    }
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The sectors of a container (or of its mini stream).
+struct Sectors<'a> {
+    file: &'a [u8],
+    size: usize,
+    maxid: usize,
+}
+
+impl Sectors<'_> {
+    /// Sector `id`, cut short at the end of the file; sector 0 follows the header.
+    fn get(&self, id: u32, skip: usize) -> Result<&[u8], ReconcileError> {
+        let id = id as usize;
+        if id > self.maxid {
+            return Err(damaged(format!("sector {id} is past the end of the file")));
+        }
+        let start = ((id + skip) * self.size).min(self.file.len());
+        Ok(&self.file[start..(start + self.size).min(self.file.len())])
+    }
+
+    /// Sector `id` whole (an allocation sector cut short would panic calamine).
+    fn full(&self, id: u32) -> Result<&[u8], ReconcileError> {
+        let s = self.get(id, 1)?;
+        if s.len() == self.size {
+            Ok(s)
+        } else {
+            Err(damaged(format!("sector {id} is cut short")))
+        }
+    }
+
+    fn chain(&self, start: u32, len: usize, fats: &[u32]) -> Result<Vec<u8>, ReconcileError> {
+        self.chain_from(start, len, fats, 1)
+    }
+
+    /// At most `len` bytes of the chain from `start`; a chain with more links than there
+    /// are sectors loops.
+    fn chain_from(
+        &self,
+        start: u32,
+        len: usize,
+        fats: &[u32],
+        skip: usize,
+    ) -> Result<Vec<u8>, ReconcileError> {
+        let (mut out, mut id, mut links) = (Vec::new(), start, 0usize);
+        while id != ENDOFCHAIN {
+            links += 1;
+            if links > self.maxid + 1 {
+                return Err(damaged("a sector chain of the container loops"));
+            }
+            let s = self.get(id, skip)?;
+            if skip == 0 && s.len() < self.size {
+                return Err(damaged("a stream runs past the container's mini stream"));
+            }
+            out.extend_from_slice(&s[..s.len().min(len - out.len())]);
+            if out.len() >= len {
+                break;
+            }
+            id = *fats
+                .get(id as usize)
+                .ok_or_else(|| damaged(format!("sector {id} is not in the allocation table")))?;
+        }
+        Ok(out)
+    }
+}
+
+fn damaged(what: impl std::fmt::Display) -> ReconcileError {
+    bad(format!("the upload is not a readable xls workbook: {what}"))
+}
