@@ -82,9 +82,12 @@ pub(super) fn check(content: &[u8], max_cells: u64, max_text: u64) -> Result<(),
 /// What calamine holds for one table.
 #[derive(Default)]
 struct Table {
-    /// Rows from the start of the table, repeats counted.
+    /// Rows from the start of the table, repeats counted (capped as calamine caps them).
     rows: u64,
-    /// The rows with a value or a formula: first, and one past the last.
+    /// Rows as calamine's grid counts them: a row past the cap, repeated 0 times, still
+    /// takes a row of the grid it reserves.
+    at: u64,
+    /// The rows with a value or a formula: first, and one past the last (in `at`).
     row_start: u64,
     row_end: u64,
     /// The columns with a value or a formula: first and last (`col_min > col_max`: none).
@@ -120,14 +123,15 @@ fn table<R: BufRead>(xml: &mut Reader<R>, name: &str) -> Result<Table, Reconcile
                 let (first, last, len, text) = row(xml, name)?;
                 if first <= last {
                     if t.col_min > t.col_max {
-                        t.row_start = t.rows;
+                        t.row_start = t.at;
                     }
-                    t.row_end = t.rows + repeats;
+                    t.row_end = t.at + repeats.max(1);
                     (t.col_min, t.col_max) = (t.col_min.min(first), t.col_max.max(last));
                 }
                 t.rows += repeats;
+                t.at = t.at.saturating_add(repeats.max(1));
                 t.stored = t.stored.saturating_add(len);
-                t.text = t.text.saturating_add(text.saturating_mul(repeats));
+                t.text = t.text.saturating_add(text.saturating_mul(repeats.max(1)));
             }
             Event::End(e) if e.name() == QName("table:table") => return Ok(t),
             Event::Eof => {
@@ -294,4 +298,48 @@ fn raw_attrs<'a>(e: &'a BytesStart<'_>) -> Result<Vec<(&'a str, &'a str)>, Recon
 
 fn damaged(e: impl std::fmt::Display) -> ReconcileError {
     bad(format!("the ods content.xml cannot be read: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn content(tables: &str) -> Vec<u8> {
+        format!(
+            r#"<office:document-content><office:body><office:spreadsheet>{tables}</office:spreadsheet></office:body></office:document-content>"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn rows_past_the_row_cap_still_take_a_row_of_the_grid() {
+        // A full sheet of empty rows, then a value at A and XFD, then 2,000 rows with a
+        // value at A: calamine repeats those 0 times but reserves a grid row for each.
+        let a = r#"<table:table-row><table:table-cell office:value="1"/></table:table-row>"#;
+        let t = format!(
+            r#"<table:table table:name="T"><table:table-row table:number-rows-repeated="1048576"><table:table-cell/></table:table-row><table:table-row><table:table-cell office:value="1"/><table:table-cell table:number-columns-repeated="16382"/><table:table-cell office:value="1"/></table:table-row>{}</table:table>"#,
+            a.repeat(2000)
+        );
+        let e = check(&content(&t), 20_000_000, 1 << 28).unwrap_err();
+        assert!(e.to_string().contains("2001 rows × 16384 columns"), "{e}");
+    }
+
+    proptest! {
+        /// Whatever content.xml holds, the check answers without panicking.
+        #[test]
+        fn any_content_is_answered(
+            cut in 0usize..600,
+            at in 0usize..600,
+            byte in any::<u8>(),
+        ) {
+            let t = r#"<table:table table:name="T"><table:table-row table:number-rows-repeated="3"><table:table-cell office:value-type="string"><text:p>a<text:s text:c="2"/>b</text:p></table:table-cell><table:table-cell table:number-columns-repeated="4" office:value="2" table:formula="of:=1"/></table:table-row></table:table>"#;
+            let mut c = content(t);
+            if at < c.len() {
+                c[at] = byte;
+            }
+            c.truncate(cut.max(1));
+            let _ = check(&c, 100, 1000);
+        }
+    }
 }
