@@ -456,6 +456,271 @@ async fn a_zip_bomb_is_refused_by_its_uncompressed_size() {
     assert!(e.to_string().contains("41 fields wide"), "{e}");
 }
 
+/// An ods file (mimetype stored first, content.xml, the manifest) whose spreadsheet body is
+/// `tables`.
+fn ods(tables: &str) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    z.start_file("mimetype", stored).unwrap();
+    z.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
+    z.start_file("content.xml", deflated).unwrap();
+    write!(
+        z,
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet>{tables}</office:spreadsheet></office:body></office:document-content>"#
+    )
+    .unwrap();
+    z.start_file("META-INF/manifest.xml", deflated).unwrap();
+    z.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).unwrap();
+    z.finish().unwrap().into_inner()
+}
+
+/// An ods table: a number at A1, `gap` empty rows, then a number in column XFD.
+fn far_apart(name: &str, gap: u32) -> String {
+    format!(
+        r#"<table:table table:name="{name}"><table:table-row><table:table-cell office:value-type="float" office:value="1"/></table:table-row><table:table-row table:number-rows-repeated="{gap}"><table:table-cell/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated="16383"/><table:table-cell office:value-type="float" office:value="2"/></table:table-row></table:table>"#
+    )
+}
+
+/// A BIFF record.
+fn biff(typ: u16, data: &[u8]) -> Vec<u8> {
+    let mut r = typ.to_le_bytes().to_vec();
+    r.extend((data.len() as u16).to_le_bytes());
+    r.extend(data);
+    r
+}
+
+/// A BIFF8 NUMBER record.
+fn number(row: u16, col: u16, v: f64) -> Vec<u8> {
+    let mut d = [row.to_le_bytes(), col.to_le_bytes(), [0, 0]].concat();
+    d.extend(v.to_le_bytes());
+    biff(0x0203, &d)
+}
+
+/// A BIFF8 DIMENSIONS record: rows `rf..rl`, columns `cf..cl`.
+fn dimensions(rf: u32, rl: u32, cf: u16, cl: u16) -> Vec<u8> {
+    let d = [
+        &rf.to_le_bytes()[..],
+        &rl.to_le_bytes(),
+        &cf.to_le_bytes(),
+        &cl.to_le_bytes(),
+        &[0, 0],
+    ]
+    .concat();
+    biff(0x0200, &d)
+}
+
+/// An xls file: one sheet "S" holding `records` (between its BOF and EOF), in a
+/// Workbook stream of 512-byte sectors; `fat` rewrites the allocation table.
+fn xls(records: &[u8], fat: impl Fn(&mut Vec<u32>)) -> Vec<u8> {
+    xls_with(&[], records, fat)
+}
+
+/// [`xls`] with `globals` (records) in the workbook globals.
+fn xls_with(globals: &[u8], records: &[u8], fat: impl Fn(&mut Vec<u32>)) -> Vec<u8> {
+    let bof = |dt: u16| biff(0x0809, &[&[0, 6][..], &dt.to_le_bytes(), &[0; 12]].concat());
+    let globals_len = 20 + globals.len() + (4 + 9) + 4;
+    let mut sheet = [0u8; 9];
+    sheet[..4].copy_from_slice(&(globals_len as u32).to_le_bytes());
+    sheet[6..9].copy_from_slice(&[1, 0, b'S']);
+    let mut stream = [
+        bof(0x0005),
+        globals.to_vec(),
+        biff(0x0085, &sheet),
+        biff(0x000A, &[]),
+    ]
+    .concat();
+    assert_eq!(stream.len(), globals_len);
+    stream.extend([bof(0x0010), records.to_vec(), biff(0x000A, &[])].concat());
+    // At least 4096 bytes: out of the mini stream.
+    let stream_len = stream.len().max(4096);
+    stream.resize(stream_len.div_ceil(512) * 512, 0);
+    let n = stream.len() / 512;
+    let le = |v: u32| v.to_le_bytes();
+    let mut header = vec![0u8; 512];
+    header[..8].copy_from_slice(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]);
+    header[24..34].copy_from_slice(&[0x3E, 0, 3, 0, 0xFE, 0xFF, 9, 0, 6, 0]);
+    header[44..48].copy_from_slice(&le(1)); // one FAT sector: sector 0
+    header[48..52].copy_from_slice(&le(1)); // the directory: sector 1
+    header[56..60].copy_from_slice(&le(4096));
+    header[60..64].copy_from_slice(&le(0xFFFF_FFFE));
+    header[68..72].copy_from_slice(&le(0xFFFF_FFFE));
+    for i in 0..109 {
+        let id = if i == 0 { 0 } else { 0xFFFF_FFFF };
+        header[76 + 4 * i..80 + 4 * i].copy_from_slice(&le(id));
+    }
+    let mut chain = vec![0xFFFF_FFFD, 0xFFFF_FFFE];
+    chain.extend((0..n as u32).map(|i| {
+        if i + 1 == n as u32 {
+            0xFFFF_FFFE
+        } else {
+            3 + i
+        }
+    }));
+    chain.resize(128, 0xFFFF_FFFF);
+    fat(&mut chain);
+    let fat: Vec<u8> = chain.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let entry = |name: &str, typ: u8, child: u32, start: u32, len: u32| {
+        let mut e = vec![0u8; 128];
+        let units: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        e[..units.len()].copy_from_slice(&units);
+        e[64..66].copy_from_slice(&(units.len() as u16 + 2).to_le_bytes());
+        e[66] = typ;
+        e[67] = 1;
+        e[68..80].copy_from_slice(&[le(0xFFFF_FFFF), le(0xFFFF_FFFF), le(child)].concat());
+        e[116..120].copy_from_slice(&le(start));
+        e[120..124].copy_from_slice(&le(len));
+        e
+    };
+    let mut dir = [
+        entry("Root Entry", 5, 1, 0xFFFF_FFFE, 0),
+        entry("Workbook", 2, 0xFFFF_FFFF, 2, stream_len as u32),
+    ]
+    .concat();
+    dir.resize(512, 0);
+    [header, fat, dir, stream].concat()
+}
+
+#[track_caller]
+fn too_large(e: &ReconcileError, words: &str) {
+    assert!(matches!(e, ReconcileError::TooLarge(_)), "{e:?}");
+    assert!(e.to_string().contains(words), "{words:?} not in {e}");
+}
+
+/// Refused, and quickly: never allocated, never looped on.
+#[track_caller]
+fn refused(bytes: &[u8], opts: &Options) -> ReconcileError {
+    let t = std::time::Instant::now();
+    let e = xlfeed_pipeline::reconcile::read_workbook(bytes, opts).unwrap_err();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    e
+}
+
+#[test]
+fn issue15_hostile_ods_files_are_refused_by_what_calamine_would_hold() {
+    let opts = Options::default();
+    // A well-formed ods is read.
+    let small = ods(&far_apart("S", 1));
+    let (format, _, sheets) = xlfeed_pipeline::reconcile::read_workbook(&small, &opts).unwrap();
+    assert_eq!((format.as_str(), sheets), ("ods", vec!["S".to_owned()]));
+    let real = include_bytes!("fixtures/import/curves.ods");
+    xlfeed_pipeline::reconcile::read_workbook(real, &opts).unwrap();
+    // A1 and XFD1048576: 17 billion cells in under a kilobyte.
+    let full = ods(&far_apart("S", 1_048_574));
+    assert!(full.len() < 1024, "{}", full.len());
+    let e = refused(&full, &opts);
+    too_large(
+        &e,
+        r#"sheet "S" spans A1:XFD1048576 (1048576 rows × 16384 columns)"#,
+    );
+    // Each table under the cap, together over it (calamine holds them all at once).
+    let two = ods(&[far_apart("S0", 700), far_apart("S1", 700)].concat());
+    too_large(&refused(&two, &opts), r#"sheet "S1" spans A1:XFD702"#);
+    // A repeated string is a copy in every cell it covers: 16,384 × 1,024 × 20 kB.
+    let text = "x".repeat(20_000);
+    let wide = format!(
+        r#"<table:table table:name="T"><table:table-row table:number-rows-repeated="1024"><table:table-cell table:number-columns-repeated="16384" office:value-type="string"><text:p>{text}</text:p></table:table-cell></table:table-row></table:table>"#
+    );
+    too_large(
+        &refused(&ods(&wide), &opts),
+        r#"the text of sheet "T"'s cells"#,
+    );
+    // Four billion spaces in one cell.
+    let spaces = r#"<table:table table:name="T"><table:table-row><table:table-cell office:value-type="string"><text:p><text:s text:c="4000000000"/></text:p></table:table-cell></table:table-row></table:table>"#;
+    too_large(&refused(&ods(spaces), &opts), "bytes allowed");
+    // A content.xml that ends inside a table or a note: calamine would wait for its end
+    // for ever.
+    let open =
+        r#"<table:table table:name="T"><table:table-row><table:table-cell/></table:table-row>"#;
+    bad_input(&refused(&ods(open), &opts), "truncated");
+    let note = r#"<table:table table:name="T"><table:table-row><table:table-cell office:value-type="string"><office:annotation><text:p>n</text:p>"#;
+    bad_input(&refused(&ods(note), &opts), "ends inside a note");
+}
+
+#[test]
+fn issue15_hostile_xls_files_are_refused_before_calamine_allocates() {
+    let opts = Options::default();
+    // A well-formed xls is read.
+    let ok = xls(
+        &[dimensions(0, 3, 0, 2), number(0, 0, 1.0), number(2, 1, 2.0)].concat(),
+        |_| {},
+    );
+    let (format, _, sheets) = xlfeed_pipeline::reconcile::read_workbook(&ok, &opts).unwrap();
+    assert_eq!((format.as_str(), sheets), ("xls", vec!["S".to_owned()]));
+    let real = include_bytes!("fixtures/import/curves.xls");
+    xlfeed_pipeline::reconcile::read_workbook(real, &opts).unwrap();
+    // A1 and the last row of column 65,536: a grid of 4 billion cells (137 GB).
+    let far = xls(
+        &[number(0, 0, 1.0), number(65535, 65535, 2.0)].concat(),
+        |_| {},
+    );
+    assert!(far.len() < 8192, "{}", far.len());
+    too_large(&refused(&far, &opts), r#"sheet "S" spans A1:CRXP65536"#);
+    // A used range of 4 billion rows declared: calamine reserves it before any cell.
+    let declared = xls(&dimensions(0, u32::MAX, 0, 0xFFFF), |_| {});
+    too_large(&refused(&declared, &opts), "DIMENSIONS");
+    // A used range that ends before it starts: calamine's arithmetic wraps.
+    let inverted = xls(&dimensions(5, 1, 0, 1), |_| {});
+    bad_input(&refused(&inverted, &opts), "ends before it starts");
+    // A directory chain that loops: calamine would follow it for ever.
+    let looping = xls(&number(0, 0, 1.0), |fat| fat[1] = 1);
+    bad_input(&refused(&looping, &opts), "loops");
+    // One 8,000-character shared string in 100 cells of 10 bytes each: every cell holds a
+    // copy.
+    let mut sst = [1u32.to_le_bytes(), 1u32.to_le_bytes()].concat();
+    sst.extend([&8000u16.to_le_bytes()[..], &[0], &[b'z'; 8000]].concat());
+    let label = |r: u16, c: u16| {
+        biff(
+            0x00FD,
+            &[
+                &r.to_le_bytes()[..],
+                &c.to_le_bytes(),
+                &[0, 0],
+                &0u32.to_le_bytes(),
+            ]
+            .concat(),
+        )
+    };
+    let cells: Vec<u8> = (0..100).flat_map(|i| label(i / 10, i % 10)).collect();
+    let shared = xls_with(&biff(0x00FC, &sst), &cells, |_| {});
+    let small = Options {
+        max_uncompressed_bytes: 1 << 20,
+        ..Options::default()
+    };
+    too_large(
+        &refused(&shared, &small),
+        r#"the text of sheet "S"'s cells"#,
+    );
+    let (_, _, sheets) = xlfeed_pipeline::reconcile::read_workbook(&shared, &opts).unwrap();
+    assert_eq!(sheets, ["S"]);
+    // A stream chain that points past the end of the file.
+    let outside = xls(&number(0, 0, 1.0), |fat| fat[2] = 1000);
+    bad_input(&refused(&outside, &opts), "not a readable xls workbook");
+}
+
+#[test]
+fn issue15_a_shared_string_repeated_in_many_cells_counts_once_per_cell() {
+    let text = "y".repeat(10_000);
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for r in 0..200 {
+        ws.write_string(r, 0, &text).unwrap();
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let opts = Options {
+        max_uncompressed_bytes: 1 << 20,
+        ..Options::default()
+    };
+    too_large(&refused(&bytes, &opts), "the text of sheet");
+}
+
 #[test]
 fn the_reconcile_binary_prints_the_summary_and_exits_by_the_outcome() {
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -428,6 +428,7 @@ async fn the_row_cap_is_a_400_naming_it() {
     let app = App::start(dir.path(), On::Embedded, Filled::Demo, |c| {
         c.reports.max_rows = 100;
         c.reports.max_upload_bytes = 1000;
+        c.reports.max_cells = 50;
         // Under the upload limit: the edge's own body limit (the larger) stops 5000 bytes.
         c.limits.max_body_bytes = 500;
     })
@@ -463,6 +464,24 @@ async fn the_row_cap_is_a_400_naming_it() {
             .as_str()
             .unwrap()
             .contains("larger than 1000 bytes (reports.max_upload_bytes)"),
+        "{v}"
+    );
+    // Under it, but over reports.max_cells: a 413 naming the cap.
+    let r = c
+        .http
+        .post(format!("{}/api/v1/reconcile", c.base))
+        .header("content-type", "text/csv")
+        .body("1,2,3,4,5,6,7,8,9,10\n".repeat(6))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 50 cells"),
         "{v}"
     );
     let r = c

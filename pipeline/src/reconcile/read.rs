@@ -3,10 +3,12 @@
 //!
 //! A zip (xlsx, xlsm, ods) is walked twice before calamine sees it: once for the sizes its
 //! directory declares, once inflating every entry into a counter that stops at the limit
-//! (a directory can lie). An xlsx sheet is read cell by cell, so a sheet that declares two
-//! cells a million rows apart is refused by its span, not allocated. An OLE container
-//! holding an `EncryptionInfo` stream is a password-protected xlsx; one holding a workbook
-//! is xls. Anything else must be UTF-8 text to be read as CSV.
+//! (a directory can lie). An xlsx or xlsb sheet is read cell by cell, so a sheet that holds
+//! two cells a million rows apart is refused by its span, not allocated. calamine reads an
+//! ods or xls workbook whole, each sheet as a dense grid, when it opens it: [`ods`] and
+//! [`xls`] measure what it would hold first, and refuse the file over the cap. An OLE
+//! container holding an `EncryptionInfo` stream is a password-protected xlsx; one holding a
+//! workbook is xls. Anything else must be UTF-8 text to be read as CSV.
 
 use std::io::{Cursor, Read};
 
@@ -14,6 +16,9 @@ use calamine::{Data, Dimensions, Range, Reader, Sheets};
 use xlfeed_core::{DateSystem, quoted};
 
 use super::{Options, ReconcileError, a1, bad};
+
+mod ods;
+mod xls;
 
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 const CFB_MAGIC: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
@@ -57,7 +62,7 @@ impl Book {
         }
         if bytes.starts_with(ZIP_MAGIC) || bytes.starts_with(b"PK\x05\x06") {
             let format = check_zip(bytes, opts.max_uncompressed_bytes)?;
-            return read_sheets(bytes, format, opts.max_cells);
+            return read_sheets(bytes, format, opts);
         }
         if bytes.starts_with(CFB_MAGIC) {
             if contains_utf16(bytes, "EncryptionInfo") || contains_utf16(bytes, "EncryptedPackage")
@@ -67,7 +72,7 @@ impl Book {
                      save it without a password",
                 ));
             }
-            return read_sheets(bytes, "xls", opts.max_cells);
+            return read_sheets(bytes, "xls", opts);
         }
         read_csv(bytes, opts.max_cells)
     }
@@ -167,26 +172,46 @@ fn contains_utf16(bytes: &[u8], text: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_slice())
 }
 
-fn read_sheets(bytes: &[u8], format: &'static str, max_cells: u64) -> Result<Book, ReconcileError> {
-    let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| {
-        if e.to_string().to_ascii_lowercase().contains("password") {
-            bad("the workbook is password-protected: save it without a password")
-        } else {
-            bad(format!(
-                "the upload is not a readable {format} workbook: {e}"
-            ))
-        }
-    })?;
+fn read_sheets(bytes: &[u8], format: &'static str, opts: &Options) -> Result<Book, ReconcileError> {
+    let max_cells = opts.max_cells;
+    // calamine reads every ods and xls sheet whole, and densely, when the file is opened.
+    match format {
+        "ods" => ods::check(
+            &zip_entry(bytes, "content.xml", opts.max_uncompressed_bytes)?,
+            max_cells,
+            opts.max_uncompressed_bytes,
+        )?,
+        "xls" => xls::check(bytes, max_cells, opts.max_uncompressed_bytes)?,
+        _ => {}
+    }
+    let mut book = open(bytes, format)?;
     let names = book.sheet_names();
     let mut cells_total = 0u64;
     let mut sheets = Vec::with_capacity(names.len());
     let mut date1904 = false;
     for name in names {
+        let left = (
+            max_cells.saturating_sub(cells_total),
+            opts.max_uncompressed_bytes,
+        );
         let sheet = match &mut book {
             Sheets::Xlsx(x) => {
                 date1904 = x.has_1904_epoch();
-                let (cells, uncached) =
-                    xlsx_cells(x, &name, max_cells.saturating_sub(cells_total))?;
+                let unreadable = |e: calamine::XlsxError| sheet_error(&name, e);
+                let mut reader = x.worksheet_cells_reader(&name).map_err(unreadable)?;
+                let mut uncached = Vec::new();
+                let cells = sparse_cells(&name, left, || {
+                    let Some(cell) = reader.next_cell_with_formula().map_err(unreadable)? else {
+                        return Ok(None);
+                    };
+                    let value = Data::from(cell.value);
+                    if let (Data::Empty, Some(f)) = (&value, cell.formula.filter(|f| !f.is_empty()))
+                    {
+                        uncached.push((cell.pos, f));
+                    }
+                    Ok(Some((cell.pos, value)))
+                })?;
+                drop(reader);
                 let merged = x
                     .merge_cells_by_sheet_name(&name)
                     .map_err(|e| bad(format!("sheet {}: {e}", quoted(&name))))?;
@@ -197,15 +222,24 @@ fn read_sheets(bytes: &[u8], format: &'static str, max_cells: u64) -> Result<Boo
                     uncached,
                 }
             }
-            other => {
-                let cells = other.worksheet_range(&name).map_err(|e| {
-                    let m = e.to_string();
-                    if m.to_ascii_lowercase().contains("password") {
-                        bad("the workbook is password-protected: save it without a password")
-                    } else {
-                        bad(format!("sheet {} cannot be read: {m}", quoted(&name)))
-                    }
+            Sheets::Xlsb(x) => {
+                let unreadable = |e: calamine::XlsbError| sheet_error(&name, e);
+                let mut reader = x.worksheet_cells_reader(&name).map_err(unreadable)?;
+                let cells = sparse_cells(&name, left, || {
+                    let cell = reader.next_cell().map_err(unreadable)?;
+                    Ok(cell.map(|c| (c.get_position(), Data::from(c.get_value().clone()))))
                 })?;
+                Sheet {
+                    name,
+                    cells,
+                    merged: Vec::new(),
+                    uncached: Vec::new(),
+                }
+            }
+            other => {
+                let cells = other
+                    .worksheet_range(&name)
+                    .map_err(|e| sheet_error(&name, e))?;
                 let merged = match other {
                     Sheets::Xls(x) => x.merge_cells_by_sheet_name(&name).unwrap_or_default(),
                     _ => Vec::new(),
@@ -235,29 +269,89 @@ fn read_sheets(bytes: &[u8], format: &'static str, max_cells: u64) -> Result<Boo
     })
 }
 
-type Uncached = Vec<((u32, u32), String)>;
+/// Opens `bytes` with the reader of `format`, so its error is the one shown.
+fn open<'a>(
+    bytes: &'a [u8],
+    format: &'static str,
+) -> Result<Sheets<Cursor<&'a [u8]>>, ReconcileError> {
+    let cursor = Cursor::new(bytes);
+    let opened = match format {
+        "xls" => calamine::Xls::new(cursor)
+            .map(Sheets::Xls)
+            .map_err(|e| e.to_string()),
+        "ods" => calamine::Ods::new(cursor)
+            .map(Sheets::Ods)
+            .map_err(|e| e.to_string()),
+        "xlsb" => calamine::Xlsb::new(cursor)
+            .map(Sheets::Xlsb)
+            .map_err(|e| e.to_string()),
+        _ => calamine::Xlsx::new(cursor)
+            .map(Sheets::Xlsx)
+            .map_err(|e| e.to_string()),
+    };
+    opened.map_err(|e| {
+        if e.to_ascii_lowercase().contains("password") {
+            bad("the workbook is password-protected: save it without a password")
+        } else {
+            bad(format!(
+                "the upload is not a readable {format} workbook: {e}"
+            ))
+        }
+    })
+}
 
-/// An xlsx sheet cell by cell: refused when its span passes `max_cells` before anything
-/// the size of the span is allocated.
-fn xlsx_cells<RS: std::io::Read + std::io::Seek>(
-    x: &mut calamine::Xlsx<RS>,
+fn sheet_error(name: &str, e: impl std::fmt::Display) -> ReconcileError {
+    let m = e.to_string();
+    if m.to_ascii_lowercase().contains("password") {
+        bad("the workbook is password-protected: save it without a password")
+    } else {
+        bad(format!("sheet {} cannot be read: {m}", quoted(name)))
+    }
+}
+
+/// One entry of a zip already checked by [`check_zip`], read whole (at most `limit` bytes).
+fn zip_entry(bytes: &[u8], name: &str, limit: u64) -> Result<Vec<u8>, ReconcileError> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| bad(format!("the upload is a damaged zip: {e}")))?;
+    let entry = zip.by_name(name).map_err(|e| {
+        bad(format!(
+            "the workbook has no readable {}: {e}",
+            quoted(name)
+        ))
+    })?;
+    let mut out = Vec::new();
+    entry
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| bad(format!("the zip's entry {} is damaged: {e}", quoted(name))))?;
+    Ok(out)
+}
+
+/// A sheet read cell by cell (`next` answers position and value, `None` at the end): refused
+/// when its span passes `max_cells` before anything the size of the span is allocated, or
+/// when its text passes `max_text` bytes (every cell holds its own copy of a shared string).
+fn sparse_cells(
     name: &str,
-    max_cells: u64,
-) -> Result<(Range<Data>, Uncached), ReconcileError> {
-    let unreadable =
-        |e: calamine::XlsxError| bad(format!("sheet {} cannot be read: {e}", quoted(name)));
-    let mut reader = x.worksheet_cells_reader(name).map_err(unreadable)?;
+    (max_cells, max_text): (u64, u64),
+    mut next: impl FnMut() -> Result<Option<((u32, u32), Data)>, ReconcileError>,
+) -> Result<Range<Data>, ReconcileError> {
     let mut cells = Vec::new();
-    let mut uncached = Vec::new();
     let (mut r0, mut c0, mut r1, mut c1) = (u32::MAX, u32::MAX, 0u32, 0u32);
-    while let Some(cell) = reader.next_cell_with_formula().map_err(unreadable)? {
-        let (r, c) = cell.pos;
-        let value = Data::from(cell.value);
-        if matches!(value, Data::Empty) {
-            if let Some(f) = cell.formula.filter(|f| !f.is_empty()) {
-                uncached.push(((r, c), f));
+    let mut text = 0u64;
+    while let Some(((r, c), value)) = next()? {
+        match &value {
+            Data::Empty => continue,
+            Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => {
+                text += s.len() as u64;
+                if text > max_text {
+                    return Err(too_large(format!(
+                        "the text of sheet {}'s cells comes to more than the {max_text} bytes \
+                         allowed",
+                        quoted(name)
+                    )));
+                }
             }
-            continue;
+            _ => {}
         }
         (r0, c0, r1, c1) = (r0.min(r), c0.min(c), r1.max(r), c1.max(c));
         let span = u64::from(r1 - r0 + 1) * u64::from(c1 - c0 + 1);
@@ -271,7 +365,7 @@ fn xlsx_cells<RS: std::io::Read + std::io::Seek>(
         }
         cells.push(calamine::Cell::new((r, c), value));
     }
-    Ok((Range::from_sparse(cells), uncached))
+    Ok(Range::from_sparse(cells))
 }
 
 /// CSV: one sheet named after the format; numbers as numbers, everything else as text.

@@ -96,6 +96,7 @@ pub(super) async fn reconcile(
     opts.max_uncompressed_bytes = opts
         .max_uncompressed_bytes
         .min(limits.max_upload_bytes as u64 * 20);
+    opts.max_cells = opts.max_cells.min(limits.max_cells);
     let bytes = match axum::body::to_bytes(body, limits.max_upload_bytes).await {
         Ok(b) => b.to_vec(),
         Err(_) => {

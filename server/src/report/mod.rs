@@ -56,6 +56,9 @@ pub struct ReportLimits {
     pub tempdir: Option<PathBuf>,
     /// Bytes of an uploaded workbook at most (`POST /api/v1/reconcile`).
     pub max_upload_bytes: usize,
+    /// Cells of an uploaded workbook at most, all sheets' spans together: a read cell costs
+    /// 32 to 88 bytes while it is reconciled (docs/reports.md, "Memory").
+    pub max_cells: u64,
 }
 
 impl Default for ReportLimits {
@@ -66,6 +69,7 @@ impl Default for ReportLimits {
             timeout_secs: 600,
             tempdir: None,
             max_upload_bytes: 20 << 20,
+            max_cells: 5_000_000,
         }
     }
 }
@@ -79,8 +83,8 @@ impl ReportLimits {
                     .into(),
             );
         }
-        if self.max_upload_bytes == 0 {
-            return Err("reports.max_upload_bytes must be at least 1".into());
+        if self.max_upload_bytes == 0 || self.max_cells == 0 {
+            return Err("reports.max_upload_bytes and reports.max_cells must be at least 1".into());
         }
         if let Some(d) = &self.tempdir
             && !d.is_dir()
