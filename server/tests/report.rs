@@ -50,6 +50,30 @@ impl Client {
         r.json().await.unwrap()
     }
 
+    /// POSTs `body` as `content_type` to `path` and asserts a 413 whose message holds `names`.
+    async fn post_413(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        names: &str,
+    ) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(names),
+            "{v}"
+        );
+    }
+
     /// GET `path`: status, content type and body.
     async fn get(&self, path: &str) -> (u16, String, Vec<u8>) {
         let r = self
@@ -449,61 +473,31 @@ async fn the_row_cap_is_a_400_naming_it() {
         .await;
     // A workbook to reconcile over reports.max_upload_bytes: a 413 naming the limit, which
     // is not limits.max_body_bytes (a batch over that one is named as such).
-    let r = c
-        .http
-        .post(format!("{}/api/v1/reconcile", c.base))
-        .header("content-type", "text/csv")
-        .body(vec![b'x'; 5000])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
-    let v: Value = r.json().await.unwrap();
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("larger than 1000 bytes (reports.max_upload_bytes)"),
-        "{v}"
-    );
+    c.post_413(
+        "/api/v1/reconcile",
+        "text/csv",
+        vec![b'x'; 5000],
+        "larger than 1000 bytes (reports.max_upload_bytes)",
+    )
+    .await;
     // Under it, but over reports.max_cells: a 413 naming the cap.
-    let r = c
-        .http
-        .post(format!("{}/api/v1/reconcile", c.base))
-        .header("content-type", "text/csv")
-        .body("1,2,3,4,5,6,7,8,9,10\n".repeat(6))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
-    let v: Value = r.json().await.unwrap();
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("more than 50 cells"),
-        "{v}"
-    );
-    let r = c
-        .http
-        .post(format!("{}/api/v1/batch", c.base))
-        .header("content-type", "application/json")
-        .body(format!(
+    c.post_413(
+        "/api/v1/reconcile",
+        "text/csv",
+        "1,2,3,4,5,6,7,8,9,10\n".repeat(6),
+        "more than 50 cells",
+    )
+    .await;
+    c.post_413(
+        "/api/v1/batch",
+        "application/json",
+        format!(
             r#"{{"calls":[{{"fn":"quote","args":{{"symbol":"{}"}}}}]}}"#,
             "A".repeat(600)
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
-    let v: Value = r.json().await.unwrap();
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("larger than 500 bytes (limits.max_body_bytes)"),
-        "{v}"
-    );
+        ),
+        "larger than 500 bytes (limits.max_body_bytes)",
+    )
+    .await;
     app.shutdown().await;
 }
 

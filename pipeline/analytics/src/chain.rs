@@ -28,21 +28,9 @@ pub const FIELDS: &[&str] = &[
     "underlying_price",
 ];
 
-/// The numeric fields of a contract's [`Activity`] (the rest name the contract).
-pub const VALUE_FIELDS: &[&str] = &[
-    "bid",
-    "ask",
-    "last",
-    "volume",
-    "trades",
-    "iv",
-    "delta",
-    "gamma",
-    "vega",
-    "theta",
-    "rho",
-    "underlying_price",
-];
+/// The numeric fields of a contract's [`Activity`]: [`FIELDS`] after the five that name the
+/// contract.
+pub const VALUE_FIELDS: &[&str] = FIELDS.split_at(5).1;
 
 /// One contract's activity on a day.
 #[derive(Debug, Default, Clone, PartialEq)]
