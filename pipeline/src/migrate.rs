@@ -43,6 +43,12 @@ fn summary(url: &str, done: &Migration) -> String {
         return format!("{url} is already in key layout {LAYOUT_VERSION}: nothing to do\n");
     }
     let mut out = format!("{url}: key layout {} -> {LAYOUT_VERSION}\n", done.from);
+    if done.series > 0 {
+        out.push_str(&format!(
+            "  {} series, {} chunks moved to the layout's keys\n",
+            done.series, done.chunks
+        ));
+    }
     for r in &done.renamed {
         out.push_str(&format!(
             "  {} {} (was {}): {} series, {} chunks moved\n",

@@ -325,7 +325,7 @@ fn key(ds: Dataset, kind: Kind, symbol: &Symbol, day: TradingDay) -> ChunkKey {
 /// The lineage entry of a stored chunk (fingerprint 0 when absent).
 fn lineage(key: &ChunkKey, bytes: Option<&Vec<u8>>) -> Lineage {
     Lineage {
-        input: key.chunk_key(),
+        input: key.to_string(),
         fingerprint: bytes.map_or(0, |b| i64::from(crc32fast::hash(b))),
     }
 }
@@ -422,7 +422,7 @@ async fn run_unit(ctx: &Ctx, und: &Symbol, day: TradingDay) -> Result<Done, Unit
     let mut dividends: Vec<Dividend> = Vec::new();
     for (k, c) in div_keys.iter().zip(&div_chunks) {
         if let Some(b) = c {
-            hasher.update(k.chunk_key().as_bytes());
+            hasher.update(k.to_string().as_bytes());
             hasher.update(b);
         }
         dividends.extend(decode::<Dividend>(k, c.as_ref())?);

@@ -1,16 +1,25 @@
 //! The key layout shared by every backend: datasets, kinds, chunk keys and index keys.
 //!
 //! ```text
-//! {dataset}:{kind}:{symbol}:{yyyymmdd}   string  one chunk (one symbol-day of one kind)
-//! idx:{dataset}:{kind}:{symbol}          zset    member and score yyyymmdd: the days present
-//! sym:{dataset}:{kind}                   zset    member symbol, score 0: the symbols of a kind
-//! kinds:{dataset}                        zset    member kind, score 0: the kinds present
-//! layout                                 string  the key layout's version: "2"
+//! {<dataset>:<kind>:<symbol>}:<yyyymmdd>   string  one chunk (one symbol-day of one kind)
+//! idx:{<dataset>:<kind>:<symbol>}          zset    member and score yyyymmdd: the days present
+//! sym:<dataset>:<kind>                     zset    member symbol, score 0: the symbols of a kind
+//! kinds:<dataset>                          zset    member kind, score 0: the kinds present
+//! layout                                   string  the key layout's version: "3"
 //! ```
 //!
+//! The braces are literal: `{feed:trade:AAPL}:20240102`, `idx:{feed:trade:AAPL}`. They are a
+//! Redis Cluster hash tag: a cluster hashes only the text between them, so a series' chunks
+//! and its day index live in one hash slot, on one node, and the commit of a series (chunks,
+//! then index entries) and the reads of a series (one MGET) never cross slots. SSDB, Kvrocks
+//! and a single Redis treat the braces as two more bytes of the key. A series' name without
+//! the braces (`feed:trade:AAPL:20240102`, [`ChunkKey`]'s `Display`) is what messages and
+//! lineage rows show.
+//!
 //! The `layout` key ([`LAYOUT_KEY`], [`LAYOUT_VERSION`]) is written before a store's first
-//! chunk; a store that holds data without it was written by layout 1 (whose kind names were
-//! abbreviations) and is refused until `xlpipeline migrate` rewrites it ([`crate::migrate`]).
+//! chunk. A store of an older layout is refused until `xlpipeline migrate` rewrites it
+//! ([`crate::migrate`]): layout 1 (no marker) abbreviated four kind names; layout 2 had no
+//! braces ([`chunk_name_in`], [`index_key_in`] name the keys of each layout).
 //!
 //! The chunk is written first and its index entry last: the index entry is the commit marker,
 //! and readers reach chunks only through the index. Scores are `yyyymmdd` integers, exact on
@@ -33,9 +42,9 @@ use xlfeed_core::records::{
 /// on both backends.
 pub const LAYOUT_KEY: &str = "layout";
 
-/// The key layout this xlfeed reads and writes: 2 since the kinds have readable names
-/// (layout 1, unmarked, abbreviated them).
-pub const LAYOUT_VERSION: u32 = 2;
+/// The key layout this xlfeed reads and writes: 3 since a series' keys carry a hash tag
+/// (layout 2 had none; layout 1, unmarked, also abbreviated four kind names).
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Which logical store: raw market data (SSDB-FEED) or post-processed (SSDB-POST).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -219,27 +228,96 @@ impl ChunkKey {
         }
     }
 
-    /// The key of the chunk's blob: `feed:trade:AAPL:20240102`.
+    /// The key of the chunk's blob: `{feed:trade:AAPL}:20240102`.
     pub fn chunk_key(&self) -> String {
         chunk_name(self.dataset, self.kind, &self.symbol, self.day.yyyymmdd())
     }
 
-    /// The index zset of the chunk's series: `idx:feed:trade:AAPL`.
+    /// The index zset of the chunk's series: `idx:{feed:trade:AAPL}`.
     pub fn index_key(&self) -> String {
         index_key(self.dataset, self.kind, &self.symbol)
     }
 }
 
+/// The chunk's name, `feed:trade:AAPL:20240102`: its key without the hash tag's braces, as
+/// messages and lineage rows name a chunk (the same in every layout).
 impl fmt::Display for ChunkKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.chunk_key())
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.dataset,
+            self.kind,
+            self.symbol,
+            self.day.yyyymmdd()
+        )
     }
 }
 
 /// The index zset of a series (`kind` and `symbol` as names: the migration also names the
 /// kinds of older layouts).
 pub(crate) fn index_key(ds: Dataset, kind: impl fmt::Display, symbol: impl fmt::Display) -> String {
-    format!("idx:{ds}:{kind}:{symbol}")
+    index_key_in(LAYOUT_VERSION, ds, kind, symbol)
+}
+
+/// The index zset of a series in key layout `layout`.
+pub(crate) fn index_key_in(
+    layout: u32,
+    ds: Dataset,
+    kind: impl fmt::Display,
+    symbol: impl fmt::Display,
+) -> String {
+    if layout >= 3 {
+        format!("idx:{{{ds}:{kind}:{symbol}}}")
+    } else {
+        format!("idx:{ds}:{kind}:{symbol}")
+    }
+}
+
+/// A series named as stored in a key layout (the migration reads series of older layouts,
+/// whose kinds may have names no [`Kind`] has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SeriesName {
+    /// The key layout whose keys to name.
+    pub layout: u32,
+    /// FEED or POST.
+    pub ds: Dataset,
+    /// The kind's name in that layout.
+    pub kind: String,
+    /// The symbol.
+    pub symbol: String,
+}
+
+impl SeriesName {
+    /// A series in the current layout.
+    pub(crate) fn current(ds: Dataset, kind: impl fmt::Display, symbol: impl fmt::Display) -> Self {
+        SeriesName::of(LAYOUT_VERSION, ds, kind, symbol)
+    }
+
+    /// A series in key layout `layout`.
+    pub(crate) fn of(
+        layout: u32,
+        ds: Dataset,
+        kind: impl fmt::Display,
+        symbol: impl fmt::Display,
+    ) -> Self {
+        SeriesName {
+            layout,
+            ds,
+            kind: kind.to_string(),
+            symbol: symbol.to_string(),
+        }
+    }
+
+    /// Its index zset.
+    pub(crate) fn index(&self) -> String {
+        index_key_in(self.layout, self.ds, &self.kind, &self.symbol)
+    }
+
+    /// The key of its chunk of day `yyyymmdd`.
+    pub(crate) fn chunk(&self, yyyymmdd: u32) -> String {
+        chunk_name_in(self.layout, self.ds, &self.kind, &self.symbol, yyyymmdd)
+    }
 }
 
 /// The zset of the symbols of a kind.
@@ -259,7 +337,22 @@ pub(crate) fn chunk_name(
     symbol: impl fmt::Display,
     yyyymmdd: u32,
 ) -> String {
-    format!("{ds}:{kind}:{symbol}:{yyyymmdd}")
+    chunk_name_in(LAYOUT_VERSION, ds, kind, symbol, yyyymmdd)
+}
+
+/// The key of a chunk by names in key layout `layout`.
+pub(crate) fn chunk_name_in(
+    layout: u32,
+    ds: Dataset,
+    kind: impl fmt::Display,
+    symbol: impl fmt::Display,
+    yyyymmdd: u32,
+) -> String {
+    if layout >= 3 {
+        format!("{{{ds}:{kind}:{symbol}}}:{yyyymmdd}")
+    } else {
+        format!("{ds}:{kind}:{symbol}:{yyyymmdd}")
+    }
 }
 
 #[cfg(test)]
@@ -300,7 +393,16 @@ mod tests {
             Symbol::parse("AAPL").unwrap(),
             TradingDay::parse("2024-01-02").unwrap(),
         );
-        assert_eq!(k.chunk_key(), "feed:bar60:AAPL:20240102");
-        assert_eq!(k.index_key(), "idx:feed:bar60:AAPL");
+        assert_eq!(k.chunk_key(), "{feed:bar60:AAPL}:20240102");
+        assert_eq!(k.index_key(), "idx:{feed:bar60:AAPL}");
+        assert_eq!(k.to_string(), "feed:bar60:AAPL:20240102");
+        assert_eq!(
+            chunk_name_in(2, Dataset::Post, "etrade", "SPY", 20240102),
+            "post:etrade:SPY:20240102"
+        );
+        assert_eq!(
+            index_key_in(2, Dataset::Post, "etrade", "SPY"),
+            "idx:post:etrade:SPY"
+        );
     }
 }

@@ -1,20 +1,23 @@
 //! The migration of a store to the current key layout: what `xlpipeline migrate` runs.
 //!
-//! Layout 1 (no `layout` key) abbreviated four kind names ([`RENAMED`]); layout 2 spells them
-//! out and marks the store. [`migrate`] rewrites a store of layout 1 in place, in the order
-//! that lets a migration killed at any point be run again and finish:
+//! Layout 1 (no `layout` key) abbreviated four kind names ([`RENAMED`]); layout 2 spelled them
+//! out and marked the store; layout 3 puts a hash tag in a series' keys
+//! (`{feed:trade:AAPL}:20240102`, `idx:{feed:trade:AAPL}`: [`crate::key`]). [`migrate`]
+//! rewrites a store of layout 1 or 2 in place, in the order that lets a migration killed at
+//! any point be run again and finish:
 //!
-//! 1. per renamed kind and series, the chunks are copied, byte for byte, to their new keys
-//!    with the store's commit protocol (chunks and registries, then index entries);
-//! 2. then the old series is removed (index, chunks, symbol registry entry) and, when all its
-//!    series are, the old kind's registry entry;
+//! 1. per kind and series, the chunks are copied, byte for byte, from their old keys to their
+//!    new ones with the store's commit protocol (chunks and registries, then index entries);
+//! 2. then the old series is removed (index, chunks and, for a renamed kind, its symbol
+//!    registry entry) and, when all its series are, a renamed kind's registry entry;
 //! 3. the `lineage` rows that name an input by an old kind name are rewritten with the new
 //!    one (otherwise postprocess would find every day's inputs changed and redo it);
 //! 4. the layout marker is written last.
 //!
 //! Until the marker is there, every reader and writer refuses the store, so nothing sees it
 //! half migrated. A re-run copies again what is still under old keys (the same bytes) and
-//! skips what a killed run already moved.
+//! skips what a killed run already moved. Registries (`sym:…`, `kinds:…`) and the marker keep
+//! their names in every layout.
 
 use std::collections::BTreeSet;
 
@@ -23,7 +26,7 @@ use xlfeed_core::{Symbol, TradingDay, quoted};
 
 use crate::codec;
 use crate::error::{Result, StoreError};
-use crate::key::{ChunkKey, Dataset, Kind, LAYOUT_VERSION, chunk_name};
+use crate::key::{ChunkKey, Dataset, Kind, LAYOUT_VERSION, SeriesName};
 use crate::records::Records;
 use crate::store::{Marker, Store};
 use crate::url::StoreUrl;
@@ -46,6 +49,10 @@ pub struct Migration {
     pub from: u32,
     /// Per renamed kind: dataset, old name, new kind, series and chunks moved.
     pub renamed: Vec<Renamed>,
+    /// Series moved to the current layout's keys, renamed kinds' included.
+    pub series: u64,
+    /// Chunks copied, renamed kinds' included.
+    pub chunks: u64,
     /// `lineage` chunks whose rows were rewritten with the new kind names.
     pub lineages: u64,
     /// Keys indexed under an old name whose chunk was missing (nothing to copy; the day is
@@ -105,12 +112,23 @@ pub async fn migrate(location: StoreUrl) -> Result<Migration> {
             report.from = u32::from(holds);
         }
     }
-    for ds in [Dataset::Feed, Dataset::Post] {
-        let present = store.kind_names(ds).await?;
-        for &(old, kind) in RENAMED {
-            if present.iter().any(|k| k == old) {
-                let renamed = rename_kind(&store, ds, old, kind, &mut report.skipped).await?;
-                report.renamed.push(renamed);
+    if report.from > 0 {
+        for ds in [Dataset::Feed, Dataset::Post] {
+            for old in store.kind_names(ds).await? {
+                let moved = move_kind(&store, report.from, ds, &old, &mut report.skipped).await?;
+                report.series += moved.series;
+                report.chunks += moved.chunks;
+                if let Some(&(from, to)) = RENAMED.iter().find(|(o, _)| *o == old) {
+                    if report.from == 1 {
+                        report.renamed.push(Renamed {
+                            dataset: ds,
+                            from,
+                            to,
+                            series: moved.series,
+                            chunks: moved.chunks,
+                        });
+                    }
+                }
             }
         }
     }
@@ -121,34 +139,48 @@ pub async fn migrate(location: StoreUrl) -> Result<Migration> {
     Ok(report)
 }
 
-/// Moves every series of the kind named `old` in `ds` to `kind`'s name.
-async fn rename_kind(
+/// Series and chunks one kind's move copied.
+struct Moved {
+    series: u64,
+    chunks: u64,
+}
+
+/// Moves every series of the kind named `old` in `ds` from key layout `from`'s keys to the
+/// current layout's (and, from layout 1, to the kind's new name if [`RENAMED`] renames it).
+/// A kind name no layout knows is left where it is, its keys listed in `skipped`.
+async fn move_kind(
     store: &Store,
+    from: u32,
     ds: Dataset,
-    old: &'static str,
-    kind: Kind,
+    old: &str,
     skipped: &mut Vec<String>,
-) -> Result<Renamed> {
-    let mut done = Renamed {
-        dataset: ds,
-        from: old,
-        to: kind,
+) -> Result<Moved> {
+    let renamed = RENAMED
+        .iter()
+        .find(|(o, _)| from == 1 && *o == old)
+        .map(|(_, k)| *k);
+    let mut done = Moved {
         series: 0,
         chunks: 0,
+    };
+    let Some(kind) = renamed.or_else(|| Kind::parse(old).ok()) else {
+        skipped.push(format!("{ds}:{old} (not a kind of layout {from})"));
+        return Ok(done);
     };
     for name in store.symbol_names(ds, old).await? {
         let symbol = Symbol::parse(&name).map_err(|e| StoreError::Backend {
             url: store.url().to_owned(),
             reason: format!("symbol {} of {ds}:{old}: {e}", quoted(&name)),
         })?;
-        let old_days = store.day_numbers(ds, old, &name).await?;
+        let before = SeriesName::of(from, ds, old, &name);
+        let old_days = store.day_numbers(&before).await?;
         let moved: BTreeSet<u32> = store
-            .day_numbers(ds, &kind.to_string(), &name)
+            .day_numbers(&SeriesName::current(ds, kind, &name))
             .await?
             .into_iter()
             .collect();
         for group in old_days.chunks(BATCH) {
-            let names = group.iter().map(|d| chunk_name(ds, old, &name, *d));
+            let names = group.iter().map(|d| before.chunk(*d));
             let chunks = store.get_named(names.collect()).await?;
             let mut items = Vec::with_capacity(group.len());
             for (&d, chunk) in group.iter().zip(chunks) {
@@ -158,7 +190,7 @@ async fn rename_kind(
                     }
                     // Moved by a run that was killed before it removed the old index.
                     (None, Ok(_)) if moved.contains(&d) => {}
-                    _ => skipped.push(chunk_name(ds, old, &name, d)),
+                    _ => skipped.push(before.chunk(d)),
                 }
             }
             done.chunks += items.len() as u64;
@@ -166,11 +198,13 @@ async fn rename_kind(
         }
         let every: BTreeSet<u32> = old_days.iter().copied().chain(moved).collect();
         store
-            .remove_series(ds, old, &name, every.into_iter().collect())
+            .remove_series(before, every.into_iter().collect(), renamed.is_some())
             .await?;
         done.series += 1;
     }
-    store.remove_kind(ds, old).await?;
+    if renamed.is_some() {
+        store.remove_kind(ds, old).await?;
+    }
     Ok(done)
 }
 
@@ -187,7 +221,7 @@ async fn rewrite_lineage(store: &Store, ds: Dataset, skipped: &mut Vec<String>) 
             continue;
         };
         let days: Vec<TradingDay> = store
-            .day_numbers(ds, &lineage, &name)
+            .day_numbers(&SeriesName::current(ds, &lineage, &name))
             .await?
             .into_iter()
             .filter_map(|d| TradingDay::from_yyyymmdd(d).ok())

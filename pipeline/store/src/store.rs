@@ -24,7 +24,7 @@ use crate::backend::embedded::Embedded;
 use crate::backend::resp::Resp;
 use crate::codec::{self, Columnar};
 use crate::error::{Result, StoreError};
-use crate::key::{ChunkKey, Dataset, Kind, LAYOUT_VERSION};
+use crate::key::{ChunkKey, Dataset, Kind, LAYOUT_VERSION, SeriesName};
 use crate::records::Records;
 use crate::url::StoreUrl;
 
@@ -301,36 +301,24 @@ impl Store {
             )));
         }
         let (lo, hi) = (first.yyyymmdd(), last.yyyymmdd());
-        self.index_named(ds, &kind.to_string(), symbol.as_str(), lo, hi)
+        self.index_named(&SeriesName::current(ds, kind, symbol), lo, hi)
             .await
     }
 
     /// The index entries of a series named as stored, within `lo..=hi` (yyyymmdd), with the
     /// chunk sizes the embedded backend keeps (0 on RESP).
-    async fn index_named(
-        &self,
-        ds: Dataset,
-        kind: &str,
-        symbol: &str,
-        lo: u32,
-        hi: u32,
-    ) -> Result<Vec<(u32, u64)>> {
+    async fn index_named(&self, series: &SeriesName, lo: u32, hi: u32) -> Result<Vec<(u32, u64)>> {
         match &self.backend {
-            Backend::Embedded(b) => b.days(ds, kind, symbol, lo, hi).await,
-            Backend::Resp(b) => b.days(ds, kind, symbol, lo, hi).await,
+            Backend::Embedded(b) => b.days(series, lo, hi).await,
+            Backend::Resp(b) => b.days(series, lo, hi).await,
         }
     }
 
     /// Every indexed day (yyyymmdd) of a series named as stored, ascending.
-    pub(crate) async fn day_numbers(
-        &self,
-        ds: Dataset,
-        kind: &str,
-        symbol: &str,
-    ) -> Result<Vec<u32>> {
+    pub(crate) async fn day_numbers(&self, series: &SeriesName) -> Result<Vec<u32>> {
         let (first, last) = day_bounds();
         let days = self
-            .index_named(ds, kind, symbol, first.yyyymmdd(), last.yyyymmdd())
+            .index_named(series, first.yyyymmdd(), last.yyyymmdd())
             .await?;
         Ok(days.into_iter().map(|(d, _)| d).collect())
     }
@@ -408,19 +396,17 @@ impl Store {
         }
     }
 
-    /// Removes a series of a kind named as stored: its index, the chunks of `days`, its
-    /// symbol registry entry, in that order.
+    /// Removes a series named as stored: its index, the chunks of `days`, and, if
+    /// `unregister`, its symbol registry entry, in that order.
     pub(crate) async fn remove_series(
         &self,
-        ds: Dataset,
-        kind: &str,
-        symbol: &str,
+        series: SeriesName,
         days: Vec<u32>,
+        unregister: bool,
     ) -> Result<()> {
-        let (kind, symbol) = (kind.to_owned(), symbol.to_owned());
         match &self.backend {
-            Backend::Embedded(b) => b.remove_series(ds, kind, symbol, days).await,
-            Backend::Resp(b) => b.remove_series(ds, kind, symbol, days).await,
+            Backend::Embedded(b) => b.remove_series(series, days, unregister).await,
+            Backend::Resp(b) => b.remove_series(series, days, unregister).await,
         }
     }
 

@@ -376,6 +376,49 @@ impl TestStore {
         }
     }
 
+    /// Writes the layout marker `version` as an older xlfeed did. No store handle may be open.
+    ///
+    /// # Panics
+    /// When the store cannot be written.
+    pub async fn set_layout_marker(&self, version: &str) {
+        match self {
+            TestStore::Embedded { dir } => {
+                let (db, _, index) = TestStore::raw_embedded(dir.path());
+                or_fail(index.insert(crate::key::LAYOUT_KEY, version), "mark");
+                or_fail(db.persist(fjall::PersistMode::SyncAll), "persist");
+            }
+            TestStore::Redis { server } => {
+                let mut c = TestStore::raw_redis(server).await;
+                let set = redis::cmd("SET")
+                    .arg(crate::key::LAYOUT_KEY)
+                    .arg(version)
+                    .query_async::<()>(&mut c)
+                    .await;
+                or_fail(set, "mark");
+            }
+        }
+    }
+
+    /// The value of a chunk key as stored (`None` when absent). No store handle may be open.
+    ///
+    /// # Panics
+    /// When the store cannot be read.
+    pub async fn raw_get(&self, key: &str) -> Option<Vec<u8>> {
+        match self {
+            TestStore::Embedded { dir } => {
+                let (_db, chunks, _) = TestStore::raw_embedded(dir.path());
+                or_fail(chunks.get(key), "read a chunk").map(|v| v.to_vec())
+            }
+            TestStore::Redis { server } => {
+                let mut c = TestStore::raw_redis(server).await;
+                or_fail(
+                    redis::cmd("GET").arg(key).query_async(&mut c).await,
+                    "read a chunk",
+                )
+            }
+        }
+    }
+
     /// The layout marker as stored (`None` when absent). No store handle may be open.
     ///
     /// # Panics

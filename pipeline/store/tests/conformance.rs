@@ -282,7 +282,7 @@ async fn corrupt_chunk_is_reported_with_its_key(b: Backend) {
         let err = store.get(&k).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{what}: {err}");
         assert!(
-            err.to_string().contains("feed:trade:MSFT:20240102"),
+            err.to_string().contains("{feed:trade:MSFT}:20240102"),
             "{what}: {err}"
         );
         let err = store.get_rows::<Trade>(&k).await.unwrap_err();
@@ -546,7 +546,7 @@ async fn a_new_store_is_marked_before_its_first_chunk(b: Backend) {
             vec![Kind::OptionTrade]
         );
     }
-    assert_eq!(b.layout_marker().await.as_deref(), Some("2"));
+    assert_eq!(b.layout_marker().await.as_deref(), Some("3"));
     let store = b.open().await;
     assert_eq!(
         store
@@ -714,13 +714,13 @@ async fn an_old_layout_store_is_refused_until_migrated(b: Backend) {
         moved,
         vec![
             (Dataset::Feed, "otrade", Kind::OptionTrade, 2, 6),
-            (Dataset::Post, "etrade", Kind::EnrichedTrade, 2, 6),
             (Dataset::Post, "cdaily", Kind::ContractDaily, 2, 6),
+            (Dataset::Post, "etrade", Kind::EnrichedTrade, 2, 6),
             (Dataset::Post, "ivsummary", Kind::IvSummary, 2, 6),
         ]
     );
     assert_eq!(done.lineages, 6);
-    assert_eq!(b.layout_marker().await.as_deref(), Some("2"));
+    assert_eq!(b.layout_marker().await.as_deref(), Some("3"));
     {
         let store = b.open().await;
         assert_migrated(&store, &old).await;
@@ -785,6 +785,63 @@ async fn a_migration_killed_midway_finishes_when_run_again(b: Backend) {
     assert_migrated(&store, &old).await;
 }
 
+/// A store of layout 2: layout 1's data under the kind names of today, keys without hash
+/// tags, marked "2".
+fn layout2_store() -> Vec<Layout1Chunk> {
+    layout1_store()
+        .into_iter()
+        .map(|(ds, name, symbol, d, bytes)| {
+            let kind: &'static str = match name {
+                "otrade" => "option_trade",
+                "etrade" => "enriched_trade",
+                "cdaily" => "contract_daily",
+                "ivsummary" => "iv_summary",
+                other => other,
+            };
+            let bytes = if name == "lineage" {
+                let Records::Lineages(mut rows) = Records::decode(&bytes).unwrap() else {
+                    unreachable!()
+                };
+                for row in &mut rows {
+                    row.input = row.input.replace(":otrade:", ":option_trade:");
+                }
+                Records::Lineages(rows).encode()
+            } else {
+                bytes
+            };
+            (ds, kind, symbol, d, bytes)
+        })
+        .collect()
+}
+
+async fn a_layout2_store_moves_to_hash_tagged_keys(b: Backend) {
+    let old = layout2_store();
+    b.write_layout1(&old).await;
+    b.set_layout_marker("2").await;
+    let err = Store::open(&b.url()).await.err().expect("layout 2 is refused");
+    assert!(
+        matches!(err, StoreError::OldLayout { found: 2, .. }),
+        "{err}"
+    );
+    let done = migrate(StoreUrl::parse(&b.url()).unwrap()).await.unwrap();
+    assert_eq!(done.from, 2);
+    assert!(done.renamed.is_empty(), "{:?}", done.renamed);
+    assert_eq!((done.series, done.chunks), (12, 36));
+    assert_eq!(done.lineages, 0, "layout 2 lineage already has today's names");
+    assert!(done.skipped.is_empty(), "{:?}", done.skipped);
+    assert_eq!(b.layout_marker().await.as_deref(), Some("3"));
+    // Nothing is left under a layout 2 key.
+    for (ds, kind, symbol, d, _) in &old {
+        assert_eq!(b.raw_get(&format!("{ds}:{kind}:{symbol}:{d}")).await, None);
+    }
+    for (ds, kind, symbol, d, bytes) in &old {
+        let raw = b.raw_get(&format!("{{{ds}:{kind}:{symbol}}}:{d}")).await;
+        assert_eq!(raw.as_ref(), Some(bytes), "{ds}:{kind}:{symbol}:{d}");
+    }
+    let store = b.open().await;
+    assert_migrated(&store, &layout1_store()).await;
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -818,4 +875,5 @@ conformance!(
     a_new_store_is_marked_before_its_first_chunk,
     an_old_layout_store_is_refused_until_migrated,
     a_migration_killed_midway_finishes_when_run_again,
+    a_layout2_store_moves_to_hash_tagged_keys,
 );

@@ -14,7 +14,7 @@ use std::path::Path;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
 
 use crate::error::{Result, StoreError};
-use crate::key::{ChunkKey, Dataset, LAYOUT_KEY, chunk_name};
+use crate::key::{ChunkKey, Dataset, LAYOUT_KEY, SeriesName};
 
 /// An open embedded store.
 #[derive(Clone)]
@@ -25,8 +25,10 @@ pub(crate) struct Embedded {
     url: String,
 }
 
-fn idx_prefix(ds: Dataset, kind: impl Display, symbol: impl Display) -> String {
-    format!("idx:{ds}:{kind}:{symbol}:")
+/// The prefix of a series' index entries: its index key (as the RESP backend names its zset)
+/// and `:`, then each entry's `yyyymmdd`.
+fn idx_prefix(series: &SeriesName) -> String {
+    format!("{}:", series.index())
 }
 
 fn sym_prefix(ds: Dataset, kind: impl Display) -> String {
@@ -91,11 +93,8 @@ impl Embedded {
                 batch.insert(&me.index, sym, "");
                 let kind = format!("{}{}", kinds_prefix(key.dataset), key.kind);
                 batch.insert(&me.index, kind, "");
-                let idx = format!(
-                    "{}{}",
-                    idx_prefix(key.dataset, key.kind, &key.symbol),
-                    key.day.yyyymmdd()
-                );
+                let series = SeriesName::current(key.dataset, key.kind, &key.symbol);
+                let idx = format!("{}{}", idx_prefix(&series), key.day.yyyymmdd());
                 batch.insert(&me.index, idx, len.to_le_bytes());
             }
             batch.commit().map_err(|e| me.err(e))?;
@@ -121,13 +120,11 @@ impl Embedded {
     /// The index entries of a series within `lo..=hi` (yyyymmdd), with their chunk sizes.
     pub(crate) async fn days(
         &self,
-        ds: Dataset,
-        kind: &str,
-        symbol: &str,
+        series: &SeriesName,
         lo: u32,
         hi: u32,
     ) -> Result<Vec<(u32, u64)>> {
-        let prefix = idx_prefix(ds, kind, symbol);
+        let prefix = idx_prefix(series);
         self.blocking(move |me| {
             let from = format!("{prefix}{lo:08}");
             let to = format!("{prefix}{hi:08}");
@@ -172,7 +169,7 @@ impl Embedded {
 
     pub(crate) async fn delete(&self, key: ChunkKey) -> Result<bool> {
         self.blocking(move |me| {
-            let prefix = idx_prefix(key.dataset, key.kind, &key.symbol);
+            let prefix = idx_prefix(&SeriesName::current(key.dataset, key.kind, &key.symbol));
             let idx = format!("{prefix}{}", key.day.yyyymmdd());
             let existed = me.index.contains_key(&idx).map_err(|e| me.err(e))?;
             let mut batch = me.db.batch();
@@ -215,25 +212,28 @@ impl Embedded {
         .await
     }
 
-    /// Removes a series of a kind by name, in one batch: its index entries, the chunks of
-    /// `days` (which may name days no longer indexed), and its symbol registry entry.
+    /// Removes a series by name, in one batch: its index entries, the chunks of `days`
+    /// (which may name days no longer indexed), and, if `unregister`, its symbol registry
+    /// entry.
     pub(crate) async fn remove_series(
         &self,
-        ds: Dataset,
-        kind: String,
-        symbol: String,
+        series: SeriesName,
         days: Vec<u32>,
+        unregister: bool,
     ) -> Result<()> {
         self.blocking(move |me| {
-            let prefix = idx_prefix(ds, &kind, &symbol);
+            let prefix = idx_prefix(&series);
             let mut batch = me.db.batch();
             for g in me.index.prefix(prefix.as_str()) {
                 batch.remove(&me.index, g.key().map_err(|e| me.err(e))?);
             }
             for d in days {
-                batch.remove(&me.chunks, chunk_name(ds, &kind, &symbol, d));
+                batch.remove(&me.chunks, series.chunk(d));
             }
-            batch.remove(&me.index, format!("{}{symbol}", sym_prefix(ds, &kind)));
+            if unregister {
+                let (ds, kind, symbol) = (series.ds, &series.kind, &series.symbol);
+                batch.remove(&me.index, format!("{}{symbol}", sym_prefix(ds, kind)));
+            }
             batch.commit().map_err(|e| me.err(e))?;
             me.db.persist(PersistMode::SyncAll).map_err(|e| me.err(e))
         })

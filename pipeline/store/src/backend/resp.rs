@@ -20,7 +20,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, RedisError, ServerError};
 
 use crate::error::{Result, StoreError};
-use crate::key::{ChunkKey, Dataset, LAYOUT_KEY, chunk_name, index_key, kinds_key, symbols_key};
+use crate::key::{ChunkKey, Dataset, LAYOUT_KEY, SeriesName, kinds_key, symbols_key};
 use xlfeed_core::ErrorKind;
 
 /// How long connecting may take before the store is reported unavailable.
@@ -154,14 +154,12 @@ impl Resp {
 
     pub(crate) async fn days(
         &self,
-        ds: Dataset,
-        kind: &str,
-        symbol: &str,
+        series: &SeriesName,
         lo: u32,
         hi: u32,
     ) -> Result<Vec<(u32, u64)>> {
         let mut conn = self.conn.clone();
-        let key = index_key(ds, kind, symbol);
+        let key = series.index();
         let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(&key)
             .arg(lo)
@@ -267,19 +265,18 @@ impl Resp {
             .map_err(|e| self.err(e))
     }
 
-    /// Removes a series of a kind by name: its index first (readers stop seeing it), then
-    /// the chunks of `days` (which may name days no longer indexed), then its symbol registry
-    /// entry.
+    /// Removes a series by name: its index first (readers stop seeing it), then the chunks
+    /// of `days` (which may name days no longer indexed), then, if `unregister`, its symbol
+    /// registry entry.
     pub(crate) async fn remove_series(
         &self,
-        ds: Dataset,
-        kind: String,
-        symbol: String,
+        series: SeriesName,
         days: Vec<u32>,
+        unregister: bool,
     ) -> Result<()> {
         // ZREM member by member, not DEL of the zset: SSDB's DEL removes only strings.
         let mut conn = self.conn.clone();
-        let index = index_key(ds, &kind, &symbol);
+        let index = series.index();
         for group in days.chunks(READ_BATCH) {
             let mut zrem = redis::cmd("ZREM");
             zrem.arg(&index);
@@ -291,16 +288,18 @@ impl Resp {
         for group in days.chunks(READ_BATCH) {
             let mut del = redis::cmd("DEL");
             for d in group {
-                del.arg(chunk_name(ds, &kind, &symbol, *d));
+                del.arg(series.chunk(*d));
             }
             let _: i64 = del.query_async(&mut conn).await.map_err(|e| self.err(e))?;
         }
-        let _: i64 = redis::cmd("ZREM")
-            .arg(symbols_key(ds, &kind))
-            .arg(&symbol)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.err(e))?;
+        if unregister {
+            let _: i64 = redis::cmd("ZREM")
+                .arg(symbols_key(series.ds, &series.kind))
+                .arg(&series.symbol)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
