@@ -979,7 +979,7 @@ async fn an_old_layout_store_is_refused_until_migrated(b: Backend) {
     );
     let run = xlpipeline(&["migrate", "--store", &url]).ok();
     assert!(
-        run.stdout.contains("already in key layout 2"),
+        run.stdout.contains("already in key layout 3"),
         "{}",
         run.stdout
     );

@@ -134,7 +134,7 @@ impl Store {
                 reason: e.to_string(),
             })??)
         } else {
-            Backend::Resp(Resp::open(location.expose(), &shown).await?)
+            Backend::Resp(Resp::open(&location, &shown).await?)
         };
         Ok(Store {
             backend,

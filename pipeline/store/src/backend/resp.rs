@@ -1,4 +1,5 @@
-//! The RESP backend: SSDB (the seed's store), Apache Kvrocks, Redis or Valkey.
+//! The RESP backend: SSDB (the seed's store), Apache Kvrocks, Redis or Valkey, one server
+//! (`redis://`) or a Redis Cluster (`redis+cluster://`, also Kvrocks in cluster mode).
 //!
 //! Only commands all four accept (shared/reference/storage.md §2.1): GET and SET without
 //! options, MGET, DEL (of strings), STRLEN, ZADD with integer scores and no flags, ZRANGE,
@@ -9,18 +10,30 @@
 //! A put is two round trips: first every chunk (and the symbol and kind registries), then,
 //! only if all of those succeeded, every index entry. The index entry is the commit marker.
 //!
+//! On a cluster the same commands go through the redis library's cluster client, which
+//! follows MOVED/ASK redirections, refreshes its slot map after a failover, and splits an
+//! MGET by slot. A pipeline may not cross hash slots there, so each round trip of a put is
+//! one pipeline per slot — per series, since a series' keys share a hash tag
+//! ([`crate::key`]) — sent concurrently; the second round trip still starts only after every
+//! pipeline of the first succeeded, so the commit order holds per series and per batch.
+//!
 //! Every error the redis library returns is classified once, in [`classify`]: a store that
 //! cannot serve now but will by itself (down, loading its data, failing over) is
 //! [`StoreError::Unavailable`], so the server answers 503 with `Retry-After` and the fetch
 //! waits; anything else is [`StoreError::Backend`].
 
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, RedisError, ServerError};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::Slot;
+use redis::{Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, ServerError, Value};
 
 use crate::error::{Result, StoreError};
 use crate::key::{ChunkKey, Dataset, LAYOUT_KEY, SeriesName, kinds_key, symbols_key};
+use crate::url::{Cluster, StoreUrl};
 use xlfeed_core::ErrorKind;
 
 /// How long connecting may take before the store is reported unavailable.
@@ -33,40 +46,63 @@ const PIPELINE_BYTES: usize = 16 << 20;
 /// Keys per read pipeline.
 const READ_BATCH: usize = 512;
 
+/// Pipelines of one slot a put sends at once to a cluster.
+const CLUSTER_PARALLEL: usize = 16;
+
 /// An open RESP store.
 #[derive(Clone)]
 pub(crate) struct Resp {
-    conn: ConnectionManager,
+    conn: Conn,
     url: String,
 }
 
+/// A connection to one server, or to a cluster (every node, by slot).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 impl Resp {
-    /// Connects to the server at `url` (`redis://[:password@]host:port[/db]`).
-    pub(crate) async fn open(url: &str, shown: &str) -> Result<Resp> {
-        let bad = |reason: String| StoreError::BadUrl {
-            url: shown.to_owned(),
-            reason,
-        };
-        let info = url.into_connection_info().map_err(|e| bad(e.to_string()))?;
-        let settings = info.redis_settings().clone().set_skip_set_lib_name();
-        let info = info.set_redis_settings(settings);
-        let client = Client::open(info).map_err(|e| bad(e.to_string()))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
+    /// Connects to the store at `location`: one server (`redis://[:password@]host:port[/db]`)
+    /// or a cluster through its listed nodes (`redis+cluster://…`).
+    pub(crate) async fn open(location: &StoreUrl, shown: &str) -> Result<Resp> {
         let unavailable = |reason: String| StoreError::Unavailable {
             url: shown.to_owned(),
             reason,
         };
-        let conn = tokio::time::timeout(
-            CONNECT_TIMEOUT * 3,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| unavailable(format!("no answer within {:?}", CONNECT_TIMEOUT * 3)))?
-        .map_err(|e| store_error(shown, &e))?;
+        let conn = match location.cluster() {
+            Some(cluster) => Conn::Cluster(Resp::connect_cluster(cluster, shown).await?),
+            None => Conn::Single(Resp::connect(location, shown).await?),
+        };
         let me = Resp {
             conn,
             url: shown.to_owned(),
@@ -81,12 +117,126 @@ impl Resp {
         Ok(me)
     }
 
+    /// A cluster connection through the listed nodes: the client reads the slot map from the
+    /// first that answers and connects to the others as commands need them.
+    async fn connect_cluster(cluster: &Cluster, shown: &str) -> Result<ClusterConnection> {
+        let bad = |reason: String| StoreError::BadUrl {
+            url: shown.to_owned(),
+            reason,
+        };
+        let nodes = cluster
+            .nodes
+            .iter()
+            .map(|(host, port)| redis::ConnectionAddr::Tcp(host.clone(), *port))
+            .map(|addr| addr.into_connection_info())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        let mut builder = ClusterClientBuilder::new(nodes)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .retries(4)
+            .min_retry_wait(100)
+            .max_retry_wait(1_000);
+        if !cluster.user.is_empty() {
+            builder = builder.username(&cluster.user);
+        }
+        if let Some(pw) = &cluster.password {
+            builder = builder.password(pw);
+        }
+        let client = builder.build().map_err(|e| bad(e.to_string()))?;
+        tokio::time::timeout(CONNECT_TIMEOUT * 3, client.get_async_connection())
+            .await
+            .map_err(|_| StoreError::Unavailable {
+                url: shown.to_owned(),
+                reason: format!("no node answered within {:?}", CONNECT_TIMEOUT * 3),
+            })?
+            .map_err(|e| store_error(shown, &e))
+    }
+
+    /// A managed connection to one server.
+    async fn connect(location: &StoreUrl, shown: &str) -> Result<ConnectionManager> {
+        let bad = |reason: String| StoreError::BadUrl {
+            url: shown.to_owned(),
+            reason,
+        };
+        let url = location.expose();
+        let info = url.into_connection_info().map_err(|e| bad(e.to_string()))?;
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let info = info.set_redis_settings(settings);
+        let client = Client::open(info).map_err(|e| bad(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let unavailable = |reason: String| StoreError::Unavailable {
+            url: shown.to_owned(),
+            reason,
+        };
+        tokio::time::timeout(
+            CONNECT_TIMEOUT * 3,
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| unavailable(format!("no answer within {:?}", CONNECT_TIMEOUT * 3)))?
+        .map_err(|e| store_error(shown, &e))
+    }
+
+    /// Sends `cmds`, each with the key that routes it, replies ignored: as one pipeline to a
+    /// single server; to a cluster, one pipeline per hash slot, [`CLUSTER_PARALLEL`] at a time.
+    /// Returns when every command succeeded, or with the first failure.
+    async fn send(&self, cmds: Vec<(String, Cmd)>) -> Result<()> {
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        let cluster = match &self.conn {
+            Conn::Single(c) => {
+                let mut pipe = redis::pipe();
+                for (_, cmd) in cmds {
+                    pipe.add_command(cmd).ignore();
+                }
+                let mut c = c.clone();
+                return pipe.query_async::<()>(&mut c).await.map_err(|e| self.err(e));
+            }
+            Conn::Cluster(c) => c,
+        };
+        let mut by_slot: HashMap<Slot, Pipeline> = HashMap::new();
+        for (key, cmd) in cmds {
+            by_slot
+                .entry(Slot::for_key(key.as_bytes()))
+                .or_insert_with(redis::pipe)
+                .add_command(cmd)
+                .ignore();
+        }
+        let mut pending = by_slot.into_values();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < CLUSTER_PARALLEL {
+                let Some(pipe) = pending.next() else { break };
+                let mut c = cluster.clone();
+                running.spawn(async move { pipe.query_async::<()>(&mut c).await });
+            }
+            let Some(done) = running.join_next().await else {
+                return Ok(());
+            };
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(self.err(e)),
+                Err(e) => {
+                    return Err(StoreError::Backend {
+                        url: self.url.clone(),
+                        reason: format!("a pipeline task failed: {e}"),
+                    });
+                }
+            }
+        }
+    }
+
     fn err(&self, e: RedisError) -> StoreError {
         store_error(&self.url, &e)
     }
 
     pub(crate) async fn put_chunks(&self, items: Vec<(ChunkKey, Vec<u8>)>) -> Result<()> {
-        let mut conn = self.conn.clone();
         let mut start = 0;
         while start < items.len() {
             let mut end = start;
@@ -98,40 +248,31 @@ impl Resp {
                 end += 1;
             }
             let group = &items[start..end];
-            let mut data = redis::pipe();
+            let mut data = Vec::with_capacity(group.len() + 2);
+            let mut registries = BTreeSet::new();
             for (key, chunk) in group {
-                data.cmd("SET")
-                    .arg(key.chunk_key())
-                    .arg(chunk.as_slice())
-                    .ignore();
-                data.cmd("ZADD")
-                    .arg(symbols_key(key.dataset, key.kind))
-                    .arg(0)
-                    .arg(key.symbol.as_str())
-                    .ignore();
-                data.cmd("ZADD")
-                    .arg(kinds_key(key.dataset))
-                    .arg(0)
-                    .arg(key.kind.to_string())
-                    .ignore();
+                let name = key.chunk_key();
+                let mut set = redis::cmd("SET");
+                set.arg(&name).arg(chunk.as_slice());
+                data.push((name, set));
+                registries.insert((symbols_key(key.dataset, key.kind), key.symbol.to_string()));
+                registries.insert((kinds_key(key.dataset), key.kind.to_string()));
             }
-            data.query_async::<()>(&mut conn)
-                .await
-                .map_err(|e| self.err(e))?;
-            let mut commit = redis::pipe();
+            for (registry, member) in registries {
+                let mut zadd = redis::cmd("ZADD");
+                zadd.arg(&registry).arg(0).arg(member);
+                data.push((registry, zadd));
+            }
+            self.send(data).await?;
+            let mut commit = Vec::with_capacity(group.len());
             for (key, _) in group {
                 let day = key.day.yyyymmdd();
-                commit
-                    .cmd("ZADD")
-                    .arg(key.index_key())
-                    .arg(day)
-                    .arg(day)
-                    .ignore();
+                let index = key.index_key();
+                let mut zadd = redis::cmd("ZADD");
+                zadd.arg(&index).arg(day).arg(day);
+                commit.push((index, zadd));
             }
-            commit
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(|e| self.err(e))?;
+            self.send(commit).await?;
             start = end;
         }
         Ok(())
@@ -179,7 +320,8 @@ impl Resp {
         Ok(days.into_iter().map(|d| (d, 0)).collect())
     }
 
-    /// The stored size of each chunk, one STRLEN each, pipelined.
+    /// The stored size of each chunk, one STRLEN each, pipelined (the keys of one series:
+    /// one hash slot).
     pub(crate) async fn sizes(&self, keys: &[String]) -> Result<Vec<u64>> {
         let mut conn = self.conn.clone();
         let mut out = Vec::with_capacity(keys.len());
@@ -550,7 +692,9 @@ mod tests {
         let mut server =
             crate::testing::RedisServer::start_with(&["--key-load-delay", "200"]).unwrap();
         let url = server.url(0);
-        let store = Resp::open(&url, &url).await.unwrap();
+        let store = Resp::open(&StoreUrl::parse(&url).unwrap(), &url)
+            .await
+            .unwrap();
         // Enough keys that reloading them takes seconds (the loading server answers clients
         // every 1024 keys it replays).
         let mut fill = redis::pipe();
@@ -591,7 +735,8 @@ mod tests {
         match put {
             Err(StoreError::Unavailable { reason, .. }) => {
                 assert!(reason.starts_with("LOADING"), "{reason}");
-                assert!(reason.ends_with("(and 5 more in the pipeline)"), "{reason}");
+                // Two SETs and the two registries' ZADDs.
+                assert!(reason.ends_with("(and 3 more in the pipeline)"), "{reason}");
             }
             other => panic!("a pipeline while loading: {other:?}"),
         }
