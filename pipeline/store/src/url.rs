@@ -336,9 +336,15 @@ mod tests {
     fn a_cluster_url_names_every_node_with_its_credentials() {
         let u = url("redis+cluster://ops:s%40cret@10.0.0.1:7000,[::1]:7001,node-c:7002/");
         let c = u.cluster().unwrap();
-        assert_eq!((c.user.as_str(), c.password.as_deref()), ("ops", Some("s@cret")));
+        assert_eq!(
+            (c.user.as_str(), c.password.as_deref()),
+            ("ops", Some("s@cret"))
+        );
         let nodes: Vec<(&str, u16)> = c.nodes.iter().map(|(h, p)| (h.as_str(), *p)).collect();
-        assert_eq!(nodes, vec![("10.0.0.1", 7000), ("::1", 7001), ("node-c", 7002)]);
+        assert_eq!(
+            nodes,
+            vec![("10.0.0.1", 7000), ("::1", 7001), ("node-c", 7002)]
+        );
         assert_eq!(url("redis://h/4").database(), 4);
         assert!(url("redis://h/4").cluster().is_none());
     }

@@ -19,26 +19,7 @@ use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store, StoreError, StoreUrl
 /// Overwrites the raw bytes at a chunk key, bypassing the Store API's checks. The store
 /// handle must have been dropped (the embedded store allows one process, one handle).
 async fn write_raw(b: &Backend, key: &ChunkKey, bytes: Vec<u8>) {
-    match b {
-        Backend::Embedded { dir } => {
-            let db = fjall::Database::builder(dir.path()).open().unwrap();
-            let ks = db
-                .keyspace("chunks", fjall::KeyspaceCreateOptions::default)
-                .unwrap();
-            ks.insert(key.chunk_key(), bytes).unwrap();
-            db.persist(fjall::PersistMode::SyncAll).unwrap();
-        }
-        Backend::Redis { server } => {
-            let client = redis::Client::open(server.url(0)).unwrap();
-            let mut c = client.get_multiplexed_async_connection().await.unwrap();
-            let _: () = redis::cmd("SET")
-                .arg(key.chunk_key())
-                .arg(bytes)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-        }
-    }
+    b.raw_set(&key.chunk_key(), &bytes).await;
 }
 
 fn sym(s: &str) -> Symbol {
@@ -818,7 +799,10 @@ async fn a_layout2_store_moves_to_hash_tagged_keys(b: Backend) {
     let old = layout2_store();
     b.write_layout1(&old).await;
     b.set_layout_marker("2").await;
-    let err = Store::open(&b.url()).await.err().expect("layout 2 is refused");
+    let err = Store::open(&b.url())
+        .await
+        .err()
+        .expect("layout 2 is refused");
     assert!(
         matches!(err, StoreError::OldLayout { found: 2, .. }),
         "{err}"
@@ -827,7 +811,10 @@ async fn a_layout2_store_moves_to_hash_tagged_keys(b: Backend) {
     assert_eq!(done.from, 2);
     assert!(done.renamed.is_empty(), "{:?}", done.renamed);
     assert_eq!((done.series, done.chunks), (12, 36));
-    assert_eq!(done.lineages, 0, "layout 2 lineage already has today's names");
+    assert_eq!(
+        done.lineages, 0,
+        "layout 2 lineage already has today's names"
+    );
     assert!(done.skipped.is_empty(), "{:?}", done.skipped);
     assert_eq!(b.layout_marker().await.as_deref(), Some("3"));
     // Nothing is left under a layout 2 key.
@@ -857,6 +844,14 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     super::$case(super::Backend::redis()).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::cluster()).await;
                 }
             )*
         }

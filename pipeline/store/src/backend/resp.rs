@@ -29,7 +29,9 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::Slot;
-use redis::{Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, ServerError, Value};
+use redis::{
+    Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, ServerError, Value,
+};
 
 use crate::error::{Result, StoreError};
 use crate::key::{ChunkKey, Dataset, LAYOUT_KEY, SeriesName, kinds_key, symbols_key};
@@ -196,7 +198,10 @@ impl Resp {
                     pipe.add_command(cmd).ignore();
                 }
                 let mut c = c.clone();
-                return pipe.query_async::<()>(&mut c).await.map_err(|e| self.err(e));
+                return pipe
+                    .query_async::<()>(&mut c)
+                    .await
+                    .map_err(|e| self.err(e));
             }
             Conn::Cluster(c) => c,
         };
