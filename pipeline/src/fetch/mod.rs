@@ -759,7 +759,7 @@ async fn history_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(TradingDay, Records)>(2);
     let fetched = async {
-        let end = match what {
+        match what {
             What::Bars(_) => {
                 let (btx, mut brx) = tokio::sync::mpsc::channel(1);
                 // Owns both ends it joins: when the commits stop, the fetch's sends fail
@@ -804,8 +804,7 @@ async fn history_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
                 );
                 end
             }
-        };
-        end
+        }
     };
     // Owns the receiver: a commit that fails drops it, so the fetch stops too.
     let committed = async move {
