@@ -625,8 +625,9 @@ async fn sigterm_stops_after_the_units_in_flight_and_a_rerun_finishes() {
     let url = format!("embedded://{}/f", dir.path().display());
     let raw = dir.path().join("raw");
     let raw_arg = raw.display().to_string();
+    // One unit (a symbol's 8 days, one request) at a time, so that units are left to stop.
     let mut args = paced(&FAULT_ARGS, "4");
-    args.extend(["--archive", &raw_arg]);
+    args.extend(["--archive", &raw_arg, "--jobs", "1"]);
     let mut child = fetch_command(dir.path(), &url, &args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -15,7 +15,8 @@
 //! the reference, `lookup_port`), so the days after the reply's first are whole and handed
 //! back; that first day and the ones before it are asked again; a day that is itself past
 //! the limit is asked alone, without a limit, as a day-at-a-time fetch asks it.
-//! A retry after a lost connection asks only for the days not yet handed back.
+//! A retry after a lost connection asks only for the days not yet handed back, and for half
+//! as many at once when the failed attempt handed back none.
 
 use std::fmt;
 
@@ -131,36 +132,37 @@ pub(crate) async fn fetch<T: Send>(
         return replay(ctx, series, days, parse, out).await;
     }
     let mut remaining = days.to_vec();
-    let mut alone = false;
+    // A day a cut reply began with, that alone passes the limit: asked next, alone.
+    let mut alone: Option<TradingDay> = None;
+    // Days asked for at once: halved after each attempt that failed before handing back a
+    // day (a connection that drops mid-reply), so that a retry asks for less.
+    let mut at_once = days.len().max(1);
     let mut pauses = REQUEST_BACKOFF.with_attempts(ctx.retries).pauses();
     let mut attempts = 0u32;
-    while let Some(&last) = remaining.last() {
-        // One day is asked for as a day-at-a-time fetch asks for it: whole, without a limit.
-        let span: Vec<TradingDay> = if alone || remaining.len() == 1 {
-            vec![last]
-        } else {
-            remaining.clone()
+    while !remaining.is_empty() {
+        let span: Vec<TradingDay> = match alone {
+            Some(d) => vec![d],
+            None => remaining[..at_once.min(remaining.len())].to_vec(),
         };
+        let (first, last) = (span[0], span[span.len() - 1]);
+        // One day is asked for as a day-at-a-time fetch asks for it: whole, without a limit.
         let max = (span.len() > 1).then_some(ctx.max_points).flatten();
-        let req = series.request(span[0], last, max);
+        let req = series.request(first, last, max);
         attempts += 1;
         let mut handed = Vec::new();
         let got = one_reply(ctx, series, &req, &span, max, parse, out, &mut handed).await;
         remaining.retain(|d| !handed.contains(d));
         match got {
-            Ok(Step::Complete) => {
-                alone = false;
-                remaining.retain(|d| !span.contains(d));
-            }
+            Ok(Step::Complete) => alone = None,
             Ok(Step::UnknownSymbol) => return Ok(End::UnknownSymbol),
-            // The first day of the reply and those before it are asked again; when that is
-            // the last day asked for, it goes alone.
-            Ok(Step::CutAt(first)) => {
-                alone = first == last;
-                remaining.retain(|d| *d <= first);
-            }
+            // The reply's first day and those before it were not handed back and are asked
+            // again; when that day is the last asked for, it goes alone.
+            Ok(Step::CutAt(cut)) => alone = (cut == last).then_some(cut),
             Err(SourceError::Retryable(e)) => match pauses.next() {
                 Some(pause) => {
+                    if handed.is_empty() {
+                        at_once = (span.len() / 2).max(1);
+                    }
                     tracing::warn!(
                         attempt = attempts,
                         series = %series,
