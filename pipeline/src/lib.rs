@@ -146,6 +146,10 @@ struct SimArgs {
     /// Newest protocol to accept (6.1 plays an older IQConnect).
     #[arg(long, default_value = "6.2")]
     max_protocol: String,
+    /// Most data points in one history reply (a gateway's per-reply limit): a longer reply
+    /// is cut to its newest points, as MaxDatapoints cuts one. Default: no limit.
+    #[arg(long)]
+    max_datapoints: Option<u32>,
     /// Fault: close each lookup connection after this many lines.
     #[arg(long)]
     drop_after_lines: Option<u64>,
@@ -207,6 +211,7 @@ impl SimArgs {
             l1_speed: self.l1_speed,
             tick_scale: self.tick_scale,
             max_protocol,
+            max_datapoints: self.max_datapoints.filter(|n| *n > 0),
             faults: Faults {
                 drop_after_lines: self.drop_after_lines,
                 delay: self.delay_ms.map(Duration::from_millis),

@@ -625,8 +625,9 @@ async fn sigterm_stops_after_the_units_in_flight_and_a_rerun_finishes() {
     let url = format!("embedded://{}/f", dir.path().display());
     let raw = dir.path().join("raw");
     let raw_arg = raw.display().to_string();
+    // One unit (a symbol's 8 days, one request) at a time, so that units are left to stop.
     let mut args = paced(&FAULT_ARGS, "4");
-    args.extend(["--archive", &raw_arg]);
+    args.extend(["--archive", &raw_arg, "--jobs", "1"]);
     let mut child = fetch_command(dir.path(), &url, &args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -660,4 +661,68 @@ async fn sigterm_stops_after_the_units_in_flight_and_a_rerun_finishes() {
     assert_eq!(r["status"], "complete", "{r}");
     assert_eq!(r["kinds"]["ticks"]["skipped"], done, "{r}");
     assert_eq!(r["kinds"]["ticks"]["done"], FAULT_UNITS - done, "{r}");
+}
+
+/// Issue 17: one request per instrument over a run of days writes the store a request per
+/// instrument-day writes, byte for byte, with several times fewer requests; and a gateway
+/// that cuts long replies (`--max-points`) changes nothing but the request count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranged_requests_write_what_day_at_a_time_writes_with_fewer_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--symbols",
+        "AAPL,SPY",
+        "--kinds",
+        "ticks,bars:300,options",
+        "--from",
+        "2024-06-03",
+        "--to",
+        TO,
+    ];
+    let by_day = format!("embedded://{}/by-day", dir.path().display());
+    let mut a = args.to_vec();
+    a.push("--day-at-a-time");
+    ok(fetch(dir.path(), &by_day, &a));
+    let day_report = report(dir.path());
+    let want = snapshot(&by_day).await;
+    assert!(want.len() > 40);
+
+    let ranged = format!("embedded://{}/ranged", dir.path().display());
+    let archive = dir.path().join("raw");
+    let archive_arg = archive.display().to_string();
+    let mut a = args.to_vec();
+    a.extend(["--archive", &archive_arg]);
+    ok(fetch(dir.path(), &ranged, &a));
+    let ranged_report = report(dir.path());
+    assert_eq!(snapshot(&ranged).await, want);
+    assert_eq!(
+        ranged_report["kinds"]["ticks"]["done"], day_report["kinds"]["ticks"]["done"],
+        "the report counts symbol-days either way"
+    );
+    let made = |r: &serde_json::Value| r["requests"]["made"].as_u64().unwrap();
+    assert!(
+        made(&day_report) >= 5 * made(&ranged_report),
+        "{} requests a day at a time, {} ranged",
+        made(&day_report),
+        made(&ranged_report)
+    );
+    assert_eq!(
+        ranged_report["requests"]["entities"],
+        day_report["requests"]["entities"]
+    );
+    // The archive keeps a file per day, which a replay reads.
+    assert!(archive.join("2024/06/05/ticks/AAPL.txt.gz").is_file());
+    let replayed = format!("embedded://{}/replayed", dir.path().display());
+    let mut a = args.to_vec();
+    a.extend(["--replay", &archive_arg]);
+    ok(fetch(dir.path(), &replayed, &a));
+    assert_eq!(snapshot(&replayed).await, want);
+
+    // A gateway that cuts replies at 3,000 points: more requests, the same bytes.
+    let cut = format!("embedded://{}/cut", dir.path().display());
+    let mut a = args.to_vec();
+    a.extend(["--max-points", "3000"]);
+    ok(fetch(dir.path(), &cut, &a));
+    assert!(made(&report(dir.path())) > made(&ranged_report));
+    assert_eq!(snapshot(&cut).await, want);
 }

@@ -289,6 +289,54 @@ async fn htt_returns_the_ticks_of_a_date_time_range() {
     assert_eq!(got, want);
 }
 
+/// Issue 17: a gateway with a per-reply limit answers a multi-day range with its newest
+/// points, oldest first, and no error; a lower `MaxDatapoints` still wins.
+#[tokio::test]
+async fn a_multi_day_range_past_the_gateway_limit_keeps_its_newest_points() {
+    let days = ["2024-06-10", "2024-06-11", "2024-06-12"];
+    let all = ticks_of(&market(), "SPY", &days);
+    let cap = u32::try_from(all.len() / 2).unwrap();
+    assert!(cap > 10);
+    let sim = spawn_sim(|c| c.max_datapoints = Some(cap)).await;
+    let c = client(&sim, Protocol::V62).await;
+    let range = |max_points: Option<u32>| Request::TicksRange {
+        symbol: "SPY".into(),
+        begin: Some(DateTime {
+            date: 20240610,
+            time: 0,
+        }),
+        end: Some(DateTime {
+            date: 20240612,
+            time: 235_959,
+        }),
+        window: Window {
+            max_points,
+            ..window(Direction::OldestFirst)
+        },
+    };
+    let before = c.requests();
+    for (max_points, want) in [
+        (None, cap as usize),
+        (Some(7), 7),
+        (Some(2_000_000_000), cap as usize),
+    ] {
+        let got = c
+            .ticks(&range(max_points))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(got.len(), want, "MaxDatapoints {max_points:?}");
+        assert_eq!(got, all[all.len() - want..], "MaxDatapoints {max_points:?}");
+    }
+    assert_eq!(
+        c.requests() - before,
+        3,
+        "the client counts the requests it sends"
+    );
+}
+
 #[tokio::test]
 async fn an_empty_range_is_an_empty_result_not_an_error() {
     let sim = spawn_sim(|_| {}).await;

@@ -12,31 +12,35 @@
 
 mod convert;
 mod plan;
+mod ranged;
 mod source;
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use backon::Retryable;
 use tokio::task::JoinSet;
-use xlfeed_core::records::OptionTrade;
+use xlfeed_core::records::{OptionContract, OptionTrade};
 use xlfeed_core::{Backoff, Nyse, Symbol, TradingDay};
 use xlfeed_iqfeed::client::lookup::{LookupClient, LookupConfig};
 use xlfeed_iqfeed::sim::{SimConfig, Simulator};
 use xlfeed_iqfeed::wire::request::{
-    BarSpec, ChainFilter, DateTime, Direction, IntervalType, Request, Sides, Window,
+    BarSpec, ChainFilter, Direction, IntervalType, Request, Sides, Window,
 };
 use xlfeed_store::{ChunkKey, Dataset, Kind, Records, Store};
 
+use crate::stage::report::Requests;
 use crate::stage::runner::{self, planning_failed};
 use crate::stage::{
     Done, Label, Outcome, ProgressMode, Reach, Report, Role, RunControl, Scope, Settings,
     UnitError, Units, store_call,
 };
 use plan::{FetchKind, Unit};
+use ranged::{End, Series, What};
 use source::{Reply, Source, SourceError, path_part};
 
 pub(crate) const FETCH_EXAMPLES: &str = "\
@@ -126,6 +130,20 @@ pub(crate) struct FetchArgs {
     /// Refetch units the store already has.
     #[arg(long)]
     force: bool,
+    /// Ask IQFeed for each instrument's trades and bars one day at a time (a request per
+    /// instrument-day), as fetch did before ranged requests; for comparison.
+    #[arg(long)]
+    day_at_a_time: bool,
+    /// Most trading days asked for in one request (ticks, bars, an option contract's
+    /// trades); a unit covers as many consecutive missing days.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=260))]
+    range_days: u32,
+    /// The gateway's most data points in one reply, sent as MaxDatapoints on multi-day
+    /// requests: a reply that reaches it is taken as cut (IQFeed keeps the newest points)
+    /// and the rest is asked again. Default: no limit. With --sim, the simulator plays a
+    /// gateway with this limit.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_points: Option<u32>,
     /// This run's part of the universe, i/n (by a hash of the symbol). Without it,
     /// JOB_COMPLETION_INDEX and XLFEED_SHARDS are used when set.
     #[arg(long)]
@@ -189,6 +207,20 @@ struct Ctx {
     timeout: Duration,
     option_months: u32,
     option_strikes: u32,
+    /// `--max-points`.
+    max_points: Option<u32>,
+    /// The instruments asked for in this run (a stock's kind, an option contract), for the
+    /// report's requests per 1,000 entities.
+    entities: Mutex<HashSet<String>>,
+}
+
+impl Ctx {
+    /// Notes that `entity` was asked for.
+    fn asked(&self, entity: String) {
+        if let Ok(mut e) = self.entities.lock() {
+            e.insert(entity);
+        }
+    }
 }
 
 /// What a run is given once its options passed every check that needs no store, gateway or
@@ -287,6 +319,7 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
         let (lookup_addr, level1_addr, name) = if args.sim {
             let mut cfg = SimConfig::ephemeral(args.sim_seed, last);
             cfg.tick_scale = args.sim_tick_scale;
+            cfg.max_datapoints = args.max_points;
             // The simulator in this process paces nothing: the client's limit does.
             cfg.rate_limit = (100_000, 1e9);
             let running = Simulator::start(cfg)
@@ -338,6 +371,8 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
         timeout: Duration::from_secs(args.timeout),
         option_months: args.option_months,
         option_strikes: args.option_strikes,
+        max_points: args.max_points,
+        entities: Mutex::new(HashSet::new()),
     });
 
     let mut report = Report {
@@ -350,12 +385,18 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
         symbols: symbols.len(),
         ..Report::default()
     };
-    let units = match plan_units(&ctx, &kinds, &symbols, &scope.days, &mut report).await {
+    let span = if args.day_at_a_time {
+        1
+    } else {
+        args.range_days as usize
+    };
+    let units = match plan_units(&ctx, &kinds, &symbols, &scope.days, span, &mut report).await {
         Ok(u) => u,
         Err(e) => return Ok(planning_failed("fetch", &e)),
     };
     let skipped: u64 = report.kinds.values().map(|k| k.skipped).sum();
-    report.units = units.len() as u64 + skipped;
+    // A ranged unit stands for each of its symbol-days in the report.
+    report.units = units.iter().map(Unit::weight).sum::<u64>() + skipped;
     tracing::info!(
         units = units.len(),
         skipped,
@@ -399,6 +440,26 @@ impl Units for Fetch {
     async fn run_one(&self, unit: &Unit) -> Result<Done, UnitError> {
         run_unit(&self.0, unit).await
     }
+
+    fn complete(&self, report: &mut Report) {
+        let Some(made) = self.0.source.requests() else {
+            return;
+        };
+        let entities = self.0.entities.lock().map_or(0, |e| e.len() as u64);
+        let per_1000 = |n: u64| {
+            if n == 0 {
+                0.0
+            } else {
+                made as f64 * 1000.0 / n as f64
+            }
+        };
+        report.requests = Some(Requests {
+            made,
+            entities,
+            per_1000_entities: per_1000(entities).round(),
+            per_1000_rows: (per_1000(report.rows()) * 1000.0).round() / 1000.0,
+        });
+    }
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<FetchKind>> {
@@ -421,6 +482,7 @@ async fn plan_units(
     kinds: &[FetchKind],
     symbols: &[Symbol],
     days: &[TradingDay],
+    span: usize,
     report: &mut Report,
 ) -> Result<Vec<Unit>, UnitError> {
     let (first, last) = (days[0], days[days.len() - 1]);
@@ -448,10 +510,10 @@ async fn plan_units(
                     for _ in 0..skipped {
                         report.record(&kind.to_string(), Outcome::Skipped, 0);
                     }
-                    units.extend(missing.into_iter().map(|d| Unit {
+                    units.extend(runs(days, &missing, span).into_iter().map(|run| Unit {
                         kind,
                         symbol: symbol.clone(),
-                        days: vec![d],
+                        days: run,
                     }));
                 }
                 FetchKind::Daily => {
@@ -481,22 +543,30 @@ async fn plan_units(
     Ok(units)
 }
 
+/// The `missing` days (in the order of `days`) as runs of consecutive days of `days`, at
+/// most `span` long: what one request may ask for. A day the store has breaks a run.
+fn runs(days: &[TradingDay], missing: &[TradingDay], span: usize) -> Vec<Vec<TradingDay>> {
+    let mut out: Vec<Vec<TradingDay>> = Vec::new();
+    let mut last_at = None;
+    for (i, d) in days.iter().enumerate() {
+        if !missing.contains(d) {
+            continue;
+        }
+        match out.last_mut() {
+            Some(run) if last_at == Some(i.wrapping_sub(1)) && run.len() < span.max(1) => {
+                run.push(*d);
+            }
+            _ => out.push(vec![*d]),
+        }
+        last_at = Some(i);
+    }
+    out
+}
+
 /// `YYYY/MM/DD` of a day, for archive paths.
 fn day_path(d: TradingDay) -> String {
     let n = d.yyyymmdd();
     format!("{:04}/{:02}/{:02}", n / 10_000, (n / 100) % 100, n % 100)
-}
-
-/// The whole of a day, as a request range.
-fn whole_day(d: TradingDay) -> (Option<DateTime>, Option<DateTime>) {
-    let date = d.yyyymmdd();
-    (
-        Some(DateTime { date, time: 0 }),
-        Some(DateTime {
-            date,
-            time: 235_959,
-        }),
-    )
 }
 
 fn oldest_first() -> Window {
@@ -588,53 +658,9 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
     let sym = &unit.symbol;
     let day = unit.days[0];
     match unit.kind {
-        FetchKind::Ticks | FetchKind::Bars(_) => {
-            let (begin, end) = whole_day(day);
-            let (req, path) = match unit.kind {
-                FetchKind::Bars(secs) => (
-                    Request::BarsRange {
-                        symbol: sym.to_string(),
-                        spec: BarSpec {
-                            interval: secs,
-                            interval_type: IntervalType::Seconds,
-                            label_at_beginning: false,
-                        },
-                        begin,
-                        end,
-                        window: oldest_first(),
-                    },
-                    format!(
-                        "{}/bars{secs}/{}.txt.gz",
-                        day_path(day),
-                        path_part(sym.as_str())
-                    ),
-                ),
-                _ => (
-                    Request::TicksRange {
-                        symbol: sym.to_string(),
-                        begin,
-                        end,
-                        window: oldest_first(),
-                    },
-                    format!("{}/ticks/{}.txt.gz", day_path(day), path_part(sym.as_str())),
-                ),
-            };
-            let kind = unit.kind.store_kind();
-            let rows = match kind {
-                Kind::Bar(_) => match request(ctx, &req, &path, convert::bars).await? {
-                    (Reply::InvalidSymbol(_), _) => return Ok(unknown_symbol()),
-                    (_, rows) => Records::Bars(rows),
-                },
-                _ => match request(ctx, &req, &path, convert::trades).await? {
-                    (Reply::InvalidSymbol(_), _) => return Ok(unknown_symbol()),
-                    (_, rows) => Records::Trades(rows),
-                },
-            };
-            let n = rows.len() as u64;
-            commit(ctx, vec![(key(kind, sym, day), rows)]).await?;
-            Ok(Done::rows(n, 1))
-        }
+        FetchKind::Ticks | FetchKind::Bars(_) => history_unit(ctx, unit).await,
         FetchKind::Daily => {
+            ctx.asked(format!("daily {sym}"));
             let (first, last) = (day, *unit.days.last().unwrap_or(&day));
             let req = Request::DailyRange {
                 symbol: sym.to_string(),
@@ -672,7 +698,7 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
             commit(ctx, chunks).await?;
             Ok(Done::rows(n, written))
         }
-        FetchKind::Options => options_unit(ctx, sym, day).await,
+        FetchKind::Options => options_unit(ctx, sym, &unit.days).await,
         FetchKind::Fundamentals | FetchKind::Dividends => {
             let path = format!(
                 "{}/level1/{}.txt.gz",
@@ -709,9 +735,202 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
     }
 }
 
-/// An underlying's options for a day: the chain, then every listed contract's trades;
-/// the chain and the trades are committed together.
-async fn options_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<Done, UnitError> {
+/// A ticks or bars unit: its days in as few requests as IQFeed allows ([`ranged`]), each
+/// day committed as soon as it is whole.
+async fn history_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
+    let sym = &unit.symbol;
+    let kind = unit.kind.store_kind();
+    let (what, folder) = match unit.kind {
+        FetchKind::Bars(secs) => (
+            What::Bars(BarSpec {
+                interval: secs,
+                interval_type: IntervalType::Seconds,
+                label_at_beginning: false,
+            }),
+            format!("bars{secs}"),
+        ),
+        _ => (What::Ticks, "ticks".to_owned()),
+    };
+    ctx.asked(format!("{} {sym}", unit.kind));
+    let series = Series {
+        symbol: sym.to_string(),
+        what,
+        folder,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(TradingDay, Records)>(2);
+    let fetched = async {
+        match what {
+            What::Bars(_) => {
+                let (btx, mut brx) = tokio::sync::mpsc::channel(1);
+                // Owns both ends it joins: when the commits stop, the fetch's sends fail
+                // instead of waiting for ever.
+                let fwd = async move {
+                    while let Some((d, rows)) = brx.recv().await {
+                        if tx.send((d, Records::Bars(rows))).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let parse: &ranged::Parse<_> = &convert::bars;
+                let (end, ()) = tokio::join!(
+                    async {
+                        let r = ranged::fetch(ctx, &series, &unit.days, parse, &btx).await;
+                        drop(btx);
+                        r
+                    },
+                    fwd
+                );
+                end
+            }
+            What::Ticks => {
+                let (ttx, mut trx) = tokio::sync::mpsc::channel(1);
+                // Owns both ends it joins: when the commits stop, the fetch's sends fail
+                // instead of waiting for ever.
+                let fwd = async move {
+                    while let Some((d, rows)) = trx.recv().await {
+                        if tx.send((d, Records::Trades(rows))).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let parse: &ranged::Parse<_> = &convert::trades;
+                let (end, ()) = tokio::join!(
+                    async {
+                        let r = ranged::fetch(ctx, &series, &unit.days, parse, &ttx).await;
+                        drop(ttx);
+                        r
+                    },
+                    fwd
+                );
+                end
+            }
+        }
+    };
+    // Owns the receiver: a commit that fails drops it, so the fetch stops too.
+    let committed = async move {
+        let mut outcomes = BTreeMap::new();
+        while let Some((d, rows)) = rx.recv().await {
+            let n = rows.len() as u64;
+            commit(ctx, vec![(key(kind, sym, d), rows)]).await?;
+            outcomes.insert(d, Done::rows(n, 1).outcome);
+        }
+        Ok::<_, UnitError>(outcomes)
+    };
+    let (end, outcomes) = tokio::join!(fetched, committed);
+    let outcomes = outcomes?;
+    let written = outcomes.len() as u64;
+    match end? {
+        End::Complete => Ok(Done::days(outcomes.into_values().collect(), written)),
+        End::UnknownSymbol => Ok(unknown_days(unit.days.len() - outcomes.len(), outcomes)),
+    }
+}
+
+/// A unit of a symbol IQFeed does not know, after `committed` days it did have: one
+/// unknown-symbol outcome for each of the `unknown` days.
+fn unknown_days(unknown: usize, committed: BTreeMap<TradingDay, Outcome>) -> Done {
+    let written = committed.len() as u64;
+    let mut outcomes = vec![Outcome::UnknownSymbol; unknown.max(1)];
+    outcomes.extend(committed.into_values());
+    Done {
+        note: unknown_symbol().note,
+        ..Done::days(outcomes, written)
+    }
+}
+
+/// An underlying's options over a run of days: the chain (`CEO`, which lists the contracts
+/// listed now whatever the day: asked once, each day keeps the contracts not expired by it),
+/// then every listed contract's trades over the days it is listed, one request a contract
+/// ([`ranged`]); each day's chain and trades are committed together.
+async fn options_unit(
+    ctx: &Arc<Ctx>,
+    und: &Symbol,
+    days: &[TradingDay],
+) -> Result<Done, UnitError> {
+    let Some(chains) = chains(ctx, und, days).await? else {
+        return Ok(unknown_days(days.len(), BTreeMap::new()));
+    };
+    // Each contract over the days whose chain lists it, in runs of consecutive days.
+    let mut listed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (_, contracts)) in chains.iter().enumerate() {
+        for c in contracts {
+            listed.entry(c.symbol.clone()).or_default().push(i);
+        }
+    }
+    // Every contract at once: the client paces the requests and bounds those in flight;
+    // the trades are sorted afterwards, so arrival order does not matter.
+    let mut tasks = JoinSet::new();
+    for (contract, at) in listed {
+        let mut run: Vec<TradingDay> = Vec::new();
+        let mut runs = Vec::new();
+        for (k, &i) in at.iter().enumerate() {
+            if k > 0 && at[k - 1] + 1 != i {
+                runs.push(std::mem::take(&mut run));
+            }
+            run.push(days[i]);
+        }
+        runs.push(run);
+        ctx.asked(format!("option {contract}"));
+        let series = Series {
+            symbol: contract.clone(),
+            what: What::Ticks,
+            folder: format!("options/{}", path_part(und.as_str())),
+        };
+        let ctx = ctx.clone();
+        tasks.spawn(async move {
+            let parse = move |b: &[u8], out: &mut Vec<OptionTrade>| {
+                convert::option_trades(&contract, b, out)
+            };
+            let mut got = Vec::new();
+            for run in runs {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+                let collect = async {
+                    while let Some(day_rows) = rx.recv().await {
+                        got.push(day_rows);
+                    }
+                };
+                let (end, ()) = tokio::join!(
+                    async {
+                        let r = ranged::fetch(&ctx, &series, &run, &parse, &tx).await;
+                        drop(tx);
+                        r
+                    },
+                    collect
+                );
+                // A contract IQFeed does not know has no trades.
+                end?;
+            }
+            Ok::<_, UnitError>(got)
+        });
+    }
+    let mut trades: BTreeMap<TradingDay, Vec<OptionTrade>> = BTreeMap::new();
+    while let Some(t) = tasks.join_next().await {
+        let part = t.map_err(|e| UnitError::Failed(format!("a contract's fetch panicked: {e}")))?;
+        for (d, rows) in part? {
+            trades.entry(d).or_default().extend(rows);
+        }
+    }
+    let mut chunks = Vec::new();
+    let mut outcomes = Vec::new();
+    for (day, contracts) in chains {
+        let mut t = trades.remove(&day).unwrap_or_default();
+        t.sort_by(|a, b| (a.time, &a.contract, a.tick_id).cmp(&(b.time, &b.contract, b.tick_id)));
+        outcomes.push(Done::rows(t.len() as u64, 1).outcome);
+        chunks.push((key(Kind::Chain, und, day), Records::Contracts(contracts)));
+        chunks.push((key(Kind::OptionTrade, und, day), Records::OptionTrades(t)));
+    }
+    let written = outcomes.len() as u64;
+    commit(ctx, chunks).await?;
+    Ok(Done::days(outcomes, written))
+}
+
+/// The chain of `und` on each of `days` (sorted by contract, without repeats); `None` for
+/// an unknown underlying. Live, one `CEO` serves every day (IQFeed lists today's contracts
+/// whatever the day) and is archived under each; a replay reads each day's.
+async fn chains(
+    ctx: &Arc<Ctx>,
+    und: &Symbol,
+    days: &[TradingDay],
+) -> Result<Option<Vec<(TradingDay, Vec<OptionContract>)>>, UnitError> {
     let req = Request::EquityChain {
         symbol: und.to_string(),
         sides: Sides::Both,
@@ -720,55 +939,75 @@ async fn options_unit(ctx: &Arc<Ctx>, und: &Symbol, day: TradingDay) -> Result<D
         filter: ChainFilter::Moneyness(ctx.option_strikes, ctx.option_strikes),
         include_nonstandard: false,
     };
-    let path = format!("{}/chain/{}.txt.gz", day_path(day), path_part(und.as_str()));
-    let parse = |b: &[u8], out: &mut Vec<_>| convert::chain(b, und.as_str(), day, out);
-    let mut contracts = match request(ctx, &req, &path, parse).await? {
-        (Reply::InvalidSymbol(_), _) => return Ok(unknown_symbol()),
-        (_, contracts) => contracts,
+    let path = |d: TradingDay| format!("{}/chain/{}.txt.gz", day_path(d), path_part(und.as_str()));
+    let tidy = |mut contracts: Vec<OptionContract>| {
+        contracts.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        contracts.dedup_by(|a, b| a.symbol == b.symbol);
+        contracts
     };
-    contracts.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-    contracts.dedup_by(|a, b| a.symbol == b.symbol);
-    // Every contract's trades at once: the client paces the requests and bounds those in
-    // flight; the trades are sorted afterwards, so arrival order does not matter.
-    let (begin, end) = whole_day(day);
-    let mut tasks = JoinSet::new();
-    for c in &contracts {
-        let req = Request::TicksRange {
-            symbol: c.symbol.clone(),
-            begin,
-            end,
-            window: oldest_first(),
-        };
-        let path = format!(
-            "{}/options/{}/{}.txt.gz",
-            day_path(day),
-            path_part(und.as_str()),
-            path_part(&c.symbol)
-        );
-        let (ctx, contract) = (ctx.clone(), c.symbol.clone());
-        tasks.spawn(async move {
-            let parse = |b: &[u8], out: &mut Vec<_>| convert::option_trades(&contract, b, out);
-            Ok::<_, UnitError>(request(&ctx, &req, &path, parse).await?.1)
-        });
+    let mut out = Vec::with_capacity(days.len());
+    if ctx.source.is_replay() {
+        for &day in days {
+            let parse = |b: &[u8], o: &mut Vec<_>| convert::chain(b, und.as_str(), day, o);
+            match request(ctx, &req, &path(day), parse).await? {
+                (Reply::InvalidSymbol(_), _) => return Ok(None),
+                (_, contracts) => out.push((day, tidy(contracts))),
+            }
+        }
+        return Ok(Some(out));
     }
-    let mut trades: Vec<OptionTrade> = Vec::new();
-    while let Some(t) = tasks.join_next().await {
-        let part: Result<Vec<OptionTrade>, UnitError> =
-            t.map_err(|e| UnitError::Failed(format!("a contract's fetch panicked: {e}")))?;
-        trades.extend(part?);
+    let Some(&first) = days.first() else {
+        return Ok(Some(out));
+    };
+    let keep = |b: &[u8], body: &mut Vec<u8>| {
+        body.extend_from_slice(b);
+        Ok(())
+    };
+    let (reply, body) = request(ctx, &req, &path(first), keep).await?;
+    if let Reply::InvalidSymbol(_) = reply {
+        return Ok(None);
     }
-    trades.sort_by(|a, b| (a.time, &a.contract, a.tick_id).cmp(&(b.time, &b.contract, b.tick_id)));
-    let n = trades.len() as u64;
-    commit(
-        ctx,
-        vec![
-            (key(Kind::Chain, und, day), Records::Contracts(contracts)),
-            (
-                key(Kind::OptionTrade, und, day),
-                Records::OptionTrades(trades),
-            ),
-        ],
-    )
-    .await?;
-    Ok(Done::rows(n, 1))
+    for &day in days {
+        if day != first
+            && let Some(mut f) = ctx
+                .source
+                .archive_file(&path(day), &req)
+                .map_err(|e| UnitError::Failed(e.to_string()))?
+        {
+            f.write(&body)
+                .and_then(|()| f.finish(&reply))
+                .map_err(|e| UnitError::Failed(format!("{e:#}")))?;
+        }
+        let mut contracts = Vec::new();
+        convert::chain(&body, und.as_str(), day, &mut contracts)
+            .map_err(|e| UnitError::Failed(format!("{e:#}")))?;
+        out.push((day, tidy(contracts)));
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_days_make_runs_a_request_may_ask_for() {
+        let days: Vec<TradingDay> = Nyse
+            .trading_days(
+                TradingDay::parse("2024-06-03").unwrap(),
+                TradingDay::parse("2024-06-14").unwrap(),
+            )
+            .collect();
+        assert_eq!(days.len(), 10);
+        let all = runs(&days, &days, 20);
+        assert_eq!(all, vec![days.clone()], "a weekend does not break a run");
+        let by4: Vec<usize> = runs(&days, &days, 4).iter().map(Vec::len).collect();
+        assert_eq!(by4, [4, 4, 2]);
+        assert_eq!(runs(&days, &days, 1).len(), 10, "--day-at-a-time");
+        // A day the store has breaks a run.
+        let missing: Vec<TradingDay> = days.iter().copied().filter(|d| *d != days[3]).collect();
+        let got: Vec<usize> = runs(&days, &missing, 20).iter().map(Vec::len).collect();
+        assert_eq!(got, [3, 6]);
+        assert!(runs(&days, &[], 20).is_empty());
+    }
 }

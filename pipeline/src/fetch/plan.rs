@@ -1,8 +1,10 @@
 //! What a fetch run does: the kinds it fetches and the units of work they make over the
 //! run's scope ([`crate::stage::Scope`]).
 //!
-//! A **unit** is the smallest piece of work that is fetched, committed and skipped on a
-//! re-run as a whole: one (kind, symbol, day) for ticks, bars and options; one (kind, symbol)
+//! A **unit** is a piece of work run as a whole: one (kind, symbol) over a run of
+//! consecutive missing days for ticks, bars and options (asked of IQFeed in one request
+//! per instrument, `--range-days` at most; one day with `--day-at-a-time`), each day
+//! committed and skipped on a re-run on its own; one (kind, symbol)
 //! over the whole range for daily bars (one request, one chunk per day); one symbol for the
 //! Level 1 snapshot kinds (dividends, fundamentals).
 
@@ -94,6 +96,19 @@ pub(crate) struct Unit {
     /// The days it covers: one for per-day kinds, the missing days of the range for daily,
     /// the last day of the range for the Level 1 kinds.
     pub(crate) days: Vec<TradingDay>,
+}
+
+impl Unit {
+    /// The units of the report it stands for: one per day for the per-day kinds (a ranged
+    /// unit asks for several days at once), one otherwise.
+    pub(crate) fn weight(&self) -> u64 {
+        match self.kind {
+            FetchKind::Ticks | FetchKind::Bars(_) | FetchKind::Options => {
+                self.days.len().max(1) as u64
+            }
+            _ => 1,
+        }
+    }
 }
 
 impl fmt::Display for Unit {

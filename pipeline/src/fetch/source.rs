@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 use xlfeed_core::fsutil::{Access, AtomicFile};
 use xlfeed_iqfeed::IqError;
 use xlfeed_iqfeed::client::level1::Level1Client;
-use xlfeed_iqfeed::client::lookup::LookupClient;
+use xlfeed_iqfeed::client::lookup::{LookupClient, ReplyLines};
 use xlfeed_iqfeed::wire::level1::{Fundamental, Message};
 use xlfeed_iqfeed::wire::request::Request;
 
@@ -181,6 +181,60 @@ impl Source {
     }
 }
 
+/// A live reply opened by [`Source::open`].
+pub(crate) enum Opened {
+    /// Its data lines, to be read.
+    Lines(ReplyLines),
+    /// The symbol is unknown to IQFeed.
+    InvalidSymbol,
+}
+
+impl Source {
+    /// Whether replies come from an archive.
+    pub(crate) fn is_replay(&self) -> bool {
+        matches!(self, Source::Replay(_))
+    }
+
+    /// Requests sent to IQFeed so far (`None` for a replay).
+    pub(crate) fn requests(&self) -> Option<u64> {
+        match self {
+            Source::Live { lookup, .. } => Some(lookup.requests()),
+            Source::Replay(_) => None,
+        }
+    }
+
+    /// Sends a request to IQFeed and returns its reply unread, for a caller that splits it
+    /// (a multi-day reply, archived day by day); a replay has no such thing.
+    pub(crate) async fn open(&self, req: &Request) -> Result<Opened, SourceError> {
+        let Source::Live { lookup, .. } = self else {
+            return Err(SourceError::Failed(
+                "a replay reads replies day by day, not a request's".into(),
+            ));
+        };
+        match lookup.request(req).await {
+            Ok(l) => Ok(Opened::Lines(l)),
+            Err(IqError::InvalidSymbol { .. }) => Ok(Opened::InvalidSymbol),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A file of the archive (when `--archive` is given) at `path`, headed by `request`.
+    pub(crate) fn archive_file(
+        &self,
+        path: &str,
+        request: &Request,
+    ) -> Result<Option<ArchiveFile>, SourceError> {
+        match self {
+            Source::Live {
+                archive: Some(dir), ..
+            } => ArchiveFile::create(&under(dir, path)?, &request.format(""))
+                .map(Some)
+                .map_err(|e| SourceError::Failed(format!("{e:#}"))),
+            _ => Ok(None),
+        }
+    }
+}
+
 /// Sends a request and hands its data lines to `sink` in blocks.
 async fn live_request(
     lookup: &LookupClient,
@@ -284,12 +338,12 @@ fn under(dir: &Path, path: &str) -> Result<PathBuf, SourceError> {
 /// complete (and removed if it never is). Each has a temporary name of its own: two units
 /// may archive the same reply at once (fundamentals and dividends both read a symbol's
 /// Level 1 `F` message), and each renames its complete file.
-struct ArchiveFile {
+pub(crate) struct ArchiveFile {
     gz: GzEncoder<AtomicFile>,
 }
 
 impl ArchiveFile {
-    fn create(path: &Path, request: &str) -> Result<ArchiveFile> {
+    pub(crate) fn create(path: &Path, request: &str) -> Result<ArchiveFile> {
         let file = AtomicFile::create(path, Access::Shared)
             .with_context(|| format!("cannot write archive file {}", path.display()))?;
         let mut gz = GzEncoder::new(file, Compression::fast());
@@ -298,7 +352,8 @@ impl ArchiveFile {
         Ok(ArchiveFile { gz })
     }
 
-    fn write(&mut self, block: &[u8]) -> Result<()> {
+    /// Appends data lines (each `\n`-terminated).
+    pub(crate) fn write(&mut self, block: &[u8]) -> Result<()> {
         self.gz.write_all(block).with_context(|| {
             format!(
                 "cannot write archive file {}",
@@ -307,7 +362,8 @@ impl ArchiveFile {
         })
     }
 
-    fn finish(mut self, reply: &Reply) -> Result<()> {
+    /// Ends the file as `reply` ended and moves it into place.
+    pub(crate) fn finish(mut self, reply: &Reply) -> Result<()> {
         match reply {
             Reply::Data => {}
             Reply::NoData => self.gz.write_all(b"E,!NO_DATA!\n")?,

@@ -90,6 +90,23 @@ pub(crate) struct Report {
     pub(crate) kinds: BTreeMap<String, KindReport>,
     /// Units that did not end well.
     pub(crate) problems: Vec<Problem>,
+    /// The requests made of IQFeed (fetch from a gateway only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) requests: Option<Requests>,
+}
+
+/// What a fetch asked of IQFeed, whose history servers allow about 50 requests a second:
+/// the bound on a backfill's wall time.
+#[derive(Debug, Default, Clone, Serialize)]
+pub(crate) struct Requests {
+    /// Requests sent (history and chains; a retry is another one).
+    pub(crate) made: u64,
+    /// Instruments asked for: each stock's kind and each option contract, once per run.
+    pub(crate) entities: u64,
+    /// `made` per 1,000 `entities`.
+    pub(crate) per_1000_entities: f64,
+    /// `made` per 1,000 rows written (the entities of the fetch benchmarks).
+    pub(crate) per_1000_rows: f64,
 }
 
 impl Report {
@@ -152,6 +169,12 @@ impl Report {
             self.seconds,
             self.rows_per_second
         );
+        if let Some(r) = &self.requests {
+            s += &format!(
+                "{} IQFeed requests for {} entities ({:.0} per 1,000 entities, {:.3} per 1,000 rows)\n",
+                r.made, r.entities, r.per_1000_entities, r.per_1000_rows
+            );
+        }
         let shown = 10;
         for p in self.problems.iter().take(shown) {
             s += &format!(

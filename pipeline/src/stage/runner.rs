@@ -58,6 +58,9 @@ pub(crate) struct Done {
     pub(crate) written: u64,
     /// Something the report should show although the unit ended: (status, reason).
     pub(crate) note: Option<(String, String)>,
+    /// The outcomes of the further symbol-days a unit of several stands for (a ranged
+    /// fetch's days after its first), each counted in the report as one unit of its kind.
+    pub(crate) more: Vec<Outcome>,
 }
 
 impl Done {
@@ -71,6 +74,7 @@ impl Done {
             },
             written,
             note: None,
+            more: Vec::new(),
         }
     }
 
@@ -80,6 +84,23 @@ impl Done {
             outcome,
             written: 0,
             note: None,
+            more: Vec::new(),
+        }
+    }
+
+    /// One outcome per symbol-day of a unit of several: the first is the unit's, the rest
+    /// go in [`Done::more`]; `written` symbol-days committed in all.
+    pub(crate) fn days(mut outcomes: Vec<Outcome>, written: u64) -> Done {
+        let first = if outcomes.is_empty() {
+            Outcome::Empty
+        } else {
+            outcomes.remove(0)
+        };
+        Done {
+            outcome: first,
+            written,
+            note: None,
+            more: outcomes,
         }
     }
 }
@@ -108,6 +129,10 @@ pub(crate) trait Units: Send + Sync + 'static {
 
     /// Runs one unit to its commit.
     fn run_one(&self, unit: &Self::Unit) -> impl Future<Output = Result<Done, UnitError>> + Send;
+
+    /// Adds what only this stage knows to the report before it is written (fetch: the
+    /// requests it made of IQFeed).
+    fn complete(&self, _report: &mut Report) {}
 }
 
 /// How the loop runs.
@@ -175,6 +200,7 @@ pub(crate) async fn run<S: Units>(
                     outcome: Outcome::Failed,
                     written: 0,
                     note: Some(("failed".into(), reason)),
+                    more: Vec::new(),
                 }
             }
         };
@@ -188,14 +214,18 @@ pub(crate) async fn run<S: Units>(
             });
         }
         report.record(&label.kind, done.outcome, done.written);
-        let rows = if let Outcome::Done(r) = done.outcome {
-            r
-        } else {
-            0
-        };
+        for &o in &done.more {
+            report.record(&label.kind, o, 0);
+        }
+        let rows = [done.outcome]
+            .iter()
+            .chain(&done.more)
+            .map(|o| if let Outcome::Done(r) = o { *r } else { 0 })
+            .sum();
         progress.tick(&unit.to_string(), rows);
     }
     progress.finish();
+    stage.complete(&mut report);
     let code = report.finish(
         settings.started,
         store_down,

@@ -103,6 +103,7 @@ struct Inner {
     limiter: RateLimiter,
     in_flight: Arc<Semaphore>,
     next_id: AtomicU64,
+    sent: AtomicU64,
 }
 
 impl LookupClient {
@@ -113,6 +114,7 @@ impl LookupClient {
                 limiter: RateLimiter::new(cfg.rate_per_sec, cfg.burst),
                 in_flight: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
                 next_id: AtomicU64::new(1),
+                sent: AtomicU64::new(0),
                 link: Mutex::new(None),
                 cfg,
             }),
@@ -124,6 +126,12 @@ impl LookupClient {
     /// The configuration.
     pub fn config(&self) -> &LookupConfig {
         &self.inner.cfg
+    }
+
+    /// Requests sent so far (history, chains and lookups alike; a retry is another one):
+    /// what IQFeed's request-rate limit counts.
+    pub fn requests(&self) -> u64 {
+        self.inner.sent.load(Ordering::Relaxed)
     }
 
     async fn open(cfg: &LookupConfig) -> Result<Arc<Link>, IqError> {
@@ -238,6 +246,7 @@ impl LookupClient {
             r.insert(id.clone(), tx);
         }
         link.writer.lock().await.send(&line).await?;
+        self.inner.sent.fetch_add(1, Ordering::Relaxed);
         Ok(ReplyLines {
             rx,
             split: LineSplitter::new(),

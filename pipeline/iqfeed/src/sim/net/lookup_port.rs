@@ -15,6 +15,10 @@
 //!
 //! - `MaxDatapoints` keeps the **newest** N points whatever the direction (oldest-first
 //!   replies then start N points before the end); 0 or empty means no limit.
+//!   [`SimConfig::max_datapoints`](super::server::SimConfig::max_datapoints), when set, is a
+//!   limit of the gateway's own: a reply never holds more, cut the same way, with no error.
+//! - A date-time range (`HTT`, `HIT`) may span any number of sessions: the reply is every
+//!   session's points in order, one reply, as for a single day.
 //! - `Days` (`HTD`, `HID`) counts NYSE trading days back from `today`, 1 being `today`.
 //! - Filter times are inclusive at whole seconds: a trade at 16:00:00.5 passes an end filter
 //!   of `160000`. Date-time ranges likewise (begin exact, end to the end of its second).
@@ -214,7 +218,8 @@ async fn answer(conn: &mut Conn, line: &str, data_lines: &mut u64) -> io::Result
             let Some(src) = Source::resolve(m, req.symbol()) else {
                 return reply.error(INVALID_SYMBOL).await;
             };
-            history(&mut reply, m, today, &src, &req).await?;
+            let cap = shared.config.max_datapoints;
+            history(&mut reply, m, today, &src, &req, cap).await?;
             reply.finish().await
         }
     }
@@ -251,13 +256,24 @@ async fn answer_table(
     reply.finish().await
 }
 
-/// Answers a history request with data lines (the caller ends the reply).
+/// The points a reply may hold: the request's `MaxDatapoints` (0 or `None`: all) within the
+/// gateway's own limit `cap`.
+fn limit(max_points: Option<u32>, cap: Option<u32>) -> Option<u32> {
+    match (max_points.filter(|m| *m > 0), cap.filter(|c| *c > 0)) {
+        (Some(m), Some(c)) => Some(m.min(c)),
+        (m, c) => m.or(c),
+    }
+}
+
+/// Answers a history request with data lines (the caller ends the reply), at most `cap`
+/// points of them.
 async fn history(
     reply: &mut Reply<'_>,
     m: &Market,
     today: TradingDay,
     src: &Source,
     req: &Request,
+    cap: Option<u32>,
 ) -> io::Result<()> {
     let depth = days_before(today.date(), INTRADAY_DEPTH_DAYS);
     match req {
@@ -268,20 +284,28 @@ async fn history(
         } => {
             let days = src.days(depth, today);
             let load = |d: TradingDay, _: &DayCtx| src.ticks(m, d);
-            stream(reply, &days, *direction, Some(*max_points), load, tick_line).await
+            stream(
+                reply,
+                &days,
+                *direction,
+                limit(Some(*max_points), cap),
+                load,
+                tick_line,
+            )
+            .await
         }
         Request::TicksDays { days, window, .. } => {
             let days = src.only(last_sessions(today, *days));
             let filter = Filter::new(None, None, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_ticks(src, m, d, ctx, &filter);
-            stream_window(reply, &days, window, load, tick_line).await
+            stream_window(reply, &days, window, cap, load, tick_line).await
         }
         Request::TicksRange {
             begin, end, window, ..
         } => {
             let (days, filter) = range(src, today, *begin, *end, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_ticks(src, m, d, ctx, &filter);
-            stream_window(reply, &days, window, load, tick_line).await
+            stream_window(reply, &days, window, cap, load, tick_line).await
         }
         Request::BarsLast {
             spec,
@@ -291,7 +315,15 @@ async fn history(
         } => {
             let days = src.days(depth, today);
             let load = |d: TradingDay, ctx: &DayCtx| bars(src, m, d, ctx, spec);
-            stream(reply, &days, *direction, Some(*max_points), load, bar_line).await
+            stream(
+                reply,
+                &days,
+                *direction,
+                limit(Some(*max_points), cap),
+                load,
+                bar_line,
+            )
+            .await
         }
         Request::BarsDays {
             spec, days, window, ..
@@ -299,7 +331,7 @@ async fn history(
             let days = src.only(last_sessions(today, *days));
             let filter = Filter::new(None, None, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_bars(src, m, d, ctx, spec, &filter);
-            stream_window(reply, &days, window, load, bar_line).await
+            stream_window(reply, &days, window, cap, load, bar_line).await
         }
         Request::BarsRange {
             spec,
@@ -310,7 +342,7 @@ async fn history(
         } => {
             let (days, filter) = range(src, today, *begin, *end, window);
             let load = |d: TradingDay, ctx: &DayCtx| filtered_bars(src, m, d, ctx, spec, &filter);
-            stream_window(reply, &days, window, load, bar_line).await
+            stream_window(reply, &days, window, cap, load, bar_line).await
         }
         Request::DailyLast {
             max_points,
@@ -320,7 +352,7 @@ async fn history(
             let n = all_or(*max_points, 2_520).min(MAX_SESSIONS);
             let from = last_sessions(today, n).first().copied().unwrap_or(today);
             let lines = src.daily(m, from, today);
-            send_lines(reply, lines, *direction, Some(*max_points)).await
+            send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
         }
         Request::WeeklyLast {
             max_points,
@@ -336,7 +368,7 @@ async fn history(
             let lines = group(src.daily(m, from, today), |d| {
                 d.iso_week().year() * 100 + d.iso_week().week() as i32
             });
-            send_lines(reply, lines, *direction, Some(*max_points)).await
+            send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
         }
         Request::MonthlyLast {
             max_points,
@@ -352,7 +384,7 @@ async fn history(
             let lines = group(src.daily(m, from, today), |d| {
                 d.year() * 100 + d.month() as i32
             });
-            send_lines(reply, lines, *direction, Some(*max_points)).await
+            send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
         }
         Request::DailyRange {
             begin,
@@ -374,7 +406,7 @@ async fn history(
             } else {
                 Vec::new()
             };
-            send_lines(reply, lines, *direction, *max_points).await
+            send_lines(reply, lines, *direction, limit(*max_points, cap)).await
         }
         Request::EquityChain { .. }
         | Request::FutureOptionChain { .. }
@@ -648,11 +680,12 @@ async fn stream<R>(
 }
 
 /// [`stream`] in the direction and to the limit of a request's `window` (the `…D` and `…T`
-/// requests).
+/// requests), within the gateway's `cap`.
 async fn stream_window<R>(
     reply: &mut Reply<'_>,
     days: &[TradingDay],
     window: &Window,
+    cap: Option<u32>,
     load: impl Fn(TradingDay, &DayCtx) -> Vec<R>,
     write: fn(&mut Vec<u8>, &R, &DayCtx),
 ) -> io::Result<()> {
@@ -660,7 +693,7 @@ async fn stream_window<R>(
         reply,
         days,
         window.direction,
-        window.max_points,
+        limit(window.max_points, cap),
         load,
         write,
     )

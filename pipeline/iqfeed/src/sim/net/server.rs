@@ -56,6 +56,11 @@ pub struct SimConfig {
     /// Newest protocol this IQConnect knows (default 6.2). 6.1 stands in for an older
     /// IQConnect that rejects `S,SET PROTOCOL,6.2`.
     pub max_protocol: Protocol,
+    /// Most data points in one history reply, whatever its `MaxDatapoints` (`None`: no
+    /// limit, the default). A reply past it is cut as `MaxDatapoints` cuts one: the newest
+    /// points are kept, without an error; a client that knows the limit asks again for the
+    /// rest. Plays a gateway with a per-reply limit.
+    pub max_datapoints: Option<u32>,
     /// Faults to inject.
     pub faults: Faults,
 }
@@ -74,6 +79,7 @@ impl Default for SimConfig {
             l1_speed: 1.0,
             tick_scale: 1.0,
             max_protocol: Protocol::V62,
+            max_datapoints: None,
             faults: Faults::default(),
         }
     }
