@@ -103,6 +103,12 @@ pub(crate) struct FetchArgs {
     /// The simulator's trades per real trade (with --sim; 1 = realistic counts).
     #[arg(long, default_value_t = 1.0, value_parser = tick_scale)]
     sim_tick_scale: f64,
+    /// With --sim: the simulator also lists every symbol of the run outside its standard 21,
+    /// each with parameters derived from the ticker (2,000–12,000 trades a day, options,
+    /// maybe dividends), so a universe of any size can be fetched. Without it such symbols
+    /// are unknown, as they would be to IQFeed.
+    #[arg(long, requires = "sim")]
+    sim_any_symbol: bool,
     /// Read the replies from an archive written by an earlier --archive run.
     #[arg(long)]
     replay: Option<PathBuf>,
@@ -320,6 +326,11 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
             let mut cfg = SimConfig::ephemeral(args.sim_seed, last);
             cfg.tick_scale = args.sim_tick_scale;
             cfg.max_datapoints = args.max_points;
+            if args.sim_any_symbol {
+                for s in &symbols {
+                    cfg.universe.add_symbol(s);
+                }
+            }
             // The simulator in this process paces nothing: the client's limit does.
             cfg.rate_limit = (100_000, 1e9);
             let running = Simulator::start(cfg)
@@ -540,6 +551,9 @@ async fn plan_units(
             }
         }
     }
+    // Day by day (kinds and symbols in order within a day), so that the store fills evenly
+    // through a long run and an interrupted one leaves whole days behind.
+    units.sort_by_key(|u| u.days[0]);
     Ok(units)
 }
 

@@ -32,7 +32,7 @@ use xlfeed_iqfeed::wire::level1::{Fundamental, Message};
 use xlfeed_iqfeed::wire::request::Request;
 
 /// What a lookup request brought back; its data lines went to the caller's sink.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reply {
     /// Data lines, at least one.
     Data,
@@ -125,7 +125,14 @@ impl Source {
                 })
                 .await?;
                 if let Some(a) = copy {
-                    a.finish(&reply).map_err(failed)?;
+                    // Finishing syncs the file and its folder: on the blocking pool, so that a
+                    // unit's many small files (one per option contract) are synced at once
+                    // rather than one after another on an async thread.
+                    let r = reply.clone();
+                    tokio::task::spawn_blocking(move || a.finish(&r))
+                        .await
+                        .map_err(|e| failed(anyhow::anyhow!("archiving failed: {e}")))?
+                        .map_err(failed)?;
                 }
                 Ok(reply)
             }

@@ -1,5 +1,6 @@
 //! The progress display of a run: a bar on a terminal, log lines every 10 seconds otherwise,
-//! and the counters a program that started the run in process reads.
+//! JSON lines every second for a script, and the counters a program that started the run in
+//! process reads.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -28,6 +29,9 @@ pub(crate) enum ProgressMode {
     Bar,
     /// Always log lines (every 10 seconds).
     Log,
+    /// One JSON line a second on stderr, and one when the run ends, for scripts that chart a
+    /// run: `{"progress":"fetch","seconds":12.0,"done":340,"total":1000,"rows":2400000}`.
+    Json,
     /// Nothing until the summary.
     Off,
 }
@@ -37,6 +41,7 @@ pub(crate) struct Progress {
     stage: &'static str,
     bar: Option<ProgressBar>,
     log: bool,
+    json: bool,
     total: u64,
     done: u64,
     rows: u64,
@@ -51,7 +56,7 @@ impl Progress {
         let bar = match mode {
             ProgressMode::Bar => true,
             ProgressMode::Auto => std::io::stderr().is_terminal(),
-            ProgressMode::Log | ProgressMode::Off => false,
+            ProgressMode::Log | ProgressMode::Json | ProgressMode::Off => false,
         };
         let bar = bar.then(|| {
             let b = ProgressBar::new(total);
@@ -65,18 +70,22 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        let log = bar.is_none() && mode != ProgressMode::Off;
-        Progress {
+        let json = mode == ProgressMode::Json;
+        let log = bar.is_none() && !json && mode != ProgressMode::Off;
+        let progress = Progress {
             stage,
             bar,
             log,
+            json,
             total,
             done: 0,
             rows: 0,
             started: Instant::now(),
             last_log: Instant::now(),
             counters: None,
-        }
+        };
+        progress.json_line();
+        progress
     }
 
     /// Also counts into `counters` (for a program that started the run in process).
@@ -94,7 +103,12 @@ impl Progress {
             c.done.fetch_add(1, Ordering::Relaxed);
             c.rows.fetch_add(rows, Ordering::Relaxed);
         }
-        if let Some(b) = &self.bar {
+        if self.json {
+            if self.last_log.elapsed() >= Duration::from_secs(1) {
+                self.last_log = Instant::now();
+                self.json_line();
+            }
+        } else if let Some(b) = &self.bar {
             b.inc(1);
             b.set_message(format!("{} rows, last {unit}", self.rows));
         } else if self.log && self.last_log.elapsed() >= Duration::from_secs(10) {
@@ -114,10 +128,25 @@ impl Progress {
         }
     }
 
-    /// Clears the bar.
+    /// Clears the bar (or writes the last JSON line).
     pub(crate) fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
+        }
+        self.json_line();
+    }
+
+    /// With `--progress json`, the line of [`ProgressMode::Json`].
+    fn json_line(&self) {
+        if self.json {
+            eprintln!(
+                "{{\"progress\":\"{}\",\"seconds\":{:.3},\"done\":{},\"total\":{},\"rows\":{}}}",
+                self.stage,
+                self.started.elapsed().as_secs_f64(),
+                self.done,
+                self.total,
+                self.rows
+            );
         }
     }
 }
