@@ -822,7 +822,7 @@ async fn a_bad_file_writes_nothing(b: Backend) {
         Backend::Embedded { dir } => {
             assert!(!dir.path().join("store").exists(), "the store was opened");
         }
-        Backend::Redis { .. } => {
+        Backend::Redis { .. } | Backend::Cluster { .. } => {
             assert!(
                 b.open()
                     .await
