@@ -68,7 +68,7 @@ pub(crate) enum Times {
 #[derive(Debug, clap::Args)]
 #[command(after_help = SHOW_EXAMPLES)]
 pub(crate) struct ShowArgs {
-    /// Store to read: embedded:///dir or redis://host:port/db.
+    /// Store to read: embedded:///dir, redis://host:port/db or redis+cluster://host:port,host:port/.
     #[arg(long, value_name = "URL")]
     store: String,
     /// What to print: trade, bar60, daily, quote, chain, option_trade, dividend, fundamental,
@@ -97,7 +97,7 @@ pub(crate) struct ShowArgs {
 #[derive(Debug, clap::Args)]
 #[command(after_help = STATS_EXAMPLES)]
 pub(crate) struct StatsArgs {
-    /// Store to read: embedded:///dir or redis://host:port/db.
+    /// Store to read: embedded:///dir, redis://host:port/db or redis+cluster://host:port,host:port/.
     #[arg(long, value_name = "URL")]
     store: String,
     /// Only this dataset (feed or post); default: both.

@@ -21,7 +21,7 @@ in the current layout is left as it is.";
 #[derive(Debug, clap::Args)]
 #[command(after_help = MIGRATE_EXAMPLES)]
 pub(crate) struct MigrateArgs {
-    /// Store to migrate: embedded:///dir or redis://host:port/db.
+    /// Store to migrate: embedded:///dir, redis://host:port/db or redis+cluster://host:port,host:port/.
     #[arg(long, value_name = "URL")]
     store: String,
 }

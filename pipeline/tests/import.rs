@@ -959,7 +959,7 @@ async fn an_old_layout_store_is_refused_until_migrated(b: Backend) {
         );
     }
     let run = xlpipeline(&["migrate", "--store", &url]).ok();
-    assert!(run.stdout.contains("key layout 1 -> 2"), "{}", run.stdout);
+    assert!(run.stdout.contains("key layout 1 -> 3"), "{}", run.stdout);
     assert!(
         run.stdout
             .contains("feed option_trade (was otrade): 1 series, 1 chunks moved"),

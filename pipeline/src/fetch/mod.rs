@@ -115,7 +115,7 @@ pub(crate) struct FetchArgs {
     /// Keep every raw reply, gzip-compressed, under this folder (YYYY/MM/DD/kind/symbol).
     #[arg(long)]
     archive: Option<PathBuf>,
-    /// The FEED store: embedded:///dir or redis://host:port/db.
+    /// The FEED store: embedded:///dir, redis://host:port/db or redis+cluster://host:port,host:port/.
     #[arg(long, env = "XLFEED_FEED")]
     feed: String,
     /// Units fetched at once.

@@ -111,7 +111,7 @@ Examples:
 /// Options every importer takes.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CommonArgs {
-    /// Store to write (its FEED dataset): embedded:///dir or redis://host:port/db.
+    /// Store to write (its FEED dataset): embedded:///dir, redis://host:port/db or redis+cluster://host:port,host:port/.
     #[arg(long, value_name = "URL", required_unless_present = "dry_run")]
     store: Option<String>,
     /// Bad rows to skip (each reported) before the file is rejected. By default one bad row

@@ -77,7 +77,7 @@ enum PairingArg {
 /// Options of `postprocess`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct PostprocessArgs {
-    /// The FEED store to read: embedded:///dir or redis://host:port/db.
+    /// The FEED store to read: embedded:///dir, redis://host:port/db or redis+cluster://host:port,host:port/.
     #[arg(long, env = "XLFEED_FEED")]
     feed: String,
     /// The POST store to write (may be the same URL as --feed).

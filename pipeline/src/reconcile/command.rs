@@ -45,7 +45,7 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(after_help = RECONCILE_EXAMPLES)]
 pub struct ReconcileArgs {
-    /// FEED store to compare with: embedded:///dir or redis://host:port/db.
+    /// FEED store to compare with: embedded:///dir, redis://host:port/db or redis+cluster://host:port,host:port/.
     #[arg(long, value_name = "URL")]
     store: String,
     /// POST store, for chain tables (their IV, Greeks, bid/ask, last and volume).

@@ -118,16 +118,15 @@ pub async fn migrate(location: StoreUrl) -> Result<Migration> {
                 let moved = move_kind(&store, report.from, ds, &old, &mut report.skipped).await?;
                 report.series += moved.series;
                 report.chunks += moved.chunks;
-                if let Some(&(from, to)) = RENAMED.iter().find(|(o, _)| *o == old) {
-                    if report.from == 1 {
-                        report.renamed.push(Renamed {
-                            dataset: ds,
-                            from,
-                            to,
-                            series: moved.series,
-                            chunks: moved.chunks,
-                        });
-                    }
+                let renamed = RENAMED.iter().find(|(o, _)| report.from == 1 && *o == old);
+                if let Some(&(from, to)) = renamed {
+                    report.renamed.push(Renamed {
+                        dataset: ds,
+                        from,
+                        to,
+                        series: moved.series,
+                        chunks: moved.chunks,
+                    });
                 }
             }
         }
