@@ -324,6 +324,8 @@ async fn admin_runs_reach_only_their_folders_stores_and_gateways() {
             "/admin/v1/runs",
             start_run(vec![
                 "--sim".into(),
+                // The simulator trades the symbol, so there is data to archive.
+                "--sim-any-symbol".into(),
                 "--symbols".into(),
                 "../../../../ESCAPED".into(),
                 "--kinds".into(),
