@@ -749,6 +749,36 @@ async fn run_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
     }
 }
 
+/// Fetches `days` of `series` with [`ranged::fetch`], sending each day's rows as records
+/// (`wrap`) to `tx`. Owns both ends it joins: when the commits stop, the fetch's sends fail
+/// instead of waiting for ever.
+async fn forward<T: Send>(
+    ctx: &Ctx,
+    series: &Series,
+    days: &[TradingDay],
+    parse: &ranged::Parse<T>,
+    wrap: fn(Vec<T>) -> Records,
+    tx: tokio::sync::mpsc::Sender<(TradingDay, Records)>,
+) -> Result<ranged::End, UnitError> {
+    let (dtx, mut drx) = tokio::sync::mpsc::channel(1);
+    let fwd = async move {
+        while let Some((d, rows)) = drx.recv().await {
+            if tx.send((d, wrap(rows))).await.is_err() {
+                break;
+            }
+        }
+    };
+    let (end, ()) = tokio::join!(
+        async {
+            let r = ranged::fetch(ctx, series, days, parse, &dtx).await;
+            drop(dtx);
+            r
+        },
+        fwd
+    );
+    end
+}
+
 /// A ticks or bars unit: its days in as few requests as IQFeed allows ([`ranged`]), each
 /// day committed as soon as it is whole.
 async fn history_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
@@ -775,48 +805,18 @@ async fn history_unit(ctx: &Arc<Ctx>, unit: &Unit) -> Result<Done, UnitError> {
     let fetched = async {
         match what {
             What::Bars(_) => {
-                let (btx, mut brx) = tokio::sync::mpsc::channel(1);
-                // Owns both ends it joins: when the commits stop, the fetch's sends fail
-                // instead of waiting for ever.
-                let fwd = async move {
-                    while let Some((d, rows)) = brx.recv().await {
-                        if tx.send((d, Records::Bars(rows))).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let parse: &ranged::Parse<_> = &convert::bars;
-                let (end, ()) = tokio::join!(
-                    async {
-                        let r = ranged::fetch(ctx, &series, &unit.days, parse, &btx).await;
-                        drop(btx);
-                        r
-                    },
-                    fwd
-                );
-                end
+                forward(ctx, &series, &unit.days, &convert::bars, Records::Bars, tx).await
             }
             What::Ticks => {
-                let (ttx, mut trx) = tokio::sync::mpsc::channel(1);
-                // Owns both ends it joins: when the commits stop, the fetch's sends fail
-                // instead of waiting for ever.
-                let fwd = async move {
-                    while let Some((d, rows)) = trx.recv().await {
-                        if tx.send((d, Records::Trades(rows))).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let parse: &ranged::Parse<_> = &convert::trades;
-                let (end, ()) = tokio::join!(
-                    async {
-                        let r = ranged::fetch(ctx, &series, &unit.days, parse, &ttx).await;
-                        drop(ttx);
-                        r
-                    },
-                    fwd
-                );
-                end
+                forward(
+                    ctx,
+                    &series,
+                    &unit.days,
+                    &convert::trades,
+                    Records::Trades,
+                    tx,
+                )
+                .await
             }
         }
     };
