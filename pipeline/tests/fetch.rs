@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::{Run, archived, committed, day, report, sym, wait_for};
 use xlfeed_core::records::{Bar, DailyBar, OptionContract, OptionTrade, Trade};
 use xlfeed_iqfeed::sim::{Market, SimConfig, Simulator, Universe};
-use xlfeed_store::testing::{RedisServer, TestStore as Backend};
+use xlfeed_store::testing::{RedisCluster, RedisServer, TestStore as Backend};
 use xlfeed_store::{ChunkKey, Dataset, Kind, Store};
 
 const SEED: &str = "7";
@@ -546,6 +546,96 @@ async fn a_store_that_blinks_is_waited_for() {
     let clean = format!("embedded://{}/clean", dir.path().display());
     ok(fetch(dir.path(), &clean, &FAULT_ARGS));
     assert_eq!(snapshot(&url).await, snapshot(&clean).await);
+}
+
+/// Issue 17: a master of the cluster store killed (SIGKILL) mid-run; its replica takes over
+/// and the run itself goes on across the failover (its store calls wait for an unavailable
+/// store), ending with the store a single-node run makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_mid_run_fails_over_and_the_store_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = RedisCluster::start().unwrap();
+    let url = cluster.url();
+    let mut child = fetch_command(dir.path(), &url, &paced(&FAULT_ARGS, "4"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let store = Store::open(&url).await.unwrap();
+    let before = wait_for(&mut child, "a unit was committed", async || {
+        let n = committed(&store, Dataset::Feed).await;
+        (n > 0).then_some(n)
+    })
+    .await;
+    drop(store);
+    let masters = cluster.masters();
+    assert_eq!(masters.len(), 3, "{masters:?}");
+    let victim = masters[0];
+    let heir = cluster.replica_of(victim).expect("the master has a replica");
+    cluster.nodes[victim].kill();
+    let killed_at = Instant::now();
+    tokio::task::block_in_place(|| cluster.wait_ok(Duration::from_secs(30))).unwrap();
+    let failed_over = killed_at.elapsed();
+    assert!(cluster.masters().contains(&heir), "the replica took over");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        before < FAULT_UNITS,
+        "all {before} units were in before the kill"
+    );
+    let r = report(dir.path());
+    assert_eq!(r["kinds"]["ticks"]["done"], FAULT_UNITS, "{r}");
+    println!(
+        "killed a master after {before} of {FAULT_UNITS} units; cluster ok again {} ms later",
+        failed_over.as_millis()
+    );
+    let clean = format!("embedded://{}/clean", dir.path().display());
+    ok(fetch(dir.path(), &clean, &FAULT_ARGS));
+    assert_eq!(snapshot(&url).await, snapshot(&clean).await);
+}
+
+/// Issue 17: shards as separate processes at once (as an Indexed Job's pods) into one
+/// cluster store make, together, the store one process makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_at_once_into_one_cluster_make_the_one_process_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = RedisCluster::start().unwrap();
+    let url = cluster.url();
+    let args = [
+        "--symbols",
+        "AAPL,MSFT,SPY,QQQ,IWM,XOM,KO",
+        "--kinds",
+        "ticks,daily,options",
+        "--from",
+        FROM,
+        "--to",
+        TO,
+    ];
+    let shards: Vec<_> = (0..3)
+        .map(|i| {
+            let sub = dir.path().join(format!("shard{i}"));
+            std::fs::create_dir_all(&sub).unwrap();
+            let mut c = fetch_command(&sub, &url, &args);
+            c.env("JOB_COMPLETION_INDEX", i.to_string())
+                .env("XLFEED_SHARDS", "3")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            (sub, c.spawn().unwrap())
+        })
+        .collect();
+    let mut symbols = 0;
+    for (sub, child) in shards {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        symbols += report(&sub)["symbols"].as_u64().unwrap();
+    }
+    assert_eq!(symbols, 7, "every symbol in exactly one shard");
+    let one = format!("embedded://{}/one", dir.path().display());
+    ok(fetch(dir.path(), &one, &args));
+    let want = snapshot(&one).await;
+    assert!(want.len() > 40, "{} chunks", want.len());
+    assert_eq!(snapshot(&url).await, want);
 }
 
 #[test]

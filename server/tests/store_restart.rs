@@ -366,3 +366,105 @@ async fn issue_13_a_store_loading_its_data_is_busy_not_broken() {
     drop(redis);
     println!("test took {:?}", started.elapsed());
 }
+
+/// Issue 17: xlserver on a Redis Cluster whose master for AAPL's daily bars is killed
+/// (SIGKILL). Until its replica takes over, every answer that needs that master is a 503
+/// with `Retry-After`, never a 500 or a hang; once the replica is master, the same server
+/// (not restarted) answers as before. The replica is held back from failing over
+/// (`cluster-replica-no-failover`) until the test has seen the gap, then let go: a real
+/// failover, at a moment the test chooses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_17_a_cluster_failover_is_busy_then_serves_again() {
+    use xlfeed_store::testing::RedisCluster;
+    use xlfeed_store::{ChunkKey, Dataset, Kind};
+
+    let started = Instant::now();
+    let mut cluster = RedisCluster::start().expect("a local Redis Cluster (redis-server, redis-cli)");
+    let store = Store::open(&cluster.url()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    prepare(&common::demo_args(data.path()), &store, &store)
+        .await
+        .unwrap();
+    let running = common::serve_on(data.path(), (store.clone(), store), |c| {
+        c.cache.max_mb = 0;
+        c.cache.index_ttl_ms = 0;
+    })
+    .await;
+    let base = running.http_url();
+    let http = reqwest::Client::builder()
+        .gzip(false)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let before = get(&http, &base, HISTORY).await;
+    assert_eq!(before.status, 200, "before the failover: {}", before.body);
+
+    // The master holding AAPL's daily bars, and its replica, held back for now.
+    let bars = ChunkKey::new(
+        Dataset::Feed,
+        Kind::Daily,
+        xlfeed_core::Symbol::parse("AAPL").unwrap(),
+        xlfeed_core::TradingDay::parse("2024-01-02").unwrap(),
+    );
+    let victim = cluster.master_of(&bars.index_key()).unwrap();
+    let heir = cluster.replica_of(victim).expect("the master has a replica");
+    let hold = |on: &str| {
+        let r = cluster.nodes[heir].cli(&["config", "set", "cluster-replica-no-failover", on]);
+        assert_eq!(r.as_deref().map(str::trim), Ok("OK"), "{r:?}");
+    };
+    hold("yes");
+    let killed_at = Instant::now();
+    cluster.nodes[victim].kill();
+
+    // The gap: asked until three 503s came back (the store client retries a while first).
+    let mut gap = Vec::new();
+    while gap.iter().filter(|a: &&Answer| a.status == 503).count() < 3 {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(60),
+            "no 503 within 60 s of the kill: {:?}",
+            gap.iter().map(|a: &Answer| a.status).collect::<Vec<_>>()
+        );
+        gap.push(get(&http, &base, HISTORY).await);
+    }
+    for a in &gap {
+        let when = format!(
+            "asked +{} ms after the kill, answered in {} ms",
+            a.sent.duration_since(killed_at).as_millis(),
+            a.received.duration_since(a.sent).as_millis()
+        );
+        assert_eq!(a.status, 503, "{when}: HTTP {} {}", a.status, a.body);
+        assert_eq!(a.retry_after.as_deref(), Some("1"), "{when}: no Retry-After");
+        assert_eq!(a.body["error"]["code"], json!("unavailable"), "{when}: {}", a.body);
+        assert!(
+            a.received.duration_since(a.sent) < Duration::from_secs(20),
+            "{when}: too slow for a 503"
+        );
+    }
+
+    // The replica takes over; the same server answers as before.
+    hold("no");
+    let failover_at = Instant::now();
+    let after = loop {
+        let a = get(&http, &base, HISTORY).await;
+        if a.status == 200 {
+            break a;
+        }
+        assert_eq!(a.status, 503, "during the failover: HTTP {} {}", a.status, a.body);
+        assert!(
+            failover_at.elapsed() < Duration::from_secs(60),
+            "still {} 60 s after the replica was let go: {}",
+            a.status,
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(after.body, before.body, "history changed across the failover");
+    assert!(cluster.masters().contains(&heir), "the replica is master now");
+    println!(
+        "{} answers in the gap (all 503); 200 again {} ms after the replica was let go; test took {:?}",
+        gap.len(),
+        failover_at.elapsed().as_millis(),
+        started.elapsed()
+    );
+    running.shutdown().await;
+}

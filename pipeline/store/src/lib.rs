@@ -37,4 +37,10 @@ pub use error::{Result, StoreError};
 pub use key::{ChunkKey, Dataset, Kind};
 pub use records::Records;
 pub use store::{KindStats, Stats, Store};
+
+/// The commands the RESP backend sends, by their `INFO commandstats` names: [`COMMANDS`] always,
+/// [`SELECT`] for a database other than 0, [`CLUSTER_COMMANDS`] on a cluster.
+pub mod resp_commands {
+    pub use crate::backend::resp::{CLUSTER_COMMANDS, COMMANDS, SELECT};
+}
 pub use url::StoreUrl;

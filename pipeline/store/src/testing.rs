@@ -179,6 +179,19 @@ impl RedisServer {
         Ok(())
     }
 
+    /// Runs `redis-cli -p PORT ARGS…` against the server and returns what it printed.
+    ///
+    /// # Errors
+    /// When redis-cli cannot run or fails.
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        cli(self.port, args)
+    }
+
+    /// Whether the server is running (not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Kills the server; the port stops answering.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -329,6 +342,28 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
         format!("redis+cluster://{}/", nodes.join(","))
+    }
+
+    /// The index of the live master that serves `key`'s hash slot now (the others answer
+    /// `MOVED`).
+    ///
+    /// # Errors
+    /// When no live master serves it.
+    pub fn master_of(&self, key: &str) -> Result<usize, String> {
+        self.masters()
+            .into_iter()
+            .find(|&i| cli(self.nodes[i].port(), &["exists", key]).is_ok_and(|r| !r.contains("MOVED")))
+            .ok_or_else(|| format!("no live master serves {key:?}"))
+    }
+
+    /// The index of the live replica of the master `master`.
+    pub fn replica_of(&self, master: usize) -> Option<usize> {
+        let want = format!("master_port:{}", self.nodes[master].port());
+        self.nodes.iter().enumerate().position(|(i, n)| {
+            i != master
+                && n.child.is_some()
+                && cli(n.port(), &["info", "replication"]).is_ok_and(|r| r.contains(&want))
+        })
     }
 
     /// The indexes (into [`RedisCluster::nodes`]) of the live nodes that are masters now.

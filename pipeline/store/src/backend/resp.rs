@@ -51,6 +51,30 @@ const READ_BATCH: usize = 512;
 /// Pipelines of one slot a put sends at once to a cluster.
 const CLUSTER_PARALLEL: usize = 16;
 
+/// Every command the RESP backend sends, as Redis names it in `INFO commandstats`: the
+/// subset SSDB, Kvrocks and Redis implement the same way (docs/storage.md lists it too). A
+/// test runs every store operation against redis-server and a cluster and fails when the
+/// server counted a command that is not here; another reads this file's `cmd("…")` calls.
+pub const COMMANDS: &[&str] = &[
+    "ping",          // open: the server answers (and took the password)
+    "get",           // the layout marker
+    "set",           // a chunk, the layout marker (no options)
+    "mget",          // chunks (split by slot on a cluster)
+    "strlen",        // chunk sizes (stats)
+    "del",           // chunks (strings only: SSDB's DEL removes nothing else)
+    "zadd",          // index entries and registries (one integer score, no flags)
+    "zrange",        // registries (0 -1)
+    "zrangebyscore", // a series' days (inclusive bounds)
+    "zrem",          // index entries and registries
+    "zcard",         // is a series' index empty
+];
+
+/// Sent only when the URL names a database other than 0 (SSDB has none: see [`no_select`]).
+pub const SELECT: &str = "select";
+
+/// What the cluster client sends to read the slot map (never to SSDB, which has no cluster).
+pub const CLUSTER_COMMANDS: &[&str] = &["cluster|slots"];
+
 /// An open RESP store.
 #[derive(Clone)]
 pub(crate) struct Resp {
@@ -181,7 +205,19 @@ impl Resp {
         )
         .await
         .map_err(|_| unavailable(format!("no answer within {:?}", CONNECT_TIMEOUT * 3)))?
-        .map_err(|e| store_error(shown, &e))
+        .map_err(|e| match location.database() {
+            db if db != 0 && no_select(&e) => StoreError::BadUrl {
+                url: shown.to_owned(),
+                reason: format!(
+                    "database {db} needs SELECT, which this server does not have (it \
+                     answered {}); SSDB has no databases: use database 0 (\"/0\" or no \
+                     path). FEED and POST keys start with their dataset (\"feed:\", \"post:\"), \
+                     so both stores can share database 0 of one server",
+                    xlfeed_core::error::quoted(&server_line_of(&e))
+                ),
+            },
+            _ => store_error(shown, &e),
+        })
     }
 
     /// Sends `cmds`, each with the key that routes it, replies ignored: as one pipeline to a
@@ -460,6 +496,25 @@ impl Resp {
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+}
+
+/// Whether `e` is a server refusing `SELECT` as an unknown command (SSDB answers
+/// "Unknown Command: select"; a Redis with SELECT renamed away, "unknown command 'SELECT'").
+fn no_select(e: &RedisError) -> bool {
+    let text = server_line_of(e).to_ascii_lowercase();
+    text.contains("unknown command") && text.contains("select")
+}
+
+/// The server's own words in `e`, or the library's message when the server sent none.
+fn server_line_of(e: &RedisError) -> String {
+    match e.clone().into_server_errors() {
+        Some(sent) if !sent.is_empty() => sent
+            .iter()
+            .map(|(_, s)| server_line(s))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => e.detail().map_or_else(|| e.to_string(), |d| d.trim().to_owned()),
     }
 }
 
