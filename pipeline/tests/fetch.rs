@@ -580,6 +580,7 @@ async fn a_cluster_master_killed_mid_run_fails_over_and_the_store_is_whole() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("unavailable; retrying"), "the run never saw the gap: {stderr}");
     assert!(
         before < FAULT_UNITS,
         "all {before} units were in before the kill"

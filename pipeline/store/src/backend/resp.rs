@@ -274,7 +274,16 @@ impl Resp {
     }
 
     fn err(&self, e: RedisError) -> StoreError {
-        store_error(&self.url, &e)
+        match (&self.conn, store_error(&self.url, &e)) {
+            // On a cluster, a redirection the client could not follow: to a master that just
+            // died and whose replica is not promoted yet, or mid-resharding. It passes when
+            // the slot map settles. (On one server, MOVED means the URL names a cluster node:
+            // a configuration error, left as classified.)
+            (Conn::Cluster(_), StoreError::Backend { url, reason }) if redirected(&e) => {
+                StoreError::Unavailable { url, reason }
+            }
+            (_, err) => err,
+        }
     }
 
     pub(crate) async fn put_chunks(&self, items: Vec<(ChunkKey, Vec<u8>)>) -> Result<()> {
@@ -497,6 +506,12 @@ impl Resp {
             .map_err(|e| self.err(e))?;
         Ok(())
     }
+}
+
+/// Whether `e` is a `MOVED` or `ASK` redirection.
+fn redirected(e: &RedisError) -> bool {
+    use redis::ServerErrorKind as S;
+    matches!(e.kind(), redis::ErrorKind::Server(S::Moved | S::Ask))
 }
 
 /// Whether `e` is a server refusing `SELECT` as an unknown command (SSDB answers
