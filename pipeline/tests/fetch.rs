@@ -571,7 +571,9 @@ async fn a_cluster_master_killed_mid_run_fails_over_and_the_store_is_whole() {
     let masters = cluster.masters();
     assert_eq!(masters.len(), 3, "{masters:?}");
     let victim = masters[0];
-    let heir = cluster.replica_of(victim).expect("the master has a replica");
+    let heir = cluster
+        .replica_of(victim)
+        .expect("the master has a replica");
     cluster.nodes[victim].kill();
     let killed_at = Instant::now();
     tokio::task::block_in_place(|| cluster.wait_ok(Duration::from_secs(30))).unwrap();
@@ -580,7 +582,10 @@ async fn a_cluster_master_killed_mid_run_fails_over_and_the_store_is_whole() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("unavailable; retrying"), "the run never saw the gap: {stderr}");
+    assert!(
+        stderr.contains("unavailable; retrying"),
+        "the run never saw the gap: {stderr}"
+    );
     assert!(
         before < FAULT_UNITS,
         "all {before} units were in before the kill"
@@ -628,7 +633,11 @@ async fn shards_at_once_into_one_cluster_make_the_one_process_store() {
     let mut symbols = 0;
     for (sub, child) in shards {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         symbols += report(&sub)["symbols"].as_u64().unwrap();
     }
     assert_eq!(symbols, 7, "every symbol in exactly one shard");
@@ -637,6 +646,73 @@ async fn shards_at_once_into_one_cluster_make_the_one_process_store() {
     let want = snapshot(&one).await;
     assert!(want.len() > 40, "{} chunks", want.len());
     assert_eq!(snapshot(&url).await, want);
+}
+
+/// Issue 17: several gateways (one per IQFeed login) in one `--iqfeed` list; each shard
+/// fetches through the entry at its index mod their number (a closed port at every other
+/// entry proves it), and the shards together make the one-process store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_shard_fetches_through_the_gateway_at_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut sims = Vec::new();
+    for _ in 0..2 {
+        let mut cfg = SimConfig::ephemeral(SEED.parse().unwrap(), day(TO));
+        cfg.tick_scale = SCALE.parse().unwrap();
+        sims.push(Simulator::start(cfg).await.unwrap());
+    }
+    let lookup = |i: usize| sims[i].lookup_addr().to_string();
+    let level1 = |i: usize| sims[i].level1_addr().to_string();
+    let args = [
+        "--symbols",
+        "AAPL,MSFT,SPY,QQQ,IWM",
+        "--kinds",
+        "ticks,fundamentals",
+        "--from",
+        FROM,
+        "--to",
+        TO,
+    ];
+    let sharded = format!("embedded://{}/sharded", dir.path().display());
+    for shard in 0..2 {
+        // Shard 0 of 2 takes entries 0 and 2, shard 1 entry 1 (and 3).
+        let (iq, l1) = if shard == 0 {
+            (
+                format!("{},{closed},{closed}", lookup(0)),
+                format!("{},{closed},{closed}", level1(0)),
+            )
+        } else {
+            (
+                format!("{closed},{},{closed},{closed}", lookup(1)),
+                format!("{closed},{}", level1(1)),
+            )
+        };
+        let s = format!("{shard}/2");
+        let mut a = args.to_vec();
+        a.extend(["--iqfeed", &iq, "--level1", &l1, "--shard", &s]);
+        ok(fetch(dir.path(), &sharded, &a));
+        let r = report(dir.path());
+        assert!(
+            r["source"].as_str().unwrap().contains(&lookup(shard)),
+            "shard {shard}: {r}"
+        );
+    }
+    // The wrong entry is a closed port: the run cannot reach IQFeed.
+    let mut a = args.to_vec();
+    let wrong = format!("{closed},{}", lookup(0));
+    a.extend(["--iqfeed", &wrong, "--shard", "0/2"]);
+    let run = fetch(dir.path(), &sharded, &a);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(&closed), "{}", run.stderr);
+    let one = format!("embedded://{}/one", dir.path().display());
+    ok(fetch(dir.path(), &one, &args));
+    assert_eq!(snapshot(&sharded).await, snapshot(&one).await);
+    for s in sims {
+        s.shutdown().await;
+    }
 }
 
 #[test]

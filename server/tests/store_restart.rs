@@ -379,7 +379,8 @@ async fn issue_17_a_cluster_failover_is_busy_then_serves_again() {
     use xlfeed_store::{ChunkKey, Dataset, Kind};
 
     let started = Instant::now();
-    let mut cluster = RedisCluster::start().expect("a local Redis Cluster (redis-server, redis-cli)");
+    let mut cluster =
+        RedisCluster::start().expect("a local Redis Cluster (redis-server, redis-cli)");
     let store = Store::open(&cluster.url()).await.unwrap();
     let data = tempfile::tempdir().unwrap();
     prepare(&common::demo_args(data.path()), &store, &store)
@@ -407,12 +408,14 @@ async fn issue_17_a_cluster_failover_is_busy_then_serves_again() {
         xlfeed_core::TradingDay::parse("2024-01-02").unwrap(),
     );
     let victim = cluster.master_of(&bars.index_key()).unwrap();
-    let heir = cluster.replica_of(victim).expect("the master has a replica");
-    let hold = |on: &str| {
+    let heir = cluster
+        .replica_of(victim)
+        .expect("the master has a replica");
+    let hold = |cluster: &RedisCluster, on: &str| {
         let r = cluster.nodes[heir].cli(&["config", "set", "cluster-replica-no-failover", on]);
         assert_eq!(r.as_deref().map(str::trim), Ok("OK"), "{r:?}");
     };
-    hold("yes");
+    hold(&cluster, "yes");
     let killed_at = Instant::now();
     cluster.nodes[victim].kill();
 
@@ -433,8 +436,17 @@ async fn issue_17_a_cluster_failover_is_busy_then_serves_again() {
             a.received.duration_since(a.sent).as_millis()
         );
         assert_eq!(a.status, 503, "{when}: HTTP {} {}", a.status, a.body);
-        assert_eq!(a.retry_after.as_deref(), Some("1"), "{when}: no Retry-After");
-        assert_eq!(a.body["error"]["code"], json!("unavailable"), "{when}: {}", a.body);
+        assert_eq!(
+            a.retry_after.as_deref(),
+            Some("1"),
+            "{when}: no Retry-After"
+        );
+        assert_eq!(
+            a.body["error"]["code"],
+            json!("unavailable"),
+            "{when}: {}",
+            a.body
+        );
         assert!(
             a.received.duration_since(a.sent) < Duration::from_secs(20),
             "{when}: too slow for a 503"
@@ -442,14 +454,18 @@ async fn issue_17_a_cluster_failover_is_busy_then_serves_again() {
     }
 
     // The replica takes over; the same server answers as before.
-    hold("no");
+    hold(&cluster, "no");
     let failover_at = Instant::now();
     let after = loop {
         let a = get(&http, &base, HISTORY).await;
         if a.status == 200 {
             break a;
         }
-        assert_eq!(a.status, 503, "during the failover: HTTP {} {}", a.status, a.body);
+        assert_eq!(
+            a.status, 503,
+            "during the failover: HTTP {} {}",
+            a.status, a.body
+        );
         assert!(
             failover_at.elapsed() < Duration::from_secs(60),
             "still {} 60 s after the replica was let go: {}",
@@ -458,8 +474,14 @@ async fn issue_17_a_cluster_failover_is_busy_then_serves_again() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(after.body, before.body, "history changed across the failover");
-    assert!(cluster.masters().contains(&heir), "the replica is master now");
+    assert_eq!(
+        after.body, before.body,
+        "history changed across the failover"
+    );
+    assert!(
+        cluster.masters().contains(&heir),
+        "the replica is master now"
+    );
     println!(
         "{} answers in the gap (all 503); 200 again {} ms after the replica was let go; test took {:?}",
         gap.len(),

@@ -88,10 +88,12 @@ pub(crate) struct FetchArgs {
     /// Last day (default: --from).
     #[arg(long)]
     to: Option<String>,
-    /// IQConnect's lookup port, host:port.
+    /// IQConnect's lookup port, host:port. Several gateways (one per IQFeed login),
+    /// comma-separated: shard i uses entry i mod their number.
     #[arg(long, env = "XLFEED_IQFEED", conflicts_with_all = ["sim", "replay"])]
     iqfeed: Option<String>,
-    /// IQConnect's Level 1 port (default: the --iqfeed host, port 5009).
+    /// IQConnect's Level 1 port (default: the chosen --iqfeed host, port 5009); a list is
+    /// chosen from as --iqfeed's.
     #[arg(long, env = "XLFEED_IQFEED_LEVEL1")]
     level1: Option<String>,
     /// Start the built-in IQFeed simulator in this process and fetch from it.
@@ -194,11 +196,10 @@ impl FetchArgs {
             r.writes.push(("--archive", p.clone()));
         }
         r.stores.push(("--feed", self.feed.clone()));
-        if let Some(h) = &self.iqfeed {
-            r.gateways.push(("--iqfeed", h.clone()));
-        }
-        if let Some(h) = &self.level1 {
-            r.gateways.push(("--level1", h.clone()));
+        for (flag, list) in [("--iqfeed", &self.iqfeed), ("--level1", &self.level1)] {
+            for h in list.iter().flat_map(|l| l.split(',')) {
+                r.gateways.push((flag, h.trim().to_owned()));
+            }
         }
         r
     }
@@ -237,6 +238,10 @@ struct Checked {
     symbols: Vec<Symbol>,
     /// IQFeed history requests per second.
     rate: f64,
+    /// This shard's gateway from `--iqfeed` (one of its list).
+    iqfeed: Option<String>,
+    /// This shard's Level 1 port from `--level1`.
+    level1: Option<String>,
 }
 
 /// Checks `args` without opening, connecting or reading anything but `--symbols-file`.
@@ -254,11 +259,16 @@ fn checked(args: &FetchArgs) -> Result<Checked> {
     if args.replay.is_none() && !args.sim && args.iqfeed.is_none() {
         bail!("where from? give --iqfeed host:port, --sim or --replay DIR");
     }
-    for (flag, addr) in [("--iqfeed", &args.iqfeed), ("--level1", &args.level1)] {
-        if let Some(a) = addr {
-            crate::stage::scope::host_port(flag, a)?;
-        }
-    }
+    let iqfeed = args
+        .iqfeed
+        .as_deref()
+        .map(|list| scope.shard.gateway("--iqfeed", list))
+        .transpose()?;
+    let level1 = args
+        .level1
+        .as_deref()
+        .map(|list| scope.shard.gateway("--level1", list))
+        .transpose()?;
     // IQConnect is paced (DTN limits history requests); the simulator in this process
     // need not be.
     let rate = match args.rate_limit {
@@ -272,13 +282,15 @@ fn checked(args: &FetchArgs) -> Result<Checked> {
         scope,
         symbols,
         rate,
+        iqfeed,
+        level1,
     })
 }
 
 /// `fetch --check`: what the run would do, in one line, or the error naming the bad value.
 pub(crate) fn check(args: &FetchArgs) -> Result<String> {
     let c = checked(args)?;
-    let source = match (&args.replay, &args.iqfeed) {
+    let source = match (&args.replay, &c.iqfeed) {
         (Some(dir), _) => format!("a replay of {}", dir.display()),
         (None, Some(addr)) => format!("IQFeed at {addr}"),
         (None, None) => format!("the simulator (seed {})", args.sim_seed),
@@ -303,6 +315,8 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
         scope,
         symbols,
         rate,
+        iqfeed,
+        level1,
     } = checked(&args)?;
     let last = scope.last();
 
@@ -344,10 +358,10 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
             sim = Some(running);
             addrs
         } else {
-            let Some(addr) = args.iqfeed.clone() else {
+            let Some(addr) = iqfeed else {
                 bail!("where from? give --iqfeed host:port, --sim or --replay DIR");
             };
-            let l1 = args.level1.clone().unwrap_or_else(|| {
+            let l1 = level1.unwrap_or_else(|| {
                 let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
                 format!("{host}:5009")
             });

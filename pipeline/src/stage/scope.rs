@@ -119,6 +119,23 @@ impl Shard {
             .map(Some)
     }
 
+    /// The gateway of this shard from `list`, a comma-separated list of `host:port` (one
+    /// per IQFeed login): entry `index mod` its length, so that shards spread evenly over
+    /// the gateways. Every entry is checked, so a typo fails every shard alike.
+    pub(crate) fn gateway(&self, flag: &str, list: &str) -> Result<String> {
+        let entries: Vec<&str> = list.split(',').map(str::trim).collect();
+        if entries.len() > MAX_GATEWAYS {
+            bail!(
+                "{flag} lists {} gateways; at most {MAX_GATEWAYS}",
+                entries.len()
+            );
+        }
+        for e in &entries {
+            host_port(flag, e)?;
+        }
+        Ok(entries[self.index as usize % entries.len()].to_owned())
+    }
+
     /// Whether `symbol` belongs to this shard: a CRC-32 of its name, so every shard (and a
     /// run without shards) agrees whatever the order or the rest of the universe.
     pub(crate) fn owns(&self, symbol: &Symbol) -> bool {
@@ -206,6 +223,9 @@ fn run_day(s: &str, today: Option<TradingDay>) -> Result<TradingDay> {
 
 /// `addr` as `host:port` (a name or an address, and a port number), or the error naming
 /// `flag` and the value.
+/// The most gateways `--iqfeed` or `--level1` may list.
+pub(crate) const MAX_GATEWAYS: usize = 256;
+
 pub(crate) fn host_port(flag: &str, addr: &str) -> Result<()> {
     let ok = addr
         .rsplit_once(':')
@@ -280,6 +300,36 @@ mod tests {
             let e = format!("{:#}", Scope::parse_on(bad, None, None, today).unwrap_err());
             assert!(e.contains(bad), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn each_shard_takes_the_gateway_at_its_index_mod_their_number() {
+        let list = "gw-0:9100, gw-1:9100,gw-2:9100";
+        let of = |i, n| Shard::new(i, n).unwrap().gateway("--iqfeed", list).unwrap();
+        assert_eq!(of(0, 6), "gw-0:9100");
+        assert_eq!(of(1, 6), "gw-1:9100");
+        assert_eq!(of(5, 6), "gw-2:9100");
+        assert_eq!(of(3, 6), "gw-0:9100");
+        assert_eq!(
+            Shard::ALL.gateway("--iqfeed", "one:9100").unwrap(),
+            "one:9100"
+        );
+        // A bad entry fails every shard, naming it.
+        for bad in [
+            "gw-0:9100,,gw-2:9100",
+            "gw-0:9100,gw-1",
+            "gw-0:9100,:9100",
+            ",",
+        ] {
+            let e = Shard::ALL.gateway("--iqfeed", bad).unwrap_err().to_string();
+            assert!(e.starts_with("--iqfeed \""), "{bad}: {e}");
+        }
+        let many = vec!["h:1"; MAX_GATEWAYS + 1].join(",");
+        let e = Shard::ALL
+            .gateway("--iqfeed", &many)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 256"), "{e}");
     }
 
     #[test]

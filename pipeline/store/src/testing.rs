@@ -352,7 +352,9 @@ impl RedisCluster {
     pub fn master_of(&self, key: &str) -> Result<usize, String> {
         self.masters()
             .into_iter()
-            .find(|&i| cli(self.nodes[i].port(), &["exists", key]).is_ok_and(|r| !r.contains("MOVED")))
+            .find(|&i| {
+                cli(self.nodes[i].port(), &["exists", key]).is_ok_and(|r| !r.contains("MOVED"))
+            })
             .ok_or_else(|| format!("no live master serves {key:?}"))
     }
 

@@ -104,14 +104,23 @@ async fn every_operation(b: &TestStore) {
     for (i, &kind) in EVERY_KIND.iter().enumerate() {
         for d in ["2024-01-02", "2024-01-03"] {
             let k = ChunkKey::new(Dataset::Feed, kind, aapl.clone(), day(d));
-            store.put(&k, &synth::records(kind, 30, i as u64)).await.unwrap();
+            store
+                .put(&k, &synth::records(kind, 30, i as u64))
+                .await
+                .unwrap();
         }
     }
     let k = ChunkKey::new(Dataset::Feed, Kind::Trade, aapl.clone(), day("2024-01-02"));
     assert!(store.get(&k).await.unwrap().is_some());
     assert_eq!(store.get_chunks(&[k.clone()]).await.unwrap().len(), 1);
     let days = store
-        .days(Dataset::Feed, Kind::Trade, &aapl, day("2024-01-01"), day("2024-01-31"))
+        .days(
+            Dataset::Feed,
+            Kind::Trade,
+            &aapl,
+            day("2024-01-01"),
+            day("2024-01-31"),
+        )
         .await
         .unwrap();
     assert_eq!(days.len(), 2);
@@ -122,7 +131,13 @@ async fn every_operation(b: &TestStore) {
         let k = ChunkKey::new(Dataset::Feed, Kind::Quote, aapl.clone(), day(d));
         assert!(store.delete(&k).await.unwrap());
     }
-    assert!(!store.symbols(Dataset::Feed, Kind::Quote).await.unwrap().contains(&aapl));
+    assert!(
+        !store
+            .symbols(Dataset::Feed, Kind::Quote)
+            .await
+            .unwrap()
+            .contains(&aapl)
+    );
 }
 
 /// Runs every operation on `b`; the commands its servers counted must be exactly `allowed`.
@@ -171,7 +186,10 @@ fn every_command_in_the_backend_source_is_listed() {
             named.insert(name.to_ascii_lowercase());
         }
     }
-    assert!(named.len() >= 8, "found only {named:?}: has the source changed shape?");
+    assert!(
+        named.len() >= 8,
+        "found only {named:?}: has the source changed shape?"
+    );
     let unlisted: Vec<&String> = named
         .iter()
         .filter(|n| !COMMANDS.contains(&n.as_str()))
@@ -194,14 +212,20 @@ async fn a_database_needs_select_and_a_server_without_it_is_refused_at_open() {
         Symbol::parse("AAPL").unwrap(),
         day("2024-01-02"),
     );
-    store.put(&k, &synth::records(Kind::Trade, 5, 1)).await.unwrap();
+    store
+        .put(&k, &synth::records(Kind::Trade, 5, 1))
+        .await
+        .unwrap();
     assert!(counted(&[server.port()]).contains(SELECT));
     drop(store);
 
     // As on SSDB: no SELECT at all.
     let ssdb_like = RedisServer::start_with(&["--rename-command", "SELECT", ""]).unwrap();
     let url = ssdb_like.url(1);
-    let err = Store::open(&url).await.err().expect("database 1 must be refused");
+    let err = Store::open(&url)
+        .await
+        .err()
+        .expect("database 1 must be refused");
     assert!(matches!(err, StoreError::BadUrl { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     let msg = err.to_string();
@@ -211,12 +235,18 @@ async fn a_database_needs_select_and_a_server_without_it_is_refused_at_open() {
         "use database 0",
         "\"feed:\"",
     ] {
-        assert!(msg.to_lowercase().contains(&want.to_lowercase()), "{want:?} not in {msg}");
+        assert!(
+            msg.to_lowercase().contains(&want.to_lowercase()),
+            "{want:?} not in {msg}"
+        );
     }
     assert!(msg.len() < 600, "{msg}");
     println!("database 1 on a server without SELECT: {msg}");
     // Database 0 of the same server works.
     let store = Store::open(&ssdb_like.url(0)).await.unwrap();
-    store.put(&k, &synth::records(Kind::Trade, 5, 1)).await.unwrap();
+    store
+        .put(&k, &synth::records(Kind::Trade, 5, 1))
+        .await
+        .unwrap();
     assert!(store.get(&k).await.unwrap().is_some());
 }

@@ -529,7 +529,9 @@ fn server_line_of(e: &RedisError) -> String {
             .map(|(_, s)| server_line(s))
             .collect::<Vec<_>>()
             .join("; "),
-        _ => e.detail().map_or_else(|| e.to_string(), |d| d.trim().to_owned()),
+        _ => e
+            .detail()
+            .map_or_else(|| e.to_string(), |d| d.trim().to_owned()),
     }
 }
 
