@@ -112,7 +112,14 @@ async fn every_operation(b: &TestStore) {
     }
     let k = ChunkKey::new(Dataset::Feed, Kind::Trade, aapl.clone(), day("2024-01-02"));
     assert!(store.get(&k).await.unwrap().is_some());
-    assert_eq!(store.get_chunks(&[k.clone()]).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .get_chunks(std::slice::from_ref(&k))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let days = store
         .days(
             Dataset::Feed,
