@@ -61,6 +61,12 @@ impl FetchKind {
     }
 
     /// The store kind whose index tells whether a unit of this kind is done.
+    /// Whether the kind comes from IQFeed's Level 1 port (a snapshot per symbol), not from
+    /// history requests.
+    pub(crate) fn is_level1(self) -> bool {
+        matches!(self, FetchKind::Fundamentals | FetchKind::Dividends)
+    }
+
     pub(crate) fn store_kind(self) -> Kind {
         match self {
             FetchKind::Ticks => Kind::Trade,
