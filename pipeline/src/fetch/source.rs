@@ -111,19 +111,33 @@ impl Source {
             Source::Live {
                 lookup, archive, ..
             } => {
-                let mut copy = match archive {
-                    Some(dir) => Some(
-                        ArchiveFile::create(&under(dir, path)?, &req.format("")).map_err(failed)?,
-                    ),
+                // The archive file (a temporary file and a gzip encoder of a few hundred KB)
+                // is opened when the reply's first block arrives, not while the request waits
+                // its turn: an options unit queues one request per contract, and opened early
+                // they held ~1.2 GB at 30M entities.
+                let target = match archive {
+                    Some(dir) => Some(under(dir, path)?),
                     None => None,
                 };
+                let header = req.format("");
+                let mut copy: Option<ArchiveFile> = None;
                 let reply = live_request(lookup, req, &mut |block| {
-                    if let Some(a) = copy.as_mut() {
-                        a.write(block)?;
+                    if let Some(p) = &target {
+                        if copy.is_none() {
+                            copy = Some(ArchiveFile::create(p, &header)?);
+                        }
+                        if let Some(a) = copy.as_mut() {
+                            a.write(block)?;
+                        }
                     }
                     sink(block)
                 })
                 .await?;
+                let copy = match (copy, &target) {
+                    (Some(a), _) => Some(a),
+                    (None, Some(p)) => Some(ArchiveFile::create(p, &header).map_err(failed)?),
+                    (None, None) => None,
+                };
                 if let Some(a) = copy {
                     // Finishing syncs the file and its folder: on the blocking pool, so that a
                     // unit's many small files (one per option contract) are synced at once
