@@ -468,23 +468,29 @@ async fn an_archive_replays_into_the_same_store() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_that_goes_down_stops_the_run_and_keeps_what_was_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = RedisServer::start().unwrap();
-    let url = server.url(0);
-    let mut child = fetch_command(dir.path(), &url, &paced(&FAULT_ARGS, "4"))
+/// Starts a run of [`FAULT_ARGS`] paced at 4 requests a second into `url` (stderr piped) and
+/// returns it, with the units committed, once at least one is.
+async fn fault_run_after_a_commit(dir: &Path, url: &str) -> (std::process::Child, usize) {
+    let mut child = fetch_command(dir, url, &paced(&FAULT_ARGS, "4"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let store = Store::open(&url).await.unwrap();
+    let store = Store::open(url).await.unwrap();
     let before = wait_for(&mut child, "a unit was committed", async || {
         let n = committed(&store, Dataset::Feed).await;
         (n > 0).then_some(n)
     })
     .await;
-    drop(store);
+    (child, before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_goes_down_stops_the_run_and_keeps_what_was_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = RedisServer::start().unwrap();
+    let url = server.url(0);
+    let (child, before) = fault_run_after_a_commit(dir.path(), &url).await;
     server.kill();
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
@@ -517,18 +523,7 @@ async fn a_store_that_blinks_is_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = RedisServer::start().unwrap();
     let url = server.url(0);
-    let mut child = fetch_command(dir.path(), &url, &paced(&FAULT_ARGS, "4"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let store = Store::open(&url).await.unwrap();
-    let before = wait_for(&mut child, "a unit was committed", async || {
-        let n = committed(&store, Dataset::Feed).await;
-        (n > 0).then_some(n)
-    })
-    .await;
-    drop(store);
+    let (child, before) = fault_run_after_a_commit(dir.path(), &url).await;
     server.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.restart().unwrap();
@@ -556,18 +551,7 @@ async fn a_cluster_master_killed_mid_run_fails_over_and_the_store_is_whole() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = RedisCluster::start().unwrap();
     let url = cluster.url();
-    let mut child = fetch_command(dir.path(), &url, &paced(&FAULT_ARGS, "4"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let store = Store::open(&url).await.unwrap();
-    let before = wait_for(&mut child, "a unit was committed", async || {
-        let n = committed(&store, Dataset::Feed).await;
-        (n > 0).then_some(n)
-    })
-    .await;
-    drop(store);
+    let (child, before) = fault_run_after_a_commit(dir.path(), &url).await;
     let masters = cluster.masters();
     assert_eq!(masters.len(), 3, "{masters:?}");
     let victim = masters[0];

@@ -25,36 +25,20 @@ const NOT_OURS: &[&str] = &[
     "sync",
 ];
 
-/// The ports of a test store's servers.
-fn ports(b: &TestStore) -> Vec<u16> {
+/// A test store's servers.
+fn servers(b: &TestStore) -> Vec<&RedisServer> {
     match b {
-        TestStore::Redis { server } => vec![server.port()],
-        TestStore::Cluster { cluster } => cluster.nodes.iter().map(RedisServer::port).collect(),
+        TestStore::Redis { server } => vec![server],
+        TestStore::Cluster { cluster } => cluster.nodes.iter().collect(),
         TestStore::Embedded { .. } => unreachable!("only RESP stores count commands"),
     }
 }
 
-fn server_cmd(port: u16, words: &[&str]) -> String {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let mut conn = client.get_connection().unwrap();
-    let mut cmd = redis::cmd(words[0]);
-    for w in &words[1..] {
-        cmd.arg(*w);
-    }
-    match cmd.query::<redis::Value>(&mut conn).unwrap() {
-        redis::Value::BulkString(b) => String::from_utf8(b).unwrap(),
-        redis::Value::VerbatimString { text, .. } => text,
-        redis::Value::SimpleString(s) => s,
-        other => format!("{other:?}"),
-    }
-}
-
-/// The commands the servers at `ports` ran since their statistics were reset, less the
-/// harness's.
-fn counted(ports: &[u16]) -> BTreeSet<String> {
+/// The commands `servers` ran since their statistics were reset, less the harness's.
+fn counted(servers: &[&RedisServer]) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
-    for &port in ports {
-        for line in server_cmd(port, &["INFO", "commandstats"]).lines() {
+    for server in servers {
+        for line in server.cli(&["info", "commandstats"]).unwrap().lines() {
             // cmdstat_zadd:calls=12,usec=…
             if let Some((name, stats)) = line
                 .strip_prefix("cmdstat_")
@@ -69,9 +53,9 @@ fn counted(ports: &[u16]) -> BTreeSet<String> {
     seen
 }
 
-fn reset(ports: &[u16]) {
-    for &port in ports {
-        server_cmd(port, &["CONFIG", "RESETSTAT"]);
+fn reset(servers: &[&RedisServer]) {
+    for server in servers {
+        server.cli(&["config", "resetstat"]).unwrap();
     }
 }
 
@@ -91,7 +75,7 @@ async fn every_operation(b: &TestStore) {
         }),
     ];
     b.write_layout1(&old).await;
-    reset(&ports(b));
+    reset(&servers(b));
 
     let url = b.url();
     let refused = Store::open(&url).await.err().expect("layout 1 is refused");
@@ -150,7 +134,7 @@ async fn every_operation(b: &TestStore) {
 /// Runs every operation on `b`; the commands its servers counted must be exactly `allowed`.
 async fn only_listed_commands(b: TestStore, allowed: BTreeSet<String>) {
     every_operation(&b).await;
-    let seen = counted(&ports(&b));
+    let seen = counted(&servers(&b));
     let unlisted: Vec<&String> = seen.difference(&allowed).collect();
     assert!(
         unlisted.is_empty(),
@@ -211,7 +195,7 @@ async fn a_database_needs_select_and_a_server_without_it_is_refused_at_open() {
     let TestStore::Redis { server } = &b else {
         unreachable!()
     };
-    reset(&[server.port()]);
+    reset(&[server]);
     let store = Store::open(&server.url(1)).await.unwrap();
     let k = ChunkKey::new(
         Dataset::Feed,
@@ -223,7 +207,7 @@ async fn a_database_needs_select_and_a_server_without_it_is_refused_at_open() {
         .put(&k, &synth::records(Kind::Trade, 5, 1))
         .await
         .unwrap();
-    assert!(counted(&[server.port()]).contains(SELECT));
+    assert!(counted(&[server]).contains(SELECT));
     drop(store);
 
     // As on SSDB: no SELECT at all.
