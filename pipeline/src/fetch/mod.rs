@@ -511,10 +511,11 @@ async fn plan_units(
     report: &mut Report,
 ) -> Result<Vec<Unit>, UnitError> {
     let (first, last) = (days[0], days[days.len() - 1]);
-    let mut units = Vec::new();
+    // Each unit with its symbol's position, for the order below.
+    let mut units: Vec<(usize, Unit)> = Vec::new();
     for &kind in kinds {
         report.kinds.entry(kind.to_string()).or_default().symbols = symbols.len();
-        for symbol in symbols {
+        for (at, symbol) in symbols.iter().enumerate() {
             let present: Vec<TradingDay> = if ctx.force {
                 Vec::new()
             } else {
@@ -530,22 +531,25 @@ async fn plan_units(
                 .filter(|d| !present.contains(d))
                 .collect();
             let skipped = (days.len() - missing.len()) as u64;
+            let mut push = |u: Unit| units.push((at, u));
             match kind {
                 FetchKind::Ticks | FetchKind::Bars(_) | FetchKind::Options => {
                     for _ in 0..skipped {
                         report.record(&kind.to_string(), Outcome::Skipped, 0);
                     }
-                    units.extend(runs(days, &missing, span).into_iter().map(|run| Unit {
-                        kind,
-                        symbol: symbol.clone(),
-                        days: run,
-                    }));
+                    for run in runs(days, &missing, span) {
+                        push(Unit {
+                            kind,
+                            symbol: symbol.clone(),
+                            days: run,
+                        });
+                    }
                 }
                 FetchKind::Daily => {
                     if missing.is_empty() {
                         report.record(&kind.to_string(), Outcome::Skipped, 0);
                     } else {
-                        units.push(Unit {
+                        push(Unit {
                             kind,
                             symbol: symbol.clone(),
                             days: missing,
@@ -557,7 +561,7 @@ async fn plan_units(
                 FetchKind::Fundamentals if present.contains(&last) => {
                     report.record(&kind.to_string(), Outcome::Skipped, 0);
                 }
-                FetchKind::Fundamentals | FetchKind::Dividends => units.push(Unit {
+                FetchKind::Fundamentals | FetchKind::Dividends => push(Unit {
                     kind,
                     symbol: symbol.clone(),
                     days: vec![last],
@@ -565,25 +569,34 @@ async fn plan_units(
             }
         }
     }
-    // Day by day (kinds and symbols in order within a day), so that the store fills evenly
-    // through a long run and an interrupted one leaves whole days behind. The Level 1 units
-    // (fundamentals, dividends: one per symbol, filed under the last day) are spread over the
-    // run, the n-th of them with the days at n / their number of the way: at the end they
-    // were a tail of slow, row-less units (a 1B run's last 17 s) while the history port idled.
-    let level1 = units.iter().filter(|u| u.kind.is_level1()).count().max(1);
+    // Day by day, so that the store fills evenly through a long run and an interrupted one
+    // leaves whole days behind; within a day (or a run of days), symbol by symbol with each
+    // symbol's kinds together, so that every stretch of the run has the same mix. Kind by kind
+    // made phases: all the ticks of a run of days (fast in rows a second), then all its
+    // options (many requests for few rows), and a 1B run's first and last tenths fell in
+    // different phases. The Level 1 units (fundamentals, dividends: one per symbol, filed
+    // under the last day) are spread over the run, the n-th of them with the days at n /
+    // their number of the way: at the end they were a tail of slow, row-less units (a 1B
+    // run's last 17 s) while the history port idled.
+    let level1 = units
+        .iter()
+        .filter(|(_, u)| u.kind.is_level1())
+        .count()
+        .max(1);
     let mut nth = 0;
-    let mut keyed: Vec<(usize, Unit)> = units
+    let mut keyed: Vec<((usize, usize), Unit)> = units
         .into_iter()
-        .map(|u| {
+        .map(|(symbol_at, u)| {
             let at = if u.kind.is_level1() {
                 nth += 1;
                 (nth - 1) * days.len() / level1
             } else {
                 days.partition_point(|d| *d < u.days[0])
             };
-            (at, u)
+            ((at, symbol_at), u)
         })
         .collect();
+    // Stable: a symbol's kinds stay in the order asked.
     keyed.sort_by_key(|(at, _)| *at);
     Ok(keyed.into_iter().map(|(_, u)| u).collect())
 }

@@ -15,13 +15,14 @@
 //! The first line of a file is `# <request>`; a reply that was an error ends with
 //! `E,<text>` (an empty range is `E,!NO_DATA!`, an unknown symbol `E,Invalid symbol.`).
 
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use flate2::Compression;
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use flate2::write::GzEncoder;
 use tokio::sync::Mutex;
 use xlfeed_core::fsutil::{Access, AtomicFile};
@@ -56,6 +57,9 @@ pub(crate) type Sink<'a> = &'a mut (dyn FnMut(&[u8]) -> Result<()> + Send);
 
 /// Lines are handed to the sink in blocks of about this many bytes.
 const BLOCK: usize = 1 << 20;
+
+/// Bytes of an archive file read (and decompressed) at a time by a replay.
+const READ_AHEAD: usize = 64 * 1024;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -424,23 +428,39 @@ fn read_whole(path: &Path) -> Result<Whole> {
     })
 }
 
+thread_local! {
+    /// A replay's read buffer and line buffer, kept by each thread for its next file: a
+    /// replay opens one file per reply (hundreds of thousands, most of them an option
+    /// contract's few trades), and fresh zeroed buffers for each cost more than its reading.
+    static REPLAY_BUFFERS: Cell<(Vec<u8>, Vec<u8>)> = const { Cell::new((Vec::new(), Vec::new())) };
+}
+
 /// Reads an archived reply, handing its data lines to `sink` in blocks. The last line
 /// is held back until the end of the file, where it may be the reply's error line.
 fn replay(path: &Path, sink: Sink<'_>) -> Result<Reply> {
+    let (mut chunk, mut buf) = REPLAY_BUFFERS.take();
+    chunk.resize(READ_AHEAD, 0);
+    buf.clear();
+    let got = replay_with(path, sink, &mut chunk, &mut buf);
+    buf.clear();
+    REPLAY_BUFFERS.set((chunk, buf));
+    got
+}
+
+fn replay_with(path: &Path, sink: Sink<'_>, chunk: &mut [u8], buf: &mut Vec<u8>) -> Result<Reply> {
     let file = std::fs::File::open(path).with_context(|| {
         format!(
             "the replay archive has no {} (was it fetched with --archive?)",
             path.display()
         )
     })?;
-    let mut gz = GzDecoder::new(file);
+    // std's BufReader leaves its buffer unzeroed.
+    let mut gz = GzDecoder::new(std::io::BufReader::with_capacity(READ_AHEAD, file));
     let unreadable = || format!("archive file {} is not readable gzip", path.display());
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 65_536);
-    let mut chunk = vec![0u8; 65_536];
     let mut header_seen = false;
     let mut any = false;
     loop {
-        let n = gz.read(&mut chunk).with_context(unreadable)?;
+        let n = gz.read(chunk).with_context(unreadable)?;
         buf.extend_from_slice(&chunk[..n]);
         if !header_seen {
             match buf.iter().position(|&b| b == b'\n') {
@@ -454,6 +474,10 @@ fn replay(path: &Path, sink: Sink<'_>) -> Result<Reply> {
                 ),
                 None if n == 0 => bail!(
                     "archive file {} does not start with its request line",
+                    path.display()
+                ),
+                None if buf.len() > BLOCK => bail!(
+                    "archive file {} holds a line longer than {BLOCK} bytes",
                     path.display()
                 ),
                 None => continue,
@@ -473,10 +497,17 @@ fn replay(path: &Path, sink: Sink<'_>) -> Result<Reply> {
                 any = true;
                 sink(&buf[..last_start])?;
                 buf.drain(..last_start);
+            } else if buf.len() > 2 * BLOCK {
+                // A line (or two) of over a megabyte: no IQFeed reply has such a line, and
+                // holding it would let one file take any amount of memory.
+                bail!(
+                    "archive file {} holds a line longer than {BLOCK} bytes",
+                    path.display()
+                );
             }
         }
     }
-    let trimmed = buf.strip_suffix(b"\n").unwrap_or(&buf);
+    let trimmed = buf.strip_suffix(b"\n").unwrap_or(buf);
     let last_start = trimmed
         .iter()
         .rposition(|&b| b == b'\n')
@@ -485,7 +516,7 @@ fn replay(path: &Path, sink: Sink<'_>) -> Result<Reply> {
     let Some(text) = last.strip_prefix(b"E,") else {
         if !buf.is_empty() {
             any = true;
-            sink(&buf)?;
+            sink(buf)?;
         }
         return Ok(if any { Reply::Data } else { Reply::NoData });
     };
@@ -498,9 +529,9 @@ fn replay(path: &Path, sink: Sink<'_>) -> Result<Reply> {
             Reply::InvalidSymbol(String::from_utf8_lossy(t).into_owned())
         }
         t => bail!(
-            "archive file {} holds an error reply {:?}",
+            "archive file {} holds an error reply {}",
             path.display(),
-            String::from_utf8_lossy(t)
+            xlfeed_core::quoted(&String::from_utf8_lossy(t))
         ),
     })
 }
@@ -553,6 +584,35 @@ mod tests {
         drop(f);
         assert!(!q.exists());
         assert_eq!(std::fs::read_dir(q.parent().unwrap()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_hostile_archive_file_is_refused_with_bounded_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("2024/06/12/ticks/AAPL.txt.gz");
+        // 8 MB without a newline, as data and as the request line: no IQFeed line is that long.
+        let long = vec![b'7'; 8 << 20];
+        write_whole(&p, "HTT,AAPL,,,", &Whole::Data(long.clone())).unwrap();
+        let e = format!("{:#}", read_whole(&p).unwrap_err());
+        assert!(e.contains("a line longer than 1048576 bytes"), "{e}");
+        let mut f = ArchiveFile::create(&p, &String::from_utf8(long).unwrap()).unwrap();
+        f.write(b"a,\n").unwrap();
+        f.finish(&Reply::Data).unwrap();
+        let e = format!("{:#}", read_whole(&p).unwrap_err());
+        assert!(e.contains("a line longer than 1048576 bytes"), "{e}");
+        // An error reply is quoted short.
+        let mut f = ArchiveFile::create(&p, "HTT,AAPL,,,").unwrap();
+        f.write(format!("E,{}\n", "x".repeat(10_000)).as_bytes())
+            .unwrap();
+        f.finish(&Reply::Data).unwrap();
+        let e = format!("{:#}", read_whole(&p).unwrap_err());
+        assert!(
+            e.contains("holds an error reply \"xxx") && e.len() < 400,
+            "{e}"
+        );
+        // The thread's buffers, reused, leave nothing of one file in the next.
+        write_whole(&p, "HTT,AAPL,,,", &Whole::Data(b"a,b,\n".to_vec())).unwrap();
+        assert!(matches!(read_whole(&p).unwrap(), Whole::Data(b) if b == b"a,b,\n"));
     }
 
     #[test]

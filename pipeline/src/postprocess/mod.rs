@@ -105,8 +105,9 @@ pub(crate) struct PostprocessArgs {
     /// Rate curve per date range and the fallback (see the examples).
     #[arg(long)]
     curves: Option<String>,
-    /// Days processed at once (each uses one core for its maths).
-    #[arg(long, default_value_t = 2)]
+    /// Days processed at once. More than the cores: while one day's commit waits for the
+    /// disk (or the network), another's maths runs (30M entities: 6.0 s with 2, 4.0 s with 8).
+    #[arg(long, default_value_t = 8)]
     jobs: usize,
     /// Redo days whose inputs did not change.
     #[arg(long)]
