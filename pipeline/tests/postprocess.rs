@@ -278,6 +278,71 @@ async fn kill_9_then_resume_equals_a_clean_run() {
     assert_eq!(snapshot(&resumed).await, want);
 }
 
+/// Issue 17: a registry entry lost while its series' days survived (as a Redis Cluster
+/// failover can lose a write to another slot) is written back by the next fetch and
+/// postprocess, which skip those days and write nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_registry_entry_is_written_back_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start().unwrap();
+    let url = server.url(0);
+    fill_feed(dir.path(), &url).await;
+    ok(xlpipeline(dir.path(), &postprocess_args(&url, &url)));
+    let store = Store::open(&url).await.unwrap();
+    let feed_before = common::snapshot(&url, &[Dataset::Feed]).await;
+    let post_before = snapshot(&url).await;
+    let lost = [
+        format!("sym:feed:{}", Kind::Trade),
+        format!("sym:feed:{}", Kind::OptionTrade),
+        format!("sym:post:{}", Kind::EnrichedTrade),
+        format!("sym:post:{}", Kind::Lineage),
+    ];
+    for key in &lost {
+        assert_eq!(
+            server.cli(&["ZREM", key, "AAPL"]).unwrap().trim(),
+            "1",
+            "{key}"
+        );
+    }
+    server
+        .cli(&["ZREM", "kinds:post", &Kind::IvSummary.to_string()])
+        .unwrap();
+    assert!(
+        !store
+            .symbols(Dataset::Feed, Kind::Trade)
+            .await
+            .unwrap()
+            .contains(&sym("AAPL"))
+    );
+    fill_feed(dir.path(), &url).await;
+    let stderr = ok(xlpipeline(dir.path(), &postprocess_args(&url, &url)));
+    assert!(stderr.contains("registered again"), "{stderr}");
+    let r = report(dir.path());
+    assert_eq!(r["kinds"]["options"]["done"], 0, "{r}");
+    for (ds, kind) in [
+        (Dataset::Feed, Kind::Trade),
+        (Dataset::Feed, Kind::OptionTrade),
+        (Dataset::Post, Kind::EnrichedTrade),
+        (Dataset::Post, Kind::Lineage),
+        (Dataset::Post, Kind::IvSummary),
+    ] {
+        assert_eq!(
+            store.symbols(ds, kind).await.unwrap(),
+            vec![sym("AAPL"), sym("SPY")],
+            "{ds} {kind}"
+        );
+    }
+    assert!(
+        store
+            .kinds(Dataset::Post)
+            .await
+            .unwrap()
+            .contains(&Kind::IvSummary)
+    );
+    assert_eq!(common::snapshot(&url, &[Dataset::Feed]).await, feed_before);
+    assert_eq!(snapshot(&url).await, post_before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nearest_pairing_looks_both_ways_and_flags_stale_pairs() {
     let dir = tempfile::tempdir().unwrap();

@@ -515,6 +515,8 @@ async fn plan_units(
     let mut units: Vec<(usize, Unit)> = Vec::new();
     for &kind in kinds {
         report.kinds.entry(kind.to_string()).or_default().symbols = symbols.len();
+        // The symbols that already have days of this kind, for their registry below.
+        let mut stored = Vec::new();
         for (at, symbol) in symbols.iter().enumerate() {
             let present: Vec<TradingDay> = if ctx.force {
                 Vec::new()
@@ -531,6 +533,9 @@ async fn plan_units(
                 .filter(|d| !present.contains(d))
                 .collect();
             let skipped = (days.len() - missing.len()) as u64;
+            if !present.is_empty() {
+                stored.push(symbol.clone());
+            }
             let mut push = |u: Unit| units.push((at, u));
             match kind {
                 FetchKind::Ticks | FetchKind::Bars(_) | FetchKind::Options => {
@@ -567,6 +572,21 @@ async fn plan_units(
                     days: vec![last],
                 }),
             }
+        }
+        // Days this run skips are not written again, nor their registry entries: one lost
+        // (a cluster failover, see `Store::ensure_registered`) is written back here.
+        let restored = store_call(&ctx.store, Role::Feed, || {
+            ctx.store
+                .ensure_registered(Dataset::Feed, kind.store_kind(), &stored)
+        })
+        .await?;
+        if !restored.is_empty() {
+            tracing::warn!(
+                kind = %kind,
+                symbols = restored.len(),
+                first = %restored[0],
+                "series with stored days were missing from the registry; registered again"
+            );
         }
     }
     // Day by day, so that the store fills evenly through a long run and an interrupted one

@@ -294,12 +294,23 @@ async fn plan_units(
 ) -> Result<Vec<Day>, UnitError> {
     let (first, last) = (scope.first(), scope.last());
     let mut units = Vec::new();
+    // The underlyings with days already done, whose registry entries are made sure of below.
+    let mut done = Vec::new();
     for u in underlyings {
         let have = store_call(&ctx.feed, Role::Feed, || {
             ctx.feed
                 .days(Dataset::Feed, Kind::OptionTrade, u, first, last)
         })
         .await?;
+        if !ctx.force && !have.is_empty() {
+            let lineage = store_call(&ctx.post, Role::Post, || {
+                ctx.post.days(Dataset::Post, Kind::Lineage, u, first, last)
+            })
+            .await?;
+            if !lineage.is_empty() {
+                done.push(u.clone());
+            }
+        }
         if have.is_empty() && named {
             report.problems.push(Problem {
                 kind: "options".into(),
@@ -315,6 +326,28 @@ async fn plan_units(
             underlying: u.clone(),
             day,
         }));
+    }
+    // A day whose inputs did not change is skipped, and its outputs are not written again,
+    // nor their registry entries: one lost (a cluster failover, see
+    // `Store::ensure_registered`) is written back here.
+    for kind in [
+        Kind::EnrichedTrade,
+        Kind::ContractDaily,
+        Kind::IvSummary,
+        Kind::Lineage,
+    ] {
+        let restored = store_call(&ctx.post, Role::Post, || {
+            ctx.post.ensure_registered(Dataset::Post, kind, &done)
+        })
+        .await?;
+        if !restored.is_empty() {
+            tracing::warn!(
+                kind = %kind,
+                symbols = restored.len(),
+                first = %restored[0],
+                "series with stored days were missing from the registry; registered again"
+            );
+        }
     }
     Ok(units)
 }

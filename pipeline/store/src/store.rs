@@ -364,6 +364,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Makes sure `symbols` (series of `kind` that have data) are in the registries, and
+    /// registers those that are not; returns them. `put_chunks` registers a series with each
+    /// chunk, but on a Redis Cluster the registries live on other slots than the series, and
+    /// a master's failover can lose a write it acknowledged (replication is asynchronous): a
+    /// series whose index survived would then be missing from `symbols`, stats and the
+    /// server's listings, and a resumed run, skipping its days, would never write it again.
+    /// Fetch and postprocess call this for the series whose days they skip.
+    pub async fn ensure_registered(
+        &self,
+        ds: Dataset,
+        kind: Kind,
+        symbols: &[Symbol],
+    ) -> Result<Vec<Symbol>> {
+        if symbols.is_empty() {
+            return Ok(Vec::new());
+        }
+        let name = kind.to_string();
+        let have: std::collections::HashSet<String> =
+            self.symbol_names(ds, &name).await?.into_iter().collect();
+        let kind_known = self.kind_names(ds).await?.contains(&name);
+        let missing: Vec<Symbol> = symbols
+            .iter()
+            .filter(|s| !have.contains(s.as_str()))
+            .cloned()
+            .collect();
+        if !missing.is_empty() || !kind_known {
+            let names = missing.iter().map(|s| s.to_string()).collect();
+            match &self.backend {
+                Backend::Embedded(b) => b.register(ds, name, names).await?,
+                Backend::Resp(b) => b.register(ds, name, names).await?,
+            }
+        }
+        Ok(missing)
+    }
+
     /// The kinds present in a dataset.
     pub async fn kinds(&self, ds: Dataset) -> Result<Vec<Kind>> {
         let names = self.kind_names(ds).await?;

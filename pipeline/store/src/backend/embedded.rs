@@ -240,6 +240,26 @@ impl Embedded {
         .await
     }
 
+    /// Registers `symbols` under `kind`, and `kind` in the dataset (what `put_chunks` does
+    /// with each chunk).
+    pub(crate) async fn register(
+        &self,
+        ds: Dataset,
+        kind: String,
+        symbols: Vec<String>,
+    ) -> Result<()> {
+        self.blocking(move |me| {
+            let mut batch = me.db.batch();
+            for s in &symbols {
+                batch.insert(&me.index, format!("{}{s}", sym_prefix(ds, &kind)), "");
+            }
+            batch.insert(&me.index, format!("{}{kind}", kinds_prefix(ds)), "");
+            batch.commit().map_err(|e| me.err(e))?;
+            me.db.persist(PersistMode::SyncAll).map_err(|e| me.err(e))
+        })
+        .await
+    }
+
     /// Removes a kind by name from a dataset's registry, with what is left of its symbols.
     pub(crate) async fn remove_kind(&self, ds: Dataset, kind: String) -> Result<()> {
         self.blocking(move |me| {

@@ -399,6 +399,27 @@ impl Resp {
         Ok(members)
     }
 
+    /// Registers `symbols` under `kind`, and `kind` in the dataset (what `put_chunks` does
+    /// with each chunk): one ZADD a member, as SSDB takes them.
+    pub(crate) async fn register(
+        &self,
+        ds: Dataset,
+        kind: String,
+        symbols: Vec<String>,
+    ) -> Result<()> {
+        let mut data = Vec::with_capacity(symbols.len() + 1);
+        let key = symbols_key(ds, &kind);
+        for s in symbols {
+            let mut zadd = redis::cmd("ZADD");
+            zadd.arg(&key).arg(0).arg(s);
+            data.push((key.clone(), zadd));
+        }
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg(kinds_key(ds)).arg(0).arg(&kind);
+        data.push((kinds_key(ds), zadd));
+        self.send(data).await
+    }
+
     pub(crate) async fn symbols(&self, ds: Dataset, kind: &str) -> Result<Vec<String>> {
         self.registry(symbols_key(ds, kind)).await
     }
