@@ -120,6 +120,27 @@ struct Answer {
     body: Value,
 }
 
+/// xlserver over `store` (FEED and POST) with no caches, so that every answer reads the
+/// store; its base URL and an HTTP client with `timeout`.
+async fn uncached(
+    dir: &std::path::Path,
+    store: Store,
+    timeout: Duration,
+) -> (xlfeed_server::serve::Running, String, reqwest::Client) {
+    let running = common::serve_on(dir, (store.clone(), store), |c| {
+        c.cache.max_mb = 0;
+        c.cache.index_ttl_ms = 0;
+    })
+    .await;
+    let base = running.http_url();
+    let http = reqwest::Client::builder()
+        .gzip(false)
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    (running, base, http)
+}
+
 async fn get(http: &reqwest::Client, base: &str, path: &'static str) -> Answer {
     let sent = Instant::now();
     let r = http
@@ -192,17 +213,7 @@ async fn issue_13_a_store_loading_its_data_is_busy_not_broken() {
     let filled = started.elapsed();
 
     // xlserver over it, with no caches: every answer reads the store.
-    let running = common::serve_on(data.path(), (store.clone(), store), |c| {
-        c.cache.max_mb = 0;
-        c.cache.index_ttl_ms = 0;
-    })
-    .await;
-    let base = running.http_url();
-    let http = reqwest::Client::builder()
-        .gzip(false)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let (running, base, http) = uncached(data.path(), store, Duration::from_secs(20)).await;
     let before = get(&http, &base, HISTORY).await;
     assert_eq!(before.status, 200, "before the restart: {:?}", before.body);
     let bars = before.body["rows"].as_array().map_or(0, Vec::len);
@@ -386,17 +397,7 @@ async fn issue_17_a_cluster_failover_is_busy_then_serves_again() {
     prepare(&common::demo_args(data.path()), &store, &store)
         .await
         .unwrap();
-    let running = common::serve_on(data.path(), (store.clone(), store), |c| {
-        c.cache.max_mb = 0;
-        c.cache.index_ttl_ms = 0;
-    })
-    .await;
-    let base = running.http_url();
-    let http = reqwest::Client::builder()
-        .gzip(false)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let (running, base, http) = uncached(data.path(), store, Duration::from_secs(30)).await;
     let before = get(&http, &base, HISTORY).await;
     assert_eq!(before.status, 200, "before the failover: {}", before.body);
 

@@ -544,36 +544,33 @@ fn no_select(e: &RedisError) -> bool {
 
 /// The server's own words in `e`, or the library's message when the server sent none.
 fn server_line_of(e: &RedisError) -> String {
-    match e.clone().into_server_errors() {
-        Some(sent) if !sent.is_empty() => sent
-            .iter()
-            .map(|(_, s)| server_line(s))
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => e
-            .detail()
-            .map_or_else(|| e.to_string(), |d| d.trim().to_owned()),
-    }
+    sent_errors(e).unwrap_or_else(|| {
+        e.detail()
+            .map_or_else(|| e.to_string(), |d| d.trim().to_owned())
+    })
+}
+
+/// What the server sent in `e`: its one error, or the first of a pipeline's with how many
+/// more; `None` when the error is not the server's (I/O, protocol).
+fn sent_errors(e: &RedisError) -> Option<String> {
+    let sent = e.clone().into_server_errors()?;
+    let (_, first) = sent.first()?;
+    Some(match sent.len() {
+        1 => server_line(first),
+        n => format!("{} (and {} more in the pipeline)", server_line(first), n - 1),
+    })
 }
 
 /// A redis error as a [`StoreError`] of the store at `url` (password removed), as
 /// [`classify`] decides.
 fn store_error(url: &str, e: &RedisError) -> StoreError {
-    // What the server sent: one error, or one per failed command of a pipeline.
-    let sent = e.clone().into_server_errors();
-    let sent = sent.as_deref().unwrap_or(&[]);
-    let first = sent.first().map(|(_, err)| err);
-    let reason = match first {
-        Some(err) if sent.len() > 1 => format!(
-            "{} (and {} more in the pipeline)",
-            server_line(err),
-            sent.len() - 1
-        ),
-        Some(err) => server_line(err),
-        None => e.to_string(),
-    };
+    let reason = sent_errors(e).unwrap_or_else(|| e.to_string());
+    let first = e
+        .clone()
+        .into_server_errors()
+        .and_then(|sent| sent.first().map(|(_, err)| err.code().to_owned()));
     let url = url.to_owned();
-    match classify(e.kind(), first.map(ServerError::code)) {
+    match classify(e.kind(), first.as_deref()) {
         ErrorKind::Unavailable => StoreError::Unavailable { url, reason },
         _ => StoreError::Backend { url, reason },
     }
