@@ -557,7 +557,11 @@ fn sent_errors(e: &RedisError) -> Option<String> {
     let (_, first) = sent.first()?;
     Some(match sent.len() {
         1 => server_line(first),
-        n => format!("{} (and {} more in the pipeline)", server_line(first), n - 1),
+        n => format!(
+            "{} (and {} more in the pipeline)",
+            server_line(first),
+            n - 1
+        ),
     })
 }
 
