@@ -37,7 +37,7 @@ use crate::stage::report::Requests;
 use crate::stage::runner::{self, planning_failed};
 use crate::stage::{
     Done, Label, Outcome, ProgressMode, Reach, Report, Role, RunControl, Scope, Settings,
-    UnitError, Units, store_call,
+    UnitError, Units, ensure_registered, store_call,
 };
 use plan::{FetchKind, Unit};
 use ranged::{End, Series, What};
@@ -575,19 +575,14 @@ async fn plan_units(
         }
         // Days this run skips are not written again, nor their registry entries: one lost
         // (a cluster failover, see `Store::ensure_registered`) is written back here.
-        let restored = store_call(&ctx.store, Role::Feed, || {
-            ctx.store
-                .ensure_registered(Dataset::Feed, kind.store_kind(), &stored)
-        })
+        ensure_registered(
+            &ctx.store,
+            Role::Feed,
+            Dataset::Feed,
+            kind.store_kind(),
+            &stored,
+        )
         .await?;
-        if !restored.is_empty() {
-            tracing::warn!(
-                kind = %kind,
-                symbols = restored.len(),
-                first = %restored[0],
-                "series with stored days were missing from the registry; registered again"
-            );
-        }
     }
     // Day by day, so that the store fills evenly through a long run and an interrupted one
     // leaves whole days behind; within a day (or a run of days), symbol by symbol with each

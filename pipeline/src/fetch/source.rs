@@ -442,7 +442,6 @@ fn replay(path: &Path, sink: Sink<'_>) -> Result<Reply> {
     chunk.resize(READ_AHEAD, 0);
     buf.clear();
     let got = replay_with(path, sink, &mut chunk, &mut buf);
-    buf.clear();
     REPLAY_BUFFERS.set((chunk, buf));
     got
 }

@@ -30,7 +30,7 @@ use crate::stage::report::Problem;
 use crate::stage::runner::{self, planning_failed};
 use crate::stage::{
     Done, Label, Outcome, ProgressMode, Reach, Report, Role, RunControl, Scope, Settings,
-    UnitError, Units, store_call,
+    UnitError, Units, ensure_registered, store_call,
 };
 use enrich::{DayCurve, Inputs, Pairing};
 
@@ -336,18 +336,7 @@ async fn plan_units(
         Kind::IvSummary,
         Kind::Lineage,
     ] {
-        let restored = store_call(&ctx.post, Role::Post, || {
-            ctx.post.ensure_registered(Dataset::Post, kind, &done)
-        })
-        .await?;
-        if !restored.is_empty() {
-            tracing::warn!(
-                kind = %kind,
-                symbols = restored.len(),
-                first = %restored[0],
-                "series with stored days were missing from the registry; registered again"
-            );
-        }
+        ensure_registered(&ctx.post, Role::Post, Dataset::Post, kind, &done).await?;
     }
     Ok(units)
 }

@@ -34,6 +34,6 @@ pub use signal::{ShutdownSignal, shutdown_signal};
 
 pub(crate) use progress::ProgressMode;
 pub(crate) use report::{Outcome, Report};
-pub(crate) use retry::{Role, store_call};
+pub(crate) use retry::{Role, ensure_registered, store_call};
 pub(crate) use runner::{Done, Label, Settings, UnitError, Units};
 pub(crate) use scope::Scope;

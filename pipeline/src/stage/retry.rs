@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use backon::Retryable;
+use xlfeed_core::Symbol;
 use xlfeed_core::retry::Backoff;
-use xlfeed_store::{Store, StoreError};
+use xlfeed_store::{Dataset, Kind, Store, StoreError};
 
 use super::runner::UnitError;
 
@@ -57,4 +58,26 @@ where
             store: format!("the {} store {}", role.name(), store.url()),
             error,
         })
+}
+
+/// [`Store::ensure_registered`] for the series of `kind` whose days a run skips (their
+/// registry entries are not written again with them), retried as [`store_call`]; those
+/// found missing and written back are logged.
+pub(crate) async fn ensure_registered(
+    store: &Store,
+    role: Role,
+    ds: Dataset,
+    kind: Kind,
+    symbols: &[Symbol],
+) -> Result<(), UnitError> {
+    let restored = store_call(store, role, || store.ensure_registered(ds, kind, symbols)).await?;
+    if let Some(first) = restored.first() {
+        tracing::warn!(
+            kind = %kind,
+            symbols = restored.len(),
+            first = %first,
+            "series with stored days were missing from the registry; registered again"
+        );
+    }
+    Ok(())
 }

@@ -544,37 +544,41 @@ fn no_select(e: &RedisError) -> bool {
 
 /// The server's own words in `e`, or the library's message when the server sent none.
 fn server_line_of(e: &RedisError) -> String {
-    sent_errors(e).unwrap_or_else(|| {
-        e.detail()
-            .map_or_else(|| e.to_string(), |d| d.trim().to_owned())
-    })
+    sent_errors(e).map_or_else(
+        || {
+            e.detail()
+                .map_or_else(|| e.to_string(), |d| d.trim().to_owned())
+        },
+        |(line, _)| line,
+    )
 }
 
-/// What the server sent in `e`: its one error, or the first of a pipeline's with how many
-/// more; `None` when the error is not the server's (I/O, protocol).
-fn sent_errors(e: &RedisError) -> Option<String> {
+/// What the server sent in `e`, and the code of its (first) error: its one error, or the
+/// first of a pipeline's with how many more; `None` when the error is not the server's (I/O,
+/// protocol).
+fn sent_errors(e: &RedisError) -> Option<(String, String)> {
     let sent = e.clone().into_server_errors()?;
     let (_, first) = sent.first()?;
-    Some(match sent.len() {
+    let line = match sent.len() {
         1 => server_line(first),
         n => format!(
             "{} (and {} more in the pipeline)",
             server_line(first),
             n - 1
         ),
-    })
+    };
+    Some((line, first.code().to_owned()))
 }
 
 /// A redis error as a [`StoreError`] of the store at `url` (password removed), as
 /// [`classify`] decides.
 fn store_error(url: &str, e: &RedisError) -> StoreError {
-    let reason = sent_errors(e).unwrap_or_else(|| e.to_string());
-    let first = e
-        .clone()
-        .into_server_errors()
-        .and_then(|sent| sent.first().map(|(_, err)| err.code().to_owned()));
+    let (reason, code) = match sent_errors(e) {
+        Some((line, code)) => (line, Some(code)),
+        None => (e.to_string(), None),
+    };
     let url = url.to_owned();
-    match classify(e.kind(), first.as_deref()) {
+    match classify(e.kind(), code.as_deref()) {
         ErrorKind::Unavailable => StoreError::Unavailable { url, reason },
         _ => StoreError::Backend { url, reason },
     }
