@@ -139,12 +139,13 @@ pub async fn connect(
             }
         }
     };
-    tokio::time::timeout(timeout, answer)
-        .await
-        .map_err(|_| IqError::Protocol {
-            addr: addr.to_owned(),
-            protocol: protocol.to_string(),
-            reason: format!("no answer within {timeout:?}"),
-        })??;
+    // Silence is not a refusal: a gateway that is starting or busy answers later, so a
+    // missing answer is "unavailable" (retried), not a protocol mismatch (never retried).
+    tokio::time::timeout(timeout, answer).await.map_err(|_| {
+        unavailable(
+            addr,
+            &format!("no answer to S,SET PROTOCOL,{protocol} within {timeout:?}"),
+        )
+    })??;
     Ok((reader, writer))
 }

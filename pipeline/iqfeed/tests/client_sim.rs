@@ -946,6 +946,65 @@ async fn a_rejected_protocol_is_a_protocol_error() {
     assert_eq!(got, "E,5.0 is not a valid protocol.,\r\n");
 }
 
+/// A gateway that accepts but does not answer the handshake (starting, or busy) is
+/// unavailable, not refusing the protocol: the client connects again and gets through.
+#[tokio::test]
+async fn a_silent_handshake_is_retried_not_taken_for_a_refusal() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let gateway = tokio::spawn(async move {
+        // The first connection is held open and never answered.
+        let (silent, _) = listener.accept().await.unwrap();
+        let (mut second, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = second.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"S,SET PROTOCOL,6.2"),
+            "{:?}",
+            &buf[..n]
+        );
+        second
+            .write_all(b"S,CURRENT PROTOCOL,6.2\r\n")
+            .await
+            .unwrap();
+        (silent, second)
+    });
+    let cfg = LookupConfig {
+        addr: addr.clone(),
+        connect_timeout: Duration::from_millis(300),
+        ..LookupConfig::default()
+    };
+    let client = LookupClient::connect(cfg).await;
+    assert!(client.is_ok(), "{:?}", client.err().map(|e| e.to_string()));
+    gateway.await.unwrap();
+
+    // A gateway that never answers is reported as unavailable, naming the handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let err = LookupClient::connect(LookupConfig {
+        addr,
+        connect_timeout: Duration::from_millis(100),
+        connect_attempts: 2,
+        ..LookupConfig::default()
+    })
+    .await
+    .err()
+    .expect("no answer, no client");
+    match &err {
+        IqError::Unavailable { reason, .. } => {
+            assert_eq!(reason, "no answer to S,SET PROTOCOL,6.2 within 100ms")
+        }
+        other => panic!("{other}"),
+    }
+    held.abort();
+}
+
 #[tokio::test]
 async fn protocol_defaults_to_6_2_bare_newlines_and_id_less_requests_work() {
     let sim = spawn_sim(|_| {}).await;

@@ -28,6 +28,7 @@ use xlfeed_core::{OptionSymbol, Right, TradingDay};
 
 use super::admin_port::{MAX_SYMBOLS, stats_line};
 use super::conn::{Conn, Handshake};
+use super::shared::generate;
 use crate::sim::market::Market;
 use crate::wire::history::Tick;
 use crate::wire::level1::{Fundamental, Update, UpdateFields, f_index, us_date};
@@ -436,9 +437,12 @@ impl Level1 {
         }
         let shared = self.conn.shared.clone();
         let today = shared.config.today;
-        let Some(mut w) = Watch::new(&shared.market, today, symbol, trades_only, |f| {
-            shared.today_ticks(symbol, f)
-        }) else {
+        let watch = generate(|| {
+            Watch::new(&shared.market, today, symbol, trades_only, |f| {
+                shared.today_ticks(symbol, f)
+            })
+        });
+        let Some(mut w) = watch else {
             self.line(&format!("n,{symbol}"));
             return;
         };

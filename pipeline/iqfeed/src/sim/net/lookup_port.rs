@@ -49,6 +49,7 @@ use xlfeed_core::{OptionSymbol, TradingDay};
 use super::conn::Conn;
 use super::faults::MALFORMED_FIELDS;
 use super::select::{self, Filter, MAX_SESSIONS, all_or, days_before, last_sessions, sessions};
+use super::shared::generate;
 use crate::sim::market::tables::{self, TableError, TableRequest};
 use crate::sim::market::tape;
 use crate::sim::market::{Market, group};
@@ -193,7 +194,9 @@ async fn answer(conn: &mut Conn, line: &str, data_lines: &mut u64) -> io::Result
             near_months,
             filter,
             ..
-        } => match equity_chain(m, today, symbol, *sides, month_codes, *near_months, *filter) {
+        } => match generate(|| {
+            equity_chain(m, today, symbol, *sides, month_codes, *near_months, *filter)
+        }) {
             None => reply.error(INVALID_SYMBOL).await,
             Some(chain) => {
                 if !(chain.calls.is_empty() && chain.puts.is_empty()) {
@@ -239,7 +242,7 @@ async fn answer_table(
             return conn.out.send(&buf).await;
         }
     };
-    let rows = tables::rows(&conn.shared.market, &req);
+    let rows = generate(|| tables::rows(&conn.shared.market, &req));
     let mut reply = Reply {
         out: &mut conn.out,
         id: id.as_deref().map(str::as_bytes),
@@ -351,7 +354,7 @@ async fn history(
         } => {
             let n = all_or(*max_points, 2_520).min(MAX_SESSIONS);
             let from = last_sessions(today, n).first().copied().unwrap_or(today);
-            let lines = src.daily(m, from, today);
+            let lines = generate(|| src.daily(m, from, today));
             send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
         }
         Request::WeeklyLast {
@@ -365,7 +368,7 @@ async fn history(
                 u64::from(today.date().weekday().num_days_from_monday()) + 7 * (weeks - 1),
             );
             let from = TradingDay::from_date(monday).unwrap_or(today);
-            let lines = group(src.daily(m, from, today), |d| {
+            let lines = group(generate(|| src.daily(m, from, today)), |d| {
                 d.iso_week().year() * 100 + d.iso_week().week() as i32
             });
             send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
@@ -381,7 +384,7 @@ async fn history(
                 .checked_sub_months(Months::new(months - 1))
                 .unwrap_or(first);
             let from = TradingDay::from_date(first).unwrap_or(today);
-            let lines = group(src.daily(m, from, today), |d| {
+            let lines = group(generate(|| src.daily(m, from, today)), |d| {
                 d.year() * 100 + d.month() as i32
             });
             send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
@@ -402,7 +405,7 @@ async fn history(
                     TradingDay::from_date(days_before(to.date(), DAILY_DEPTH_DAYS)).unwrap_or(to)
                 });
             let lines = if from <= to {
-                src.daily(m, from, to)
+                generate(|| src.daily(m, from, to))
             } else {
                 Vec::new()
             };
@@ -647,7 +650,7 @@ async fn stream<R>(
         Direction::NewestFirst => {
             for &day in days.iter().rev() {
                 let ctx = DayCtx::new(day);
-                for r in load(day, &ctx).iter().rev() {
+                for r in generate(|| load(day, &ctx)).iter().rev() {
                     if max.is_some_and(|m| sent >= m) {
                         return Ok(());
                     }
@@ -662,11 +665,11 @@ async fn stream<R>(
         Direction::OldestFirst => {
             // With a limit, find where the newest `max` begin: count back session by session.
             let (start, mut skip) = select::newest_start(days.len(), max, |i| {
-                load(days[i], &DayCtx::new(days[i])).len() as u64
+                generate(|| load(days[i], &DayCtx::new(days[i]))).len() as u64
             });
             for &day in days.get(start..).unwrap_or_default() {
                 let ctx = DayCtx::new(day);
-                for r in load(day, &ctx).iter().skip(skip) {
+                for r in generate(|| load(day, &ctx)).iter().skip(skip) {
                     reply.data(|b| write(b, r, &ctx));
                     if reply.full() {
                         reply.flush().await?;

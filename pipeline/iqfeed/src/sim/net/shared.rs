@@ -164,3 +164,49 @@ pub(crate) struct ClientInfo {
     pub(crate) sent: Arc<AtomicU64>,
     pub(crate) received: Arc<AtomicU64>,
 }
+
+/// Runs `work`, CPU-bound market generation (a session's trades, a chain, years of daily
+/// bars), without stalling the simulator's other connections. On a multi-thread runtime the
+/// worker hands its other tasks to another thread for the duration ([`block_in_place`]), so
+/// a client's handshake is answered while other clients' replies are generated; on a
+/// current-thread runtime (tests) it runs in place.
+///
+/// [`block_in_place`]: tokio::task::block_in_place
+pub(crate) fn generate<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::generate;
+
+    /// While one connection's task generates, the runtime's other tasks still run, even with
+    /// one worker: the generating task here waits for a message only another task sends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn other_tasks_run_while_one_generates() {
+        let (tx, rx) = mpsc::channel::<()>();
+        let generating =
+            tokio::spawn(
+                async move { generate(|| rx.recv_timeout(Duration::from_secs(20)).is_ok()) },
+            );
+        let other = tokio::spawn(async move {
+            // Runs only once `generating` is blocked in its work.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            tx.send(()).is_ok()
+        });
+        assert!(generating.await.unwrap(), "the other task never ran");
+        assert!(other.await.unwrap());
+    }
+
+    /// On a current-thread runtime (the tests' default) the work runs in place.
+    #[tokio::test]
+    async fn a_current_thread_runtime_runs_the_work_in_place() {
+        assert_eq!(generate(|| 7), 7);
+    }
+}
