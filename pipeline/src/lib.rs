@@ -219,6 +219,9 @@ impl SimArgs {
                 rate_limit_every: self.rate_limit_every,
                 fragment_writes: self.fragment_writes,
             },
+            // A gateway answers several clients: one busy generating must not hold up the
+            // others' handshakes.
+            offload_generation: true,
         })
     }
 }

@@ -347,6 +347,8 @@ pub(crate) async fn run(args: FetchArgs, control: &RunControl) -> Result<u8> {
             }
             // The simulator in this process paces nothing: the client's limit does.
             cfg.rate_limit = (100_000, 1e9);
+            // Its one client is this fetch: generating is this process's work either way.
+            cfg.offload_generation = false;
             let running = Simulator::start(cfg)
                 .await
                 .context("cannot start the simulator")?;

@@ -437,7 +437,7 @@ impl Level1 {
         }
         let shared = self.conn.shared.clone();
         let today = shared.config.today;
-        let watch = generate(|| {
+        let watch = generate(shared.config.offload_generation, || {
             Watch::new(&shared.market, today, symbol, trades_only, |f| {
                 shared.today_ticks(symbol, f)
             })

@@ -102,6 +102,10 @@ struct Reply<'c> {
     count: u64,
     malformed_every: Option<u64>,
     data_lines: &'c mut u64,
+    /// Generate off the runtime's workers ([`SimConfig::offload_generation`]).
+    ///
+    /// [`SimConfig::offload_generation`]: super::server::SimConfig::offload_generation
+    offload: bool,
 }
 
 impl Reply<'_> {
@@ -180,6 +184,7 @@ async fn answer(conn: &mut Conn, line: &str, data_lines: &mut u64) -> io::Result
         count: 0,
         malformed_every: shared.config.faults.malformed_every,
         data_lines,
+        offload: shared.config.offload_generation,
     };
     if req.is_history() && !shared.admit_history() {
         return reply.error(TOO_MANY).await;
@@ -194,7 +199,7 @@ async fn answer(conn: &mut Conn, line: &str, data_lines: &mut u64) -> io::Result
             near_months,
             filter,
             ..
-        } => match generate(|| {
+        } => match generate(reply.offload, || {
             equity_chain(m, today, symbol, *sides, month_codes, *near_months, *filter)
         }) {
             None => reply.error(INVALID_SYMBOL).await,
@@ -242,7 +247,9 @@ async fn answer_table(
             return conn.out.send(&buf).await;
         }
     };
-    let rows = generate(|| tables::rows(&conn.shared.market, &req));
+    let rows = generate(conn.shared.config.offload_generation, || {
+        tables::rows(&conn.shared.market, &req)
+    });
     let mut reply = Reply {
         out: &mut conn.out,
         id: id.as_deref().map(str::as_bytes),
@@ -252,6 +259,7 @@ async fn answer_table(
         count: 0,
         malformed_every: conn.shared.config.faults.malformed_every,
         data_lines,
+        offload: conn.shared.config.offload_generation,
     };
     for row in &rows {
         reply.data(|b| b.extend_from_slice(row.as_bytes()));
@@ -354,7 +362,7 @@ async fn history(
         } => {
             let n = all_or(*max_points, 2_520).min(MAX_SESSIONS);
             let from = last_sessions(today, n).first().copied().unwrap_or(today);
-            let lines = generate(|| src.daily(m, from, today));
+            let lines = generate(reply.offload, || src.daily(m, from, today));
             send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
         }
         Request::WeeklyLast {
@@ -368,7 +376,7 @@ async fn history(
                 u64::from(today.date().weekday().num_days_from_monday()) + 7 * (weeks - 1),
             );
             let from = TradingDay::from_date(monday).unwrap_or(today);
-            let lines = group(generate(|| src.daily(m, from, today)), |d| {
+            let lines = group(generate(reply.offload, || src.daily(m, from, today)), |d| {
                 d.iso_week().year() * 100 + d.iso_week().week() as i32
             });
             send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
@@ -384,7 +392,7 @@ async fn history(
                 .checked_sub_months(Months::new(months - 1))
                 .unwrap_or(first);
             let from = TradingDay::from_date(first).unwrap_or(today);
-            let lines = group(generate(|| src.daily(m, from, today)), |d| {
+            let lines = group(generate(reply.offload, || src.daily(m, from, today)), |d| {
                 d.year() * 100 + d.month() as i32
             });
             send_lines(reply, lines, *direction, limit(Some(*max_points), cap)).await
@@ -405,7 +413,7 @@ async fn history(
                     TradingDay::from_date(days_before(to.date(), DAILY_DEPTH_DAYS)).unwrap_or(to)
                 });
             let lines = if from <= to {
-                generate(|| src.daily(m, from, to))
+                generate(reply.offload, || src.daily(m, from, to))
             } else {
                 Vec::new()
             };
@@ -650,7 +658,7 @@ async fn stream<R>(
         Direction::NewestFirst => {
             for &day in days.iter().rev() {
                 let ctx = DayCtx::new(day);
-                for r in generate(|| load(day, &ctx)).iter().rev() {
+                for r in generate(reply.offload, || load(day, &ctx)).iter().rev() {
                     if max.is_some_and(|m| sent >= m) {
                         return Ok(());
                     }
@@ -665,11 +673,14 @@ async fn stream<R>(
         Direction::OldestFirst => {
             // With a limit, find where the newest `max` begin: count back session by session.
             let (start, mut skip) = select::newest_start(days.len(), max, |i| {
-                generate(|| load(days[i], &DayCtx::new(days[i]))).len() as u64
+                generate(reply.offload, || load(days[i], &DayCtx::new(days[i]))).len() as u64
             });
             for &day in days.get(start..).unwrap_or_default() {
                 let ctx = DayCtx::new(day);
-                for r in generate(|| load(day, &ctx)).iter().skip(skip) {
+                for r in generate(reply.offload, || load(day, &ctx))
+                    .iter()
+                    .skip(skip)
+                {
                     reply.data(|b| write(b, r, &ctx));
                     if reply.full() {
                         reply.flush().await?;

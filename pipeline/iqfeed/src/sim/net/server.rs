@@ -63,6 +63,12 @@ pub struct SimConfig {
     pub max_datapoints: Option<u32>,
     /// Faults to inject.
     pub faults: Faults,
+    /// Generate replies off the runtime's worker threads (default true), so that a
+    /// handshake is answered while other clients' replies are being generated: what a
+    /// gateway serving several clients needs. `fetch --sim`, one client in the same process,
+    /// sets it false: there generating is that fetch's own work, and the extra threads cost
+    /// it time and memory (docs/BENCHMARKS.md).
+    pub offload_generation: bool,
 }
 
 impl Default for SimConfig {
@@ -81,6 +87,7 @@ impl Default for SimConfig {
             max_protocol: Protocol::V62,
             max_datapoints: None,
             faults: Faults::default(),
+            offload_generation: true,
         }
     }
 }

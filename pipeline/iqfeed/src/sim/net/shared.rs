@@ -166,15 +166,18 @@ pub(crate) struct ClientInfo {
 }
 
 /// Runs `work`, CPU-bound market generation (a session's trades, a chain, years of daily
-/// bars), without stalling the simulator's other connections. On a multi-thread runtime the
+/// bars). With `offload` ([`SimConfig::offload_generation`]) on a multi-thread runtime, the
 /// worker hands its other tasks to another thread for the duration ([`block_in_place`]), so
-/// a client's handshake is answered while other clients' replies are generated; on a
-/// current-thread runtime (tests) it runs in place.
+/// that a client's handshake is answered while other clients' replies are generated;
+/// otherwise (and on a current-thread runtime) it runs in place.
 ///
 /// [`block_in_place`]: tokio::task::block_in_place
-pub(crate) fn generate<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+pub(crate) fn generate<T>(offload: bool, work: impl FnOnce() -> T) -> T {
+    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+    match flavor {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) if offload => {
+            tokio::task::block_in_place(work)
+        }
         _ => work(),
     }
 }
@@ -191,10 +194,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn other_tasks_run_while_one_generates() {
         let (tx, rx) = mpsc::channel::<()>();
-        let generating =
-            tokio::spawn(
-                async move { generate(|| rx.recv_timeout(Duration::from_secs(20)).is_ok()) },
-            );
+        let generating = tokio::spawn(async move {
+            generate(true, || rx.recv_timeout(Duration::from_secs(20)).is_ok())
+        });
         let other = tokio::spawn(async move {
             // Runs only once `generating` is blocked in its work.
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -204,9 +206,10 @@ mod tests {
         assert!(other.await.unwrap());
     }
 
-    /// On a current-thread runtime (the tests' default) the work runs in place.
+    /// On a current-thread runtime (the tests' default) the work runs in place, offload or not.
     #[tokio::test]
     async fn a_current_thread_runtime_runs_the_work_in_place() {
-        assert_eq!(generate(|| 7), 7);
+        assert_eq!(generate(true, || 7), 7);
+        assert_eq!(generate(false, || 8), 8);
     }
 }
