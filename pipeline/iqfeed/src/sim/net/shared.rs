@@ -173,12 +173,14 @@ pub(crate) struct ClientInfo {
 ///
 /// [`block_in_place`]: tokio::task::block_in_place
 pub(crate) fn generate<T>(offload: bool, work: impl FnOnce() -> T) -> T {
-    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
-    match flavor {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) if offload => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
+    let multi_thread = || {
+        tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+    };
+    if offload && multi_thread() {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
     }
 }
 
